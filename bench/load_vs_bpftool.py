@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Load time and peak RSS of our loader against `bpftool prog loadall`
+(libbpf) on the same objects, in the same run.
+
+Each measurement is a fresh process (as an Ansible module is), timed from
+fork to exit, with peak RSS from wait4(). Our side also reports the time
+spent inside bpf() itself. Run as root: ./dev bench  (or
+.venv/bin/python bench/load_vs_bpftool.py [objects...]).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PIN_BASE = "/sys/fs/bpf/ebpf_deploy_bench"
+
+# One load in a child process; prints the seconds spent inside bpf().
+CHILD = r"""
+import json, sys, time
+from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+inside = [0.0]
+real_bpf = syscalls.bpf
+def timed_bpf(*args, **kwargs):
+    t = time.perf_counter()
+    try:
+        return real_bpf(*args, **kwargs)
+    finally:
+        inside[0] += time.perf_counter() - t
+syscalls.bpf = timed_bpf
+from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
+t0 = time.perf_counter()
+coll = load_file(sys.argv[1], pin_dir=sys.argv[2])
+load_seconds = time.perf_counter() - t0
+coll.close()
+print(json.dumps({"bpf_seconds": inside[0], "load_seconds": load_seconds}))
+"""
+
+
+def run(cmd, env=None):
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), err.decode(errors="replace")[-2000:]))
+    return wall, usage.ru_maxrss * 1024, out
+
+
+def unpin(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def measure(obj, repeat):
+    ours, theirs, inside, in_process, ours_rss, theirs_rss = [], [], [], [], [], []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.join(ROOT, ".venv", "collections")
+    child = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
+    child.write(CHILD)
+    child.close()
+    try:
+        for _ in range(repeat):
+            pin = os.path.join(PIN_BASE, "ours")
+            wall, rss, out = run([sys.executable, child.name, obj, pin], env)
+            unpin(pin)
+            ours.append(wall)
+            ours_rss.append(rss)
+            inside.append(json.loads(out)["bpf_seconds"])
+            in_process.append(json.loads(out)["load_seconds"])
+            progs, maps = os.path.join(PIN_BASE, "bpftool_progs"), os.path.join(PIN_BASE, "bpftool_maps")
+            wall, rss, _out = run(["bpftool", "prog", "loadall", obj, progs, "pinmaps", maps])
+            unpin(progs)
+            unpin(maps)
+            theirs.append(wall)
+            theirs_rss.append(rss)
+    finally:
+        os.unlink(child.name)
+        unpin(PIN_BASE)
+    return {
+        "object": os.path.relpath(obj, ROOT),
+        "ours_wall_ms": statistics.median(ours) * 1000,
+        "ours_bpf_ms": statistics.median(inside) * 1000,
+        "ours_load_call_ms": statistics.median(in_process) * 1000,
+        "ours_peak_rss_mib": max(ours_rss) / 2 ** 20,
+        "bpftool_wall_ms": statistics.median(theirs) * 1000,
+        "bpftool_peak_rss_mib": max(theirs_rss) / 2 ** 20,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("objects", nargs="*")
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    # maps.o is left out: its pinned-by-name map makes libbpf pin outside
+    # the bench directory.
+    corpus = os.path.join(ROOT, "..", "shared", "corpus")
+    objects = args.objects or [
+        os.path.join(ROOT, "tests", "bpf", "build", n) for n in ("globals.o", "subprog.o", "tailcall.o", "mapinmap.o")
+    ] + sorted(glob.glob(os.path.join(ROOT, "examples", "bpf", "build", "*.o"))) + [
+        p for p in (os.path.join(corpus, n) for n in ("variables-el.elf",))
+        if os.path.exists(p)]
+    os.makedirs(PIN_BASE, exist_ok=True)
+    rows = [measure(obj, args.repeat) for obj in objects]
+    head = "%-36s %8s %9s %8s %8s %10s %8s %7s %6s" % (
+        "object", "ours ms", "load_file", "in bpf()", "RSS MiB", "bpftool ms", "RSS MiB", "time x", "RSS x")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print("%-36s %8.1f %9.1f %8.1f %8.1f %10.1f %8.1f %7.1f %6.2f" % (
+            r["object"], r["ours_wall_ms"], r["ours_load_call_ms"], r["ours_bpf_ms"], r["ours_peak_rss_mib"],
+            r["bpftool_wall_ms"],
+            r["bpftool_peak_rss_mib"], r["ours_wall_ms"] / r["bpftool_wall_ms"],
+            r["ours_peak_rss_mib"] / r["bpftool_peak_rss_mib"]))
+    print("(median of %d fresh processes each; 'ours ms' is the whole process including the Python interpreter's\n"
+          " start, 'load_file' the load call inside it, 'in bpf()' the part of that spent in the kernel;\n"
+          " peak RSS is the maximum)" % args.repeat)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

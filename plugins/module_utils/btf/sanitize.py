@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Patches that make object BTF acceptable to BPF_BTF_LOAD.
+
+clang writes each DATASEC (.data, .bss, .rodata, .maps, ...) with size 0
+and, in older releases, every variable at offset 0: the final layout is
+only known from the ELF section headers and symbols. The kernel refuses
+such BTF (a DATASEC needs its real size and variables at increasing,
+in-bounds offsets), so the loader fills them in from the ELF before
+loading. Everything here works on a copy; the BTF object is not changed.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
+    BTF_KIND_DATASEC, BTF_KIND_VAR, BTF_TYPE_SIZE, BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN, LAYOUTS,
+)
+
+
+def fix_datasecs(btf, section_sizes, symbol_offsets):
+    """A patched copy of ``btf.raw_bytes()`` as a bytearray.
+
+    ``section_sizes``: {section name: size in bytes}; each DATASEC named
+    there gets that size. ``symbol_offsets``: {(section name, variable
+    name): offset}; each matching var_secinfo gets that offset. A DATASEC
+    touched by either is rewritten with its var_secinfos sorted by offset
+    (the kernel wants them increasing); others (e.g. ``.kconfig``,
+    ``.ksyms`` when the caller has no rule for them) are left as they are.
+
+    Raises BTFError when a DATASEC given a size has a variable that does
+    not fit in it, or on malformed BTF. Cost: one copy of the blob and a
+    kind read per type; nothing is decoded into objects.
+    """
+    layout = LAYOUTS[btf.byte_order]
+    secinfo = layout.BTF_VAR_SECINFO
+    u32 = layout.U32
+    out = bytearray(btf.raw_bytes())
+    for type_id in btf.iter_ids(include_base=False):
+        if btf.kind_of(type_id) != BTF_KIND_DATASEC:
+            continue
+        sec_name = btf.name_of(type_id)
+        off = btf.type_offset(type_id)
+        _name_off, info, size = layout.BTF_TYPE.unpack_from(out, off)
+        vlen = info & 0xffff
+        body = off + BTF_TYPE_SIZE
+        changed = False
+        new_size = section_sizes.get(sec_name)
+        if new_size is not None:
+            if new_size < 0 or new_size > 0xffffffff:
+                raise BTFError("DATASEC '%s': section size %d out of u32 range"
+                               % (sec_name, new_size))
+            size = new_size
+            u32.pack_into(out, off + 8, size)
+            changed = True
+        entries = []
+        for i in range(vlen):
+            v_type, v_off, v_size = secinfo.unpack_from(out, body + i * secinfo.size)
+            var_name = btf.name_of(v_type)
+            sym_off = symbol_offsets.get((sec_name, var_name))
+            if sym_off is not None:
+                if sym_off < 0 or sym_off > 0xffffffff:
+                    raise BTFError("DATASEC '%s': var '%s': offset %d out of u32 range"
+                                   % (sec_name, var_name, sym_off))
+                v_off = sym_off
+                changed = True
+            entries.append((v_off, i, v_type, v_size, var_name))
+        if not changed:
+            continue
+        # Sorting on (offset, original index) keeps equal offsets stable.
+        entries.sort()
+        pos = body
+        for v_off, _i, v_type, v_size, var_name in entries:
+            if new_size is not None and v_off + v_size > size:
+                raise BTFError("DATASEC '%s': var '%s': offset %d + size %d beyond "
+                               "section size %d" % (sec_name, var_name, v_off, v_size, size))
+            secinfo.pack_into(out, pos, v_type, v_off, v_size)
+            pos += secinfo.size
+    return out
+
+
+def allocate_externs(raw, btf, datasec_name):
+    """Mark the extern VARs of DATASEC ``datasec_name`` as allocated globals,
+    in ``raw`` (a bytearray from fix_datasecs), in place.
+
+    The kernel refuses BTF_VAR_GLOBAL_EXTERN ("Linkage not supported");
+    once the loader backs ``.kconfig`` externs with a map they are plain
+    globals of that map, which is what the kernel needs to see."""
+    layout = LAYOUTS[btf.byte_order]
+    for type_id in btf.iter_ids(include_base=False):
+        if btf.kind_of(type_id) != BTF_KIND_DATASEC or btf.name_of(type_id) != datasec_name:
+            continue
+        for v in btf.type_by_id(type_id).vars:
+            if btf.kind_of(v.type) != BTF_KIND_VAR:
+                continue
+            pos = btf.type_offset(v.type) + BTF_TYPE_SIZE
+            if layout.U32.unpack_from(raw, pos)[0] == BTF_VAR_GLOBAL_EXTERN:
+                layout.U32.pack_into(raw, pos, BTF_VAR_GLOBAL_ALLOCATED)

@@ -1,0 +1,298 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ELF64 reader for eBPF objects.
+
+Reads only what a BPF loader needs (section headers, the symbol table and
+SHT_REL relocations) straight from one ``bytes`` buffer with precompiled
+``struct.Struct`` layouts; section contents are ``memoryview`` slices, never
+copies. Every inconsistency is an ``ELFError`` naming the file and the part.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import struct
+import sys
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import ELFError
+
+EM_BPF = 247
+ELFCLASS64 = 2
+ELFDATA2LSB = 1
+ELFDATA2MSB = 2
+
+SHT_NULL = 0
+SHT_PROGBITS = 1
+SHT_SYMTAB = 2
+SHT_STRTAB = 3
+SHT_RELA = 4
+SHT_NOBITS = 8
+SHT_REL = 9
+
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+
+SHN_UNDEF = 0
+SHN_LORESERVE = 0xff00
+SHN_ABS = 0xfff1
+SHN_COMMON = 0xfff2
+
+STB_LOCAL = 0
+STB_GLOBAL = 1
+STB_WEAK = 2
+
+STT_NOTYPE = 0
+STT_OBJECT = 1
+STT_FUNC = 2
+STT_SECTION = 3
+STT_FILE = 4
+
+STV_DEFAULT = 0
+STV_HIDDEN = 2
+
+# BPF relocation types (llvm's ELF/BPF.def)
+R_BPF_NONE = 0
+R_BPF_64_64 = 1
+R_BPF_64_ABS64 = 2
+R_BPF_64_ABS32 = 3
+R_BPF_64_NODYLD32 = 4
+R_BPF_64_32 = 10
+
+_IDENT = struct.Struct("4sBBBBB7x")
+
+
+class _Layouts:
+    """The ELF64 structures for one byte order, compiled once."""
+
+    def __init__(self, order):
+        self.ehdr = struct.Struct(order + "16sHHIQQQIHHHHHH")
+        self.shdr = struct.Struct(order + "IIQQQQIIQQ")
+        self.sym = struct.Struct(order + "IBBHQQ")
+        self.rel = struct.Struct(order + "QQ")
+
+
+_LAYOUTS = {"<": _Layouts("<"), ">": _Layouts(">")}
+
+
+class Section:
+    """One section header; ``data`` is a zero-copy view of its contents
+    (empty for SHT_NOBITS, whose ``size`` still says how large it is)."""
+
+    __slots__ = ("index", "name", "type", "flags", "offset", "size", "link", "info",
+                 "addralign", "entsize", "data")
+
+    def __init__(self, index, name, sh_type, flags, offset, size, link, info, addralign, entsize, data):
+        self.index = index
+        self.name = name
+        self.type = sh_type
+        self.flags = flags
+        self.offset = offset
+        self.size = size
+        self.link = link
+        self.info = info
+        self.addralign = addralign
+        self.entsize = entsize
+        self.data = data
+
+    @property
+    def executable(self):
+        return self.type == SHT_PROGBITS and bool(self.flags & SHF_EXECINSTR)
+
+    def __repr__(self):
+        return "Section(%d, %r, type=%d, size=%d)" % (self.index, self.name, self.type, self.size)
+
+
+class Symbol:
+    __slots__ = ("index", "name", "bind", "type", "visibility", "shndx", "value", "size")
+
+    def __init__(self, index, name, info, other, shndx, value, size):
+        self.index = index
+        self.name = name
+        self.bind = info >> 4
+        self.type = info & 0xf
+        self.visibility = other & 0x3
+        self.shndx = shndx
+        self.value = value
+        self.size = size
+
+    def __repr__(self):
+        return "Symbol(%d, %r, shndx=%d, value=%d)" % (self.index, self.name, self.shndx, self.value)
+
+
+class Relocation:
+    __slots__ = ("offset", "symbol", "type")
+
+    def __init__(self, offset, symbol, rtype):
+        self.offset = offset
+        self.symbol = symbol
+        self.type = rtype
+
+
+class ELFFile:
+    """A parsed eBPF ELF object.
+
+    ``ELFFile(data, name)`` validates the headers at once (cheap: a few
+    hundred section headers at most) and raises ``ELFError``; symbols and
+    relocations are decoded on first use.
+
+    Attributes: ``name`` (for messages), ``byteorder`` ('<' or '>'),
+    ``sections`` (list, by index), ``symbols`` (list, by index).
+    """
+
+    def __init__(self, data, name="<object>"):
+        self.name = name
+        self._buf = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        self._symbols = None
+        self._relocations = None
+        self._by_name = None
+        self._parse_headers()
+
+    def _fail(self, reason):
+        raise ELFError("ELF '%s': %s" % (self.name, reason))
+
+    def _parse_headers(self):
+        buf = self._buf
+        if len(buf) < 64:
+            self._fail("truncated: %d bytes, an ELF64 header needs 64" % len(buf))
+        magic, cls, data_enc, version, _osabi, _abiver = _IDENT.unpack_from(buf, 0)
+        if magic != b"\x7fELF":
+            self._fail("not an ELF file (bad magic %r)" % bytes(magic))
+        if cls != ELFCLASS64:
+            self._fail("not a 64-bit ELF object (class %d)" % cls)
+        if data_enc == ELFDATA2LSB:
+            order = "<"
+        elif data_enc == ELFDATA2MSB:
+            order = ">"
+        else:
+            self._fail("unknown data encoding %d" % data_enc)
+        host = "<" if sys.byteorder == "little" else ">"
+        if order != host:
+            self._fail("object is %s-endian but this host is %s-endian; build it with %s" % (
+                "big" if order == ">" else "little", sys.byteorder,
+                "-target bpfel" if host == "<" else "-target bpfeb"))
+        self.byteorder = order
+        self.layouts = lay = _LAYOUTS[order]
+        (_ident, _etype, machine, _ver, _entry, _phoff, shoff, _flags, _ehsize, _phentsize,
+         _phnum, shentsize, shnum, shstrndx) = lay.ehdr.unpack_from(buf, 0)
+        if machine != EM_BPF:
+            self._fail("not an eBPF object (e_machine %d, want %d EM_BPF)" % (machine, EM_BPF))
+        if shnum == 0 or shoff == 0:
+            self._fail("no section headers")
+        if shentsize != lay.shdr.size:
+            self._fail("section header size %d, want %d" % (shentsize, lay.shdr.size))
+        if shoff + shnum * shentsize > len(buf):
+            self._fail("truncated: section headers end at byte %d, file has %d" % (
+                shoff + shnum * shentsize, len(buf)))
+        if shstrndx >= shnum:
+            self._fail("section name table index %d out of range (%d sections)" % (shstrndx, shnum))
+        raw = [lay.shdr.unpack_from(buf, shoff + i * shentsize) for i in range(shnum)]
+        strtab = raw[shstrndx]
+        names = self._section_bytes(shstrndx, strtab, "section name table")
+        self.sections = []
+        for index, (sh_name, sh_type, flags, _addr, offset, size, link, info, align, entsize) in enumerate(raw):
+            name = self._cstring(names, sh_name, "section #%d name" % index)
+            if sh_type == SHT_NOBITS or sh_type == SHT_NULL:
+                data = buf[0:0]
+            else:
+                data = self._section_bytes(index, raw[index], name or "#%d" % index)
+            self.sections.append(Section(index, name, sh_type, flags, offset, size, link, info,
+                                         align, entsize, data))
+
+    def _section_bytes(self, index, hdr, what):
+        offset, size = hdr[4], hdr[5]
+        if offset + size > len(self._buf):
+            self._fail("section '%s' (#%d): truncated: ends at byte %d, file has %d" % (
+                what, index, offset + size, len(self._buf)))
+        return self._buf[offset:offset + size]
+
+    def _cstring(self, table, offset, what):
+        if offset >= len(table):
+            if offset == 0:
+                return ""
+            self._fail("%s: string offset %d out of range (table has %d bytes)" % (what, offset, len(table)))
+        end = bytes(table[offset:offset + 4096]).find(b"\0")
+        if end < 0:
+            # Names are short; a missing terminator means a damaged table.
+            self._fail("%s: unterminated string at offset %d" % (what, offset))
+        try:
+            return bytes(table[offset:offset + end]).decode("utf-8")
+        except UnicodeDecodeError:
+            self._fail("%s: name at offset %d is not valid UTF-8" % (what, offset))
+
+    def section(self, name):
+        """The section called ``name``, or None."""
+        if self._by_name is None:
+            self._by_name = {}
+            for sec in self.sections:
+                self._by_name.setdefault(sec.name, sec)
+        return self._by_name.get(name)
+
+    @property
+    def symbols(self):
+        if self._symbols is None:
+            self._symbols = self._parse_symbols()
+        return self._symbols
+
+    def _parse_symbols(self):
+        symtabs = [s for s in self.sections if s.type == SHT_SYMTAB]
+        if not symtabs:
+            self._fail("no symbol table (was the object stripped?)")
+        if len(symtabs) > 1:
+            self._fail("%d symbol tables, want one" % len(symtabs))
+        symtab = symtabs[0]
+        if symtab.link >= len(self.sections) or self.sections[symtab.link].type != SHT_STRTAB:
+            self._fail("symbol table links to section #%d, which is not a string table" % symtab.link)
+        strings = self.sections[symtab.link].data
+        lay = self.layouts.sym
+        if symtab.entsize not in (0, lay.size) or symtab.size % lay.size:
+            self._fail("symbol table: entry size %d / table size %d, want multiples of %d" % (
+                symtab.entsize, symtab.size, lay.size))
+        data = symtab.data
+        nsec = len(self.sections)
+        out = []
+        for index, (st_name, info, other, shndx, value, size) in enumerate(lay.iter_unpack(data)):
+            name = self._cstring(strings, st_name, "symbol #%d" % index)
+            if nsec <= shndx < SHN_LORESERVE:
+                self._fail("symbol '%s' (#%d): section index %d out of range (%d sections)" % (
+                    name, index, shndx, nsec))
+            out.append(Symbol(index, name, info, other, shndx, value, size))
+        return out
+
+    def relocations(self, section_index):
+        """Relocations that apply to section ``section_index``: a list of
+        ``Relocation`` sorted by offset (empty if none). SHT_RELA is refused:
+        BPF toolchains emit SHT_REL only."""
+        if self._relocations is None:
+            self._relocations = self._parse_relocations()
+        return self._relocations.get(section_index, [])
+
+    def _parse_relocations(self):
+        lay = self.layouts.rel
+        nsyms = len(self.symbols)
+        out = {}
+        for sec in self.sections:
+            if sec.type == SHT_RELA:
+                self._fail("section '%s': RELA relocations are not used by BPF toolchains" % sec.name)
+            if sec.type != SHT_REL:
+                continue
+            if sec.info >= len(self.sections):
+                self._fail("section '%s': applies to section #%d, out of range" % (sec.name, sec.info))
+            if sec.size % lay.size:
+                self._fail("section '%s': size %d is not a multiple of %d" % (sec.name, sec.size, lay.size))
+            target = self.sections[sec.info]
+            rels = []
+            for offset, info in lay.iter_unpack(sec.data):
+                sym = info >> 32
+                if sym >= nsyms:
+                    self._fail("section '%s': relocation at offset %d names symbol #%d, out of range (%d symbols)"
+                               % (sec.name, offset, sym, nsyms))
+                if offset >= max(target.size, 1):
+                    self._fail("section '%s': relocation offset %d beyond section '%s' (%d bytes)" % (
+                        sec.name, offset, target.name, target.size))
+                rels.append(Relocation(offset, sym, info & 0xffffffff))
+            rels.sort(key=lambda r: r.offset)
+            out.setdefault(sec.info, []).extend(rels)
+        return out

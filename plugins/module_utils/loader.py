@@ -1,0 +1,391 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Hand a CollectionSpec to the kernel: BTF, maps, programs, pins.
+
+``load_collection(spec, pin_dir=...)`` is all-or-nothing: on any error it
+closes what it created and removes what it pinned, then raises. The
+result, a LoadedCollection, owns the fds until ``close()``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import sys
+
+from ansible_collections.ebpf.deploy.plugins.module_utils import insn as bpf_insn
+from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, fix_datasecs
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
+    LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
+from ansible_collections.ebpf.deploy.plugins.module_utils.kconfig import KCONFIG_SECTION, KernelConfig, kconfig_value
+
+# Map types whose kernel implementation takes no BTF key/value (libbpf
+# drops it for the same set, else the kernel answers ENOTSUPP/EINVAL).
+_NO_BTF_MAP_TYPES = frozenset((
+    uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, uapi.BPF_MAP_TYPE_CGROUP_ARRAY, uapi.BPF_MAP_TYPE_STACK_TRACE,
+    uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS, uapi.BPF_MAP_TYPE_DEVMAP,
+    uapi.BPF_MAP_TYPE_DEVMAP_HASH, uapi.BPF_MAP_TYPE_CPUMAP, uapi.BPF_MAP_TYPE_XSKMAP,
+    uapi.BPF_MAP_TYPE_SOCKMAP, uapi.BPF_MAP_TYPE_SOCKHASH, uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK,
+    uapi.BPF_MAP_TYPE_RINGBUF, uapi.BPF_MAP_TYPE_PROG_ARRAY,
+))
+
+# Verifier log buffer sizes tried in turn; 6.4+ kernels keep the tail when
+# the buffer is too small, older ones the head, hence the larger retry.
+_LOG_SIZES = (1 << 20, 16 << 20)
+
+_KEY0 = (0).to_bytes(4, sys.byteorder)
+
+MAPS_DIR = "maps"
+PROGS_DIR = "progs"
+
+
+class LoadedMap:
+    """A map in the kernel: ``name``, ``id``, ``fd``, ``type`` (int),
+    ``key_size``, ``value_size``, ``max_entries``, ``flags``, ``pin`` (path
+    or None), ``memlock`` (bytes, as the kernel reports it)."""
+
+    __slots__ = ("name", "id", "fd", "type", "key_size", "value_size", "max_entries", "flags", "pin", "memlock")
+
+    def __init__(self, name, fd):
+        self.name = name
+        self.fd = fd
+        info = syscalls.fdinfo(fd)
+        self.id = int(info.get("map_id", 0))
+        self.type = int(info.get("map_type", 0))
+        self.key_size = int(info.get("key_size", 0))
+        self.value_size = int(info.get("value_size", 0))
+        self.max_entries = int(info.get("max_entries", 0))
+        self.flags = int(info.get("map_flags", "0"), 16)
+        self.memlock = int(info.get("memlock", 0))
+        self.pin = None
+
+    def as_dict(self):
+        return dict((k, getattr(self, k)) for k in self.__slots__ if k != "fd")
+
+
+class LoadedProgram:
+    """A program in the kernel: ``name``, ``id``, ``fd``, ``type`` (int),
+    ``tag`` (hex), ``pin``, ``memlock``, ``section``."""
+
+    __slots__ = ("name", "id", "fd", "type", "tag", "pin", "memlock", "section", "expected_attach_type")
+
+    def __init__(self, name, fd, section, expected_attach_type):
+        self.name = name
+        self.fd = fd
+        info = syscalls.fdinfo(fd)
+        self.id = int(info.get("prog_id", 0))
+        self.type = int(info.get("prog_type", 0))
+        self.tag = info.get("prog_tag", "")
+        self.memlock = int(info.get("memlock", 0))
+        self.section = section
+        self.expected_attach_type = expected_attach_type
+        self.pin = None
+
+    def as_dict(self):
+        return dict((k, getattr(self, k)) for k in self.__slots__ if k != "fd")
+
+
+class LoadedCollection:
+    """What load_collection() created. Owns every fd until ``close()``
+    (also a context manager). ``warnings`` lists what was degraded, e.g.
+    BTF the kernel refused."""
+
+    def __init__(self, name):
+        self.name = name
+        self.maps = {}
+        self.programs = {}
+        self.btf_fd = None
+        self.warnings = []
+        self.pins = []
+
+    def close(self):
+        for obj in list(self.maps.values()) + list(self.programs.values()):
+            if obj.fd is not None:
+                os.close(obj.fd)
+                obj.fd = None
+        if self.btf_fd is not None:
+            os.close(self.btf_fd)
+            self.btf_fd = None
+
+    def unpin(self):
+        """Remove every pin this load created (and the directories it made)."""
+        for path in reversed(self.pins):
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    os.rmdir(path)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+        self.pins = []
+
+    @property
+    def memlock(self):
+        return sum(m.memlock for m in self.maps.values()) + sum(p.memlock for p in self.programs.values())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def load_collection(spec, pin_dir=None, programs=None, kernel=None):
+    """Load ``spec`` (a CollectionSpec) into the kernel.
+
+    pin_dir: a directory on bpffs; maps go to ``pin_dir/maps/<name>`` and
+    programs to ``pin_dir/progs/<name>`` ('.' in names becomes '_': bpffs
+    refuses dots); it must not hold them yet.
+    programs: names to load (default all); unknown names raise SpecError.
+    kernel: a KernelConfig (for .kconfig externs); default the running one.
+
+    Returns a LoadedCollection. Raises LoaderError subclasses; on error
+    nothing created by this call stays in the kernel or in bpffs.
+    """
+    selected = _select_programs(spec, programs)
+    loaded = LoadedCollection(spec.name)
+    try:
+        _load_btf(spec, loaded)
+        for m in spec.maps.values():
+            loaded.maps[m.name] = _create_map(spec, m, loaded, kernel)
+        for prog in selected:
+            loaded.programs[prog.name] = _load_program(spec, prog, loaded)
+        _fill_init_slots(spec, loaded)
+        if pin_dir is not None:
+            _pin_all(loaded, pin_dir)
+    except BaseException:
+        loaded.unpin()
+        loaded.close()
+        raise
+    return loaded
+
+
+def _select_programs(spec, names):
+    if names is None:
+        selected = list(spec.programs.values())
+    else:
+        selected = [spec.program(name) for name in names]
+    for prog in selected:
+        if prog.kind is None:
+            raise SpecError("program '%s': %s" % (prog.name, prog.kind_error))
+        if prog.kind.btf_attach:
+            raise NotSupportedError("program '%s' (section '%s'): attach targets resolved through kernel BTF "
+                                    "(fentry/fexit/lsm/tp_btf/iter) are not supported by this loader version"
+                                    % (prog.name, prog.section))
+        if prog.unresolved:
+            raise RelocationError("program '%s': %s" % (prog.name, "; ".join(prog.unresolved)))
+        if prog.core_relos:
+            raise NotSupportedError("program '%s': %d CO-RE relocations: CO-RE is not supported by this loader "
+                                    "version" % (prog.name, len(prog.core_relos)))
+    return selected
+
+
+def _load_btf(spec, loaded):
+    if spec.btf is None:
+        return
+    raw = fix_datasecs(spec.btf, spec.section_sizes, spec.symbol_offsets)
+    if spec.externs:
+        allocate_externs(raw, spec.btf, KCONFIG_SECTION)
+    try:
+        loaded.btf_fd = syscalls.btf_load(bytes(raw), what="object '%s': BTF" % spec.name)[0]
+    except SyscallError as first:
+        try:
+            syscalls.btf_load(bytes(raw), log_level=1, log_size=1 << 20)
+        except SyscallError as e:
+            log_tail = " | ".join(e.log.strip().splitlines()[-3:])
+            first = "%s%s" % (first, (": " + log_tail) if log_tail else "")
+        loaded.warnings.append("%s; loading maps and programs without BTF" % first)
+
+
+def _possible_cpus():
+    try:
+        with open("/sys/devices/system/cpu/possible") as f:
+            text = f.read().strip()
+    except (IOError, OSError):
+        return os.cpu_count() or 1
+    count = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count
+
+
+def _create_map(spec, m, loaded, kernel):
+    inner_fd = _map_fd(spec, m.inner, loaded) if m.inner is not None else 0
+    try:
+        fd = _map_fd(spec, m, loaded, inner_fd)
+    finally:
+        if inner_fd:
+            # The outer map keeps its own reference to the template.
+            os.close(inner_fd)
+    lm = LoadedMap(m.name, fd)
+    loaded.maps[m.name] = lm
+    what = "map '%s'" % m.name
+    if m.kind == "kconfig":
+        syscalls.map_update(fd, _KEY0, kconfig_value(spec, kernel or KernelConfig(), loaded.warnings), what=what)
+    elif m.data is not None:
+        syscalls.map_update(fd, _KEY0, bytes(m.data), what=what)
+    if m.freeze:
+        # Before any program loads: the verifier treats values read from a
+        # frozen read-only map as known constants (dead-code elimination).
+        syscalls.map_freeze(fd, what=what)
+    return lm
+
+
+def _map_fd(spec, m, loaded, inner_fd=0):
+    key_size, value_size, max_entries = m.key_size, m.value_size, m.max_entries
+    if m.type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+        key_size, value_size = key_size or 4, value_size or 4
+        max_entries = max_entries or _possible_cpus()
+    use_btf = loaded.btf_fd is not None and m.type not in _NO_BTF_MAP_TYPES and m.btf_value_type_id
+    try:
+        return syscalls.map_create(m.type, key_size, value_size, max_entries, m.flags, name=_kernel_name(m.name),
+                                   inner_map_fd=inner_fd, numa_node=m.numa_node,
+                                   btf_fd=loaded.btf_fd if use_btf else 0,
+                                   btf_key_type_id=m.btf_key_type_id if use_btf else 0,
+                                   btf_value_type_id=m.btf_value_type_id if use_btf else 0,
+                                   map_extra=m.map_extra)
+    except SyscallError as e:
+        raise SyscallError("object '%s': map '%s': create (%s, key %d, value %d, max_entries %d, flags %#x)" % (
+            spec.name, m.name, uapi.MAP_TYPE_NAMES.get(m.type, m.type), key_size, value_size, max_entries,
+            m.flags), e.errno, hint=e.hint or _map_hint(m, e.errno))
+
+
+def _map_hint(m, err):
+    if err == errno.EINVAL and m.flags & uapi.BPF_F_NO_PREALLOC:
+        return "map type %s may not accept BPF_F_NO_PREALLOC" % uapi.MAP_TYPE_NAMES.get(m.type, m.type)
+    if err == errno.EINVAL and m.type not in uapi.MAP_TYPE_NAMES:
+        return "unknown map type %d" % m.type
+    if err in (errno.EINVAL, errno.ENOTSUP, 524):
+        name = uapi.MAP_TYPE_NAMES.get(m.type)
+        minimum = uapi.MAP_TYPE_MIN_KERNEL.get(m.type)
+        if name and minimum:
+            return "map type %s needs Linux %s or later" % (name, minimum)
+    return None
+
+
+def _kernel_name(name):
+    # The kernel takes [A-Za-z0-9_.] and 15 characters.
+    cleaned = "".join(c if (c.isalnum() and c.isascii()) or c in "_." else "_" for c in name)
+    return cleaned[:15]
+
+
+def _load_program(spec, prog, loaded):
+    insns = bytearray(prog.insns)
+    for fix in prog.fixups:
+        lm = loaded.maps.get(fix.map_name)
+        if lm is None:
+            raise LoaderError("program '%s': insn #%d: map '%s' was not created" % (prog.name, fix.insn, fix.map_name))
+        if fix.value_offset is None:
+            bpf_insn.set_ld_imm64(insns, fix.insn, bpf_insn.BPF_PSEUDO_MAP_FD, lm.fd)
+        else:
+            bpf_insn.set_ld_imm64(insns, fix.insn, bpf_insn.BPF_PSEUDO_MAP_VALUE, lm.fd, fix.value_offset)
+    kind = prog.kind
+    args = dict(name=_kernel_name(prog.name), expected_attach_type=kind.expected_attach_type or 0,
+                prog_flags=kind.prog_flags, kern_version=prog.kern_version)
+    if loaded.btf_fd is not None and prog.func_info:
+        args.update(btf_fd=loaded.btf_fd,
+                    func_info=pack_func_info(_in_bytes(prog.func_info), prog.func_info_rec_size),
+                    func_info_rec_size=prog.func_info_rec_size)
+        if prog.line_info:
+            args.update(line_info=pack_line_info(_in_bytes(prog.line_info), prog.line_info_rec_size),
+                        line_info_rec_size=prog.line_info_rec_size)
+    what = "object '%s': program '%s' (section '%s')" % (spec.name, prog.name, prog.section)
+    try:
+        fd = syscalls.prog_load(kind.prog_type, bytes(insns), prog.license, **args)[0]
+    except SyscallError as first:
+        if first.errno not in (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC):
+            raise SyscallError("%s: load" % what, first.errno, hint=first.hint)
+        raise _verifier_error(what, prog, insns, args, first)
+    return LoadedProgram(prog.name, fd, prog.section, kind.expected_attach_type or 0)
+
+
+def _in_bytes(records):
+    # The spec indexes records by instruction; the packers take byte offsets.
+    return [(r[0] * bpf_insn.INSN_SIZE,) + tuple(r[1:]) for r in records]
+
+
+def _verifier_error(what, prog, insns, args, first):
+    """Load again with the verifier log on, to explain the rejection."""
+    log = ""
+    err = first.errno
+    for size in _LOG_SIZES:
+        try:
+            fd, _log = syscalls.prog_load(prog.kind.prog_type, bytes(insns), prog.license,
+                                          log_level=1, log_size=size, **args)
+        except SyscallError as e:
+            log, err = getattr(e, "log", ""), e.errno
+            if e.errno != errno.ENOSPC:
+                break
+            continue
+        # Accepted with the log on: nothing to explain, only the first errno.
+        os.close(fd)
+        break
+    hint = None
+    if "GPL" in log and prog.license:
+        hint = "the program's license '%s' is not GPL-compatible but it calls GPL-only helpers" % prog.license
+    elif "GPL" in log:
+        hint = "the object has no 'license' section; GPL-only helpers need SEC(\"license\") = \"GPL\""
+    return VerifierError("%s: rejected by the verifier" % what, err if err != errno.ENOSPC else first.errno,
+                         log, hint=hint)
+
+
+def _fill_init_slots(spec, loaded):
+    for m in spec.maps.values():
+        for slot, kind, name in m.init_slots:
+            what = "map '%s': slot %d" % (m.name, slot)
+            if kind == "prog":
+                target = loaded.programs.get(name)
+                if target is None:
+                    raise SpecError("%s: program '%s' is not among the programs loaded" % (what, name))
+            else:
+                target = loaded.maps[name]
+            syscalls.map_update(loaded.maps[m.name].fd, slot.to_bytes(4, sys.byteorder),
+                                target.fd.to_bytes(4, sys.byteorder), what=what)
+
+
+def pin_name(name):
+    """The file name an object called ``name`` gets in bpffs, which refuses
+    '.' in names (libbpf makes the same substitution)."""
+    return name.replace(".", "_")
+
+
+def _pin_all(loaded, pin_dir):
+    for part in pin_dir.split(os.sep):
+        if "." in part:
+            raise LoaderError("pin directory '%s': component '%s' contains '.', which bpffs refuses" % (
+                pin_dir, part), hint="use '_' instead of '.' in pin paths")
+    for sub, objs in ((MAPS_DIR, loaded.maps), (PROGS_DIR, loaded.programs)):
+        directory = os.path.join(pin_dir, sub)
+        _mkdirs(loaded, directory)
+        taken = {}
+        for obj in objs.values():
+            fname = pin_name(obj.name)
+            if fname in taken:
+                raise LoaderError("%s '%s' and '%s' would share the pin '%s'" % (
+                    sub[:-1], taken[fname], obj.name, os.path.join(directory, fname)))
+            taken[fname] = obj.name
+            path = os.path.join(directory, fname)
+            syscalls.obj_pin(obj.fd, path)
+            loaded.pins.append(path)
+            obj.pin = path
+
+
+def _mkdirs(loaded, directory):
+    missing = []
+    path = directory
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as e:
+            raise LoaderError("cannot create pin directory '%s': %s" % (path, e.strerror),
+                              hint="is bpffs mounted? mount -t bpf bpf /sys/fs/bpf")
+        loaded.pins.append(path)

@@ -1,0 +1,330 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bpf() system call through ctypes, one function per command we use.
+
+Each function packs its ``union bpf_attr`` member with a precompiled
+``struct.Struct`` (named after the member), passes exactly that many bytes
+(older kernels accept a shorter attr, newer ones check that unknown tail
+bytes are zero), and raises ``SyscallError`` carrying errno on failure.
+File descriptors are plain ints owned by the caller.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import errno
+import os
+import platform
+import struct
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
+
+# __NR_bpf per architecture (asm/unistd*.h); the generic table serves the newer ports.
+_NR_BPF = {
+    "x86_64": 321, "i386": 357, "i686": 357, "aarch64": 280, "arm64": 280, "armv7l": 386,
+    "armv6l": 386, "ppc64le": 361, "ppc64": 361, "s390x": 351, "riscv64": 280,
+    "loongarch64": 280, "mips64": 5315,
+}
+
+BPF_MAP_CREATE = 0
+BPF_MAP_LOOKUP_ELEM = 1
+BPF_MAP_UPDATE_ELEM = 2
+BPF_MAP_DELETE_ELEM = 3
+BPF_MAP_GET_NEXT_KEY = 4
+BPF_PROG_LOAD = 5
+BPF_OBJ_PIN = 6
+BPF_OBJ_GET = 7
+BPF_PROG_TEST_RUN = 10
+BPF_PROG_GET_NEXT_ID = 11
+BPF_MAP_GET_NEXT_ID = 12
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_MAP_GET_FD_BY_ID = 14
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_BTF_LOAD = 18
+BPF_MAP_FREEZE = 22
+
+BPF_ANY = 0
+BPF_NOEXIST = 1
+BPF_EXIST = 2
+
+# union bpf_attr members, as the kernel lays them out (include/uapi/linux/bpf.h)
+MAP_CREATE_ATTR = struct.Struct("=7I16s5IQ")
+MAP_ELEM_ATTR = struct.Struct("=I4xQQQ")
+MAP_FREEZE_ATTR = struct.Struct("=I")
+PROG_LOAD_ATTR = struct.Struct("=IIQQIIQII16sIIIIQIIQIIIIQQII")
+OBJ_PIN_ATTR = struct.Struct("=QII")
+BTF_LOAD_ATTR = struct.Struct("=QQIIII")
+INFO_BY_FD_ATTR = struct.Struct("=IIQ")
+GET_ID_ATTR = struct.Struct("=III")
+PROG_TEST_RUN_ATTR = struct.Struct("=IIIIQQIIIIQQIII4x")
+
+# struct bpf_map_info / bpf_prog_info: the leading fields we read.
+BPF_MAP_INFO = struct.Struct("=6I16sIIQQIIIIQ")
+BPF_PROG_INFO = struct.Struct("=II8sIIQQQIIQ16sIIQQIIQQIIQIIQQIIIIQQQQIII4x")
+
+_libc = None
+_nr_bpf = None
+
+
+def _syscall():
+    global _libc, _nr_bpf
+    if _libc is None:
+        machine = platform.machine()
+        if machine not in _NR_BPF:
+            raise SyscallError("bpf(): unknown system call number on %s" % machine, errno.ENOSYS)
+        _nr_bpf = _NR_BPF[machine]
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        _libc = libc
+    return _libc
+
+
+def bpf(cmd, attr, what):
+    """Run bpf(cmd, attr) where attr is a ctypes buffer; return the result.
+
+    Raises SyscallError('<what>: ENAME (text)') on failure; EINTR and EAGAIN
+    (which BPF_PROG_LOAD returns when the verifier was interrupted) are retried.
+    """
+    libc = _syscall()
+    for _attempt in range(5):
+        ret = libc.syscall(_nr_bpf, ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+        if ret >= 0:
+            return ret
+        err = ctypes.get_errno()
+        if err not in (errno.EINTR, errno.EAGAIN):
+            break
+    raise SyscallError(what, err, hint=_hint(err))
+
+
+def _hint(err):
+    if err == errno.EPERM:
+        return ("bpf() needs root or CAP_BPF (with CAP_PERFMON/CAP_NET_ADMIN for some program types); "
+                "on kernels before 5.11 it may also mean RLIMIT_MEMLOCK is too low ('ulimit -l')")
+    if err == errno.ENOSYS:
+        return "this kernel was built without CONFIG_BPF_SYSCALL"
+    return None
+
+
+def _attr(layout, *values):
+    buf = ctypes.create_string_buffer(layout.size)
+    layout.pack_into(buf, 0, *values)
+    return buf
+
+
+def _ptr(buf):
+    return ctypes.addressof(buf) if buf is not None else 0
+
+
+def buffer(data):
+    """A ctypes buffer holding ``data`` (bytes) or ``data`` zero bytes (int)."""
+    if isinstance(data, int):
+        return ctypes.create_string_buffer(data)
+    return ctypes.create_string_buffer(bytes(data), len(data))
+
+
+def _obj_name(name):
+    return name.encode("ascii", "replace")[:15]
+
+
+def map_create(map_type, key_size, value_size, max_entries, flags=0, name="", inner_map_fd=0,
+               numa_node=0, btf_fd=0, btf_key_type_id=0, btf_value_type_id=0, map_extra=0, ifindex=0):
+    attr = _attr(MAP_CREATE_ATTR, map_type, key_size, value_size, max_entries, flags, inner_map_fd,
+                 numa_node, _obj_name(name), ifindex, btf_fd, btf_key_type_id, btf_value_type_id, 0,
+                 map_extra)
+    return bpf(BPF_MAP_CREATE, attr, "map '%s': create" % name)
+
+
+def map_update(fd, key, value, flags=BPF_ANY, what="map"):
+    kbuf, vbuf = buffer(key), buffer(value)
+    bpf(BPF_MAP_UPDATE_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(vbuf), flags), "%s: update element" % what)
+
+
+def map_lookup(fd, key, value_size, what="map"):
+    """The value at ``key`` as bytes, or None when the key is absent."""
+    kbuf, vbuf = buffer(key), buffer(value_size)
+    try:
+        bpf(BPF_MAP_LOOKUP_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(vbuf), 0), "%s: lookup element" % what)
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        raise
+    return vbuf.raw
+
+
+def map_delete(fd, key, what="map"):
+    """Delete ``key``; False when it was not there."""
+    kbuf = buffer(key)
+    try:
+        bpf(BPF_MAP_DELETE_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), 0, 0), "%s: delete element" % what)
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
+def map_keys(fd, key_size, what="map"):
+    """Yield every key of the map (as bytes), in the kernel's order."""
+    cur = None
+    nbuf = buffer(key_size)
+    while True:
+        kbuf = buffer(cur) if cur is not None else None
+        try:
+            bpf(BPF_MAP_GET_NEXT_KEY, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(nbuf), 0), "%s: next key" % what)
+        except SyscallError as e:
+            if e.errno == errno.ENOENT:
+                return
+            raise
+        cur = nbuf.raw
+        yield cur
+
+
+def map_freeze(fd, what="map"):
+    bpf(BPF_MAP_FREEZE, _attr(MAP_FREEZE_ATTR, fd), "%s: freeze" % what)
+
+
+def prog_load(prog_type, insns, license, name="", expected_attach_type=0, prog_flags=0, kern_version=0,
+              btf_fd=0, func_info=b"", func_info_rec_size=0, line_info=b"", line_info_rec_size=0,
+              attach_btf_id=0, attach_btf_obj_fd=0, log_level=0, log_size=0, ifindex=0):
+    """Load a program; returns (fd, log). ``insns`` is the raw instruction bytes.
+
+    With log_level > 0 a log buffer of ``log_size`` bytes is passed and its
+    contents are returned (also on failure, as ``SyscallError.log``).
+    """
+    ibuf = buffer(insns)
+    lic = buffer(license.encode("ascii", "replace") + b"\0")
+    fibuf = buffer(func_info) if func_info else None
+    libuf = buffer(line_info) if line_info else None
+    logbuf = buffer(log_size) if log_level else None
+    attr = _attr(PROG_LOAD_ATTR, prog_type, len(insns) // 8, _ptr(ibuf), _ptr(lic), log_level,
+                 log_size if log_level else 0, _ptr(logbuf), kern_version, prog_flags, _obj_name(name),
+                 ifindex, expected_attach_type, btf_fd, func_info_rec_size if fibuf else 0, _ptr(fibuf),
+                 len(func_info) // func_info_rec_size if fibuf else 0, line_info_rec_size if libuf else 0,
+                 _ptr(libuf), len(line_info) // line_info_rec_size if libuf else 0, attach_btf_id,
+                 attach_btf_obj_fd, 0, 0, 0, 0, 0)
+    try:
+        fd = bpf(BPF_PROG_LOAD, attr, "program '%s': load" % name)
+    except SyscallError as e:
+        e.log = _log_text(logbuf)
+        raise
+    return fd, _log_text(logbuf)
+
+
+def _log_text(logbuf):
+    if logbuf is None:
+        return ""
+    return logbuf.value.decode("utf-8", "replace")
+
+
+def btf_load(data, log_level=0, log_size=0, what="BTF"):
+    """Load raw BTF; returns (fd, log)."""
+    dbuf = buffer(data)
+    logbuf = buffer(log_size) if log_level else None
+    attr = _attr(BTF_LOAD_ATTR, _ptr(dbuf), _ptr(logbuf), len(data), log_size if log_level else 0,
+                 log_level, 0)
+    try:
+        fd = bpf(BPF_BTF_LOAD, attr, "%s: load" % what)
+    except SyscallError as e:
+        e.log = _log_text(logbuf)
+        raise
+    return fd, _log_text(logbuf)
+
+
+def obj_pin(fd, path):
+    pbuf = buffer(os.fsencode(path) + b"\0")
+    bpf(BPF_OBJ_PIN, _attr(OBJ_PIN_ATTR, _ptr(pbuf), fd, 0), "pin '%s'" % path)
+
+
+def obj_get(path, flags=0):
+    """Open a pinned object; returns its fd."""
+    pbuf = buffer(os.fsencode(path) + b"\0")
+    return bpf(BPF_OBJ_GET, _attr(OBJ_PIN_ATTR, _ptr(pbuf), 0, flags), "open pin '%s'" % path)
+
+
+def _info(fd, size, what):
+    ibuf = buffer(size)
+    bpf(BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, size, _ptr(ibuf)), "%s: get info" % what)
+    return ibuf.raw
+
+
+class MapInfo:
+    """What the kernel says of a map (struct bpf_map_info)."""
+
+    __slots__ = ("type", "id", "key_size", "value_size", "max_entries", "flags", "name", "btf_id",
+                 "btf_key_type_id", "btf_value_type_id", "map_extra")
+
+    def __init__(self, raw):
+        (self.type, self.id, self.key_size, self.value_size, self.max_entries, self.flags, name,
+         _ifindex, _vmlinux_value, _netns_dev, _netns_ino, self.btf_id, self.btf_key_type_id,
+         self.btf_value_type_id, _btf_vmlinux_id, self.map_extra) = BPF_MAP_INFO.unpack_from(raw)
+        self.name = name.split(b"\0", 1)[0].decode("ascii", "replace")
+
+
+class ProgInfo:
+    """What the kernel says of a program (struct bpf_prog_info, leading fields)."""
+
+    __slots__ = ("type", "id", "tag", "jited_prog_len", "xlated_prog_len", "name", "btf_id",
+                 "verified_insns", "run_time_ns", "run_cnt")
+
+    def __init__(self, raw):
+        f = BPF_PROG_INFO.unpack_from(raw)
+        self.type, self.id = f[0], f[1]
+        self.tag = f[2].hex()
+        self.jited_prog_len, self.xlated_prog_len = f[3], f[4]
+        self.name = f[11].split(b"\0", 1)[0].decode("ascii", "replace")
+        self.btf_id = f[20]
+        self.run_time_ns, self.run_cnt = f[32], f[33]
+        self.verified_insns = f[35]
+
+
+def map_info(fd, what="map"):
+    return MapInfo(_info(fd, BPF_MAP_INFO.size, what))
+
+
+def prog_info(fd, what="program"):
+    return ProgInfo(_info(fd, BPF_PROG_INFO.size, what))
+
+
+def prog_test_run(fd, data=b"", repeat=1, data_size_out=0, ctx=None, what="program"):
+    """Run a program once (or ``repeat`` times) on ``data``; returns (retval, data_out)."""
+    din = buffer(data) if data else None
+    dout = buffer(data_size_out) if data_size_out else None
+    cin = buffer(ctx) if ctx else None
+    attr = _attr(PROG_TEST_RUN_ATTR, fd, 0, len(data), data_size_out, _ptr(din), _ptr(dout), repeat, 0,
+                 len(ctx) if ctx else 0, 0, _ptr(cin), 0, 0, 0, 0)
+    bpf(BPF_PROG_TEST_RUN, attr, "%s: test run" % what)
+    retval = struct.unpack_from("=I", attr, 4)[0]
+    out_size = struct.unpack_from("=I", attr, 12)[0]
+    return retval, (dout.raw[:out_size] if dout is not None else b"")
+
+
+def get_fd_by_id(kind, obj_id):
+    cmd = BPF_MAP_GET_FD_BY_ID if kind == "map" else BPF_PROG_GET_FD_BY_ID
+    return bpf(cmd, _attr(GET_ID_ATTR, obj_id, 0, 0), "%s id %d: open" % (kind, obj_id))
+
+
+def next_id(kind, start):
+    """The next map/program id after ``start``, or None at the end."""
+    cmd = BPF_MAP_GET_NEXT_ID if kind == "map" else BPF_PROG_GET_NEXT_ID
+    attr = _attr(GET_ID_ATTR, start, 0, 0)
+    try:
+        bpf(cmd, attr, "%s: next id" % kind)
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        raise
+    return struct.unpack_from("=I", attr, 4)[0]
+
+
+def fdinfo(fd):
+    """/proc/self/fdinfo/<fd> as a dict of str -> str (memlock, map_id, prog_tag, ...)."""
+    out = {}
+    with open("/proc/self/fdinfo/%d" % fd) as f:
+        for line in f:
+            key, sep, value = line.partition(":")
+            if sep:
+                out[key.strip()] = value.strip()
+    return out

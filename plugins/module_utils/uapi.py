@@ -1,0 +1,779 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Numbers of the kernel's bpf() ABI (``include/uapi/linux/bpf.h``).
+
+Managed hosts have no kernel headers and no libbpf, so the loader carries
+the values itself. They are part of the kernel's stable user-space ABI:
+a value, once released, never changes; new kernels only append. The names
+follow the header so a reader can grep the kernel for them.
+
+Besides the raw numbers this module holds the short lower-case names that
+bpftool and libbpf print (``hash``, ``sched_cls``, ``tcx_ingress``...), the
+reverse look-ups from those names, and the kernel release that introduced
+each map and program type, so errors can say "needs Linux 5.8".
+
+Values were checked against the kernel header as synced into libbpf in
+mid-2026 (Linux 7.1 plus what bpf-next had queued for 7.2).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def _invert(mapping):
+    """Reverse a one-to-one ``{int: name}`` table."""
+    return dict((name, value) for value, name in mapping.items())
+
+
+# ---------------------------------------------------------------------------
+# enum bpf_cmd: the first argument of bpf(2).
+# ---------------------------------------------------------------------------
+BPF_MAP_CREATE = 0
+BPF_MAP_LOOKUP_ELEM = 1
+BPF_MAP_UPDATE_ELEM = 2
+BPF_MAP_DELETE_ELEM = 3
+BPF_MAP_GET_NEXT_KEY = 4
+BPF_PROG_LOAD = 5
+BPF_OBJ_PIN = 6
+BPF_OBJ_GET = 7
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_TEST_RUN = 10
+BPF_PROG_RUN = BPF_PROG_TEST_RUN  # 5.10 renamed it; both names stay valid
+BPF_PROG_GET_NEXT_ID = 11
+BPF_MAP_GET_NEXT_ID = 12
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_MAP_GET_FD_BY_ID = 14
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_PROG_QUERY = 16
+BPF_RAW_TRACEPOINT_OPEN = 17
+BPF_BTF_LOAD = 18
+BPF_BTF_GET_FD_BY_ID = 19
+BPF_TASK_FD_QUERY = 20
+BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
+BPF_MAP_FREEZE = 22
+BPF_BTF_GET_NEXT_ID = 23
+BPF_MAP_LOOKUP_BATCH = 24
+BPF_MAP_LOOKUP_AND_DELETE_BATCH = 25
+BPF_MAP_UPDATE_BATCH = 26
+BPF_MAP_DELETE_BATCH = 27
+BPF_LINK_CREATE = 28
+BPF_LINK_UPDATE = 29
+BPF_LINK_GET_FD_BY_ID = 30
+BPF_LINK_GET_NEXT_ID = 31
+BPF_ENABLE_STATS = 32
+BPF_ITER_CREATE = 33
+BPF_LINK_DETACH = 34
+BPF_PROG_BIND_MAP = 35
+BPF_TOKEN_CREATE = 36
+BPF_PROG_STREAM_READ_BY_FD = 37
+BPF_PROG_ASSOC_STRUCT_OPS = 38
+
+# Not a command: OR-ed into the command number to say a second, common
+# attribute block follows (bpf-next for 7.2); kernels without it fail EINVAL.
+BPF_COMMON_ATTRS = 1 << 16
+
+# Full header names, because syscall errors read best as "bpf(BPF_PROG_LOAD)".
+CMD_NAMES = {
+    BPF_MAP_CREATE: "BPF_MAP_CREATE",
+    BPF_MAP_LOOKUP_ELEM: "BPF_MAP_LOOKUP_ELEM",
+    BPF_MAP_UPDATE_ELEM: "BPF_MAP_UPDATE_ELEM",
+    BPF_MAP_DELETE_ELEM: "BPF_MAP_DELETE_ELEM",
+    BPF_MAP_GET_NEXT_KEY: "BPF_MAP_GET_NEXT_KEY",
+    BPF_PROG_LOAD: "BPF_PROG_LOAD",
+    BPF_OBJ_PIN: "BPF_OBJ_PIN",
+    BPF_OBJ_GET: "BPF_OBJ_GET",
+    BPF_PROG_ATTACH: "BPF_PROG_ATTACH",
+    BPF_PROG_DETACH: "BPF_PROG_DETACH",
+    BPF_PROG_TEST_RUN: "BPF_PROG_TEST_RUN",
+    BPF_PROG_GET_NEXT_ID: "BPF_PROG_GET_NEXT_ID",
+    BPF_MAP_GET_NEXT_ID: "BPF_MAP_GET_NEXT_ID",
+    BPF_PROG_GET_FD_BY_ID: "BPF_PROG_GET_FD_BY_ID",
+    BPF_MAP_GET_FD_BY_ID: "BPF_MAP_GET_FD_BY_ID",
+    BPF_OBJ_GET_INFO_BY_FD: "BPF_OBJ_GET_INFO_BY_FD",
+    BPF_PROG_QUERY: "BPF_PROG_QUERY",
+    BPF_RAW_TRACEPOINT_OPEN: "BPF_RAW_TRACEPOINT_OPEN",
+    BPF_BTF_LOAD: "BPF_BTF_LOAD",
+    BPF_BTF_GET_FD_BY_ID: "BPF_BTF_GET_FD_BY_ID",
+    BPF_TASK_FD_QUERY: "BPF_TASK_FD_QUERY",
+    BPF_MAP_LOOKUP_AND_DELETE_ELEM: "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
+    BPF_MAP_FREEZE: "BPF_MAP_FREEZE",
+    BPF_BTF_GET_NEXT_ID: "BPF_BTF_GET_NEXT_ID",
+    BPF_MAP_LOOKUP_BATCH: "BPF_MAP_LOOKUP_BATCH",
+    BPF_MAP_LOOKUP_AND_DELETE_BATCH: "BPF_MAP_LOOKUP_AND_DELETE_BATCH",
+    BPF_MAP_UPDATE_BATCH: "BPF_MAP_UPDATE_BATCH",
+    BPF_MAP_DELETE_BATCH: "BPF_MAP_DELETE_BATCH",
+    BPF_LINK_CREATE: "BPF_LINK_CREATE",
+    BPF_LINK_UPDATE: "BPF_LINK_UPDATE",
+    BPF_LINK_GET_FD_BY_ID: "BPF_LINK_GET_FD_BY_ID",
+    BPF_LINK_GET_NEXT_ID: "BPF_LINK_GET_NEXT_ID",
+    BPF_ENABLE_STATS: "BPF_ENABLE_STATS",
+    BPF_ITER_CREATE: "BPF_ITER_CREATE",
+    BPF_LINK_DETACH: "BPF_LINK_DETACH",
+    BPF_PROG_BIND_MAP: "BPF_PROG_BIND_MAP",
+    BPF_TOKEN_CREATE: "BPF_TOKEN_CREATE",
+    BPF_PROG_STREAM_READ_BY_FD: "BPF_PROG_STREAM_READ_BY_FD",
+    BPF_PROG_ASSOC_STRUCT_OPS: "BPF_PROG_ASSOC_STRUCT_OPS",
+}
+CMD_BY_NAME = _invert(CMD_NAMES)
+
+
+# ---------------------------------------------------------------------------
+# enum bpf_map_type
+# ---------------------------------------------------------------------------
+BPF_MAP_TYPE_UNSPEC = 0
+BPF_MAP_TYPE_HASH = 1
+BPF_MAP_TYPE_ARRAY = 2
+BPF_MAP_TYPE_PROG_ARRAY = 3
+BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
+BPF_MAP_TYPE_PERCPU_HASH = 5
+BPF_MAP_TYPE_PERCPU_ARRAY = 6
+BPF_MAP_TYPE_STACK_TRACE = 7
+BPF_MAP_TYPE_CGROUP_ARRAY = 8
+BPF_MAP_TYPE_LRU_HASH = 9
+BPF_MAP_TYPE_LRU_PERCPU_HASH = 10
+BPF_MAP_TYPE_LPM_TRIE = 11
+BPF_MAP_TYPE_ARRAY_OF_MAPS = 12
+BPF_MAP_TYPE_HASH_OF_MAPS = 13
+BPF_MAP_TYPE_DEVMAP = 14
+BPF_MAP_TYPE_SOCKMAP = 15
+BPF_MAP_TYPE_CPUMAP = 16
+BPF_MAP_TYPE_XSKMAP = 17
+BPF_MAP_TYPE_SOCKHASH = 18
+BPF_MAP_TYPE_CGROUP_STORAGE = 19
+# 6.x headers renamed these two to *_DEPRECATED and kept the old names as
+# aliases; both spellings are accepted here so either header matches.
+BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED = BPF_MAP_TYPE_CGROUP_STORAGE
+BPF_MAP_TYPE_REUSEPORT_SOCKARRAY = 20
+BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE = 21
+BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED = BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+BPF_MAP_TYPE_QUEUE = 22
+BPF_MAP_TYPE_STACK = 23
+BPF_MAP_TYPE_SK_STORAGE = 24
+BPF_MAP_TYPE_DEVMAP_HASH = 25
+BPF_MAP_TYPE_STRUCT_OPS = 26
+BPF_MAP_TYPE_RINGBUF = 27
+BPF_MAP_TYPE_INODE_STORAGE = 28
+BPF_MAP_TYPE_TASK_STORAGE = 29
+BPF_MAP_TYPE_BLOOM_FILTER = 30
+BPF_MAP_TYPE_USER_RINGBUF = 31
+BPF_MAP_TYPE_CGRP_STORAGE = 32
+BPF_MAP_TYPE_ARENA = 33
+BPF_MAP_TYPE_INSN_ARRAY = 34
+BPF_MAP_TYPE_RHASH = 35
+
+# The names bpftool prints and accepts; also what users write in playbooks.
+MAP_TYPE_NAMES = {
+    BPF_MAP_TYPE_UNSPEC: "unspec",
+    BPF_MAP_TYPE_HASH: "hash",
+    BPF_MAP_TYPE_ARRAY: "array",
+    BPF_MAP_TYPE_PROG_ARRAY: "prog_array",
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY: "perf_event_array",
+    BPF_MAP_TYPE_PERCPU_HASH: "percpu_hash",
+    BPF_MAP_TYPE_PERCPU_ARRAY: "percpu_array",
+    BPF_MAP_TYPE_STACK_TRACE: "stack_trace",
+    BPF_MAP_TYPE_CGROUP_ARRAY: "cgroup_array",
+    BPF_MAP_TYPE_LRU_HASH: "lru_hash",
+    BPF_MAP_TYPE_LRU_PERCPU_HASH: "lru_percpu_hash",
+    BPF_MAP_TYPE_LPM_TRIE: "lpm_trie",
+    BPF_MAP_TYPE_ARRAY_OF_MAPS: "array_of_maps",
+    BPF_MAP_TYPE_HASH_OF_MAPS: "hash_of_maps",
+    BPF_MAP_TYPE_DEVMAP: "devmap",
+    BPF_MAP_TYPE_SOCKMAP: "sockmap",
+    BPF_MAP_TYPE_CPUMAP: "cpumap",
+    BPF_MAP_TYPE_XSKMAP: "xskmap",
+    BPF_MAP_TYPE_SOCKHASH: "sockhash",
+    BPF_MAP_TYPE_CGROUP_STORAGE: "cgroup_storage",
+    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: "reuseport_sockarray",
+    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: "percpu_cgroup_storage",
+    BPF_MAP_TYPE_QUEUE: "queue",
+    BPF_MAP_TYPE_STACK: "stack",
+    BPF_MAP_TYPE_SK_STORAGE: "sk_storage",
+    BPF_MAP_TYPE_DEVMAP_HASH: "devmap_hash",
+    BPF_MAP_TYPE_STRUCT_OPS: "struct_ops",
+    BPF_MAP_TYPE_RINGBUF: "ringbuf",
+    BPF_MAP_TYPE_INODE_STORAGE: "inode_storage",
+    BPF_MAP_TYPE_TASK_STORAGE: "task_storage",
+    BPF_MAP_TYPE_BLOOM_FILTER: "bloom_filter",
+    BPF_MAP_TYPE_USER_RINGBUF: "user_ringbuf",
+    BPF_MAP_TYPE_CGRP_STORAGE: "cgrp_storage",
+    BPF_MAP_TYPE_ARENA: "arena",
+    BPF_MAP_TYPE_INSN_ARRAY: "insn_array",
+    BPF_MAP_TYPE_RHASH: "rhash",
+}
+MAP_TYPE_BY_NAME = _invert(MAP_TYPE_NAMES)
+
+# First mainline release that knows each map type, keyed by type number.
+# Creating a newer type on an older kernel fails with EINVAL, which says
+# nothing; this table lets the loader say which release is needed instead.
+MAP_TYPE_MIN_KERNEL = {
+    BPF_MAP_TYPE_HASH: "3.19",
+    BPF_MAP_TYPE_ARRAY: "3.19",
+    BPF_MAP_TYPE_PROG_ARRAY: "4.2",
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY: "4.3",
+    BPF_MAP_TYPE_PERCPU_HASH: "4.6",
+    BPF_MAP_TYPE_PERCPU_ARRAY: "4.6",
+    BPF_MAP_TYPE_STACK_TRACE: "4.6",
+    BPF_MAP_TYPE_CGROUP_ARRAY: "4.8",
+    BPF_MAP_TYPE_LRU_HASH: "4.10",
+    BPF_MAP_TYPE_LRU_PERCPU_HASH: "4.10",
+    BPF_MAP_TYPE_LPM_TRIE: "4.11",
+    BPF_MAP_TYPE_ARRAY_OF_MAPS: "4.12",
+    BPF_MAP_TYPE_HASH_OF_MAPS: "4.12",
+    BPF_MAP_TYPE_DEVMAP: "4.14",
+    BPF_MAP_TYPE_SOCKMAP: "4.14",
+    BPF_MAP_TYPE_CPUMAP: "4.15",
+    BPF_MAP_TYPE_XSKMAP: "4.18",
+    BPF_MAP_TYPE_SOCKHASH: "4.18",
+    BPF_MAP_TYPE_CGROUP_STORAGE: "4.19",
+    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: "4.19",
+    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: "4.20",
+    BPF_MAP_TYPE_QUEUE: "4.20",
+    BPF_MAP_TYPE_STACK: "4.20",
+    BPF_MAP_TYPE_SK_STORAGE: "5.2",
+    BPF_MAP_TYPE_DEVMAP_HASH: "5.4",
+    BPF_MAP_TYPE_STRUCT_OPS: "5.6",
+    BPF_MAP_TYPE_RINGBUF: "5.8",
+    BPF_MAP_TYPE_INODE_STORAGE: "5.10",
+    BPF_MAP_TYPE_TASK_STORAGE: "5.11",
+    BPF_MAP_TYPE_BLOOM_FILTER: "5.16",
+    BPF_MAP_TYPE_USER_RINGBUF: "6.1",
+    BPF_MAP_TYPE_CGRP_STORAGE: "6.2",
+    BPF_MAP_TYPE_ARENA: "6.9",
+    BPF_MAP_TYPE_INSN_ARRAY: "6.19",
+    # Queued in bpf-next in June 2026, after the 7.1 merge window.
+    BPF_MAP_TYPE_RHASH: "7.2",
+}
+
+
+# ---------------------------------------------------------------------------
+# enum bpf_prog_type
+# ---------------------------------------------------------------------------
+BPF_PROG_TYPE_UNSPEC = 0
+BPF_PROG_TYPE_SOCKET_FILTER = 1
+BPF_PROG_TYPE_KPROBE = 2
+BPF_PROG_TYPE_SCHED_CLS = 3
+BPF_PROG_TYPE_SCHED_ACT = 4
+BPF_PROG_TYPE_TRACEPOINT = 5
+BPF_PROG_TYPE_XDP = 6
+BPF_PROG_TYPE_PERF_EVENT = 7
+BPF_PROG_TYPE_CGROUP_SKB = 8
+BPF_PROG_TYPE_CGROUP_SOCK = 9
+BPF_PROG_TYPE_LWT_IN = 10
+BPF_PROG_TYPE_LWT_OUT = 11
+BPF_PROG_TYPE_LWT_XMIT = 12
+BPF_PROG_TYPE_SOCK_OPS = 13
+BPF_PROG_TYPE_SK_SKB = 14
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_PROG_TYPE_SK_MSG = 16
+BPF_PROG_TYPE_RAW_TRACEPOINT = 17
+BPF_PROG_TYPE_CGROUP_SOCK_ADDR = 18
+BPF_PROG_TYPE_LWT_SEG6LOCAL = 19
+BPF_PROG_TYPE_LIRC_MODE2 = 20
+BPF_PROG_TYPE_SK_REUSEPORT = 21
+BPF_PROG_TYPE_FLOW_DISSECTOR = 22
+BPF_PROG_TYPE_CGROUP_SYSCTL = 23
+BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE = 24
+BPF_PROG_TYPE_CGROUP_SOCKOPT = 25
+BPF_PROG_TYPE_TRACING = 26
+BPF_PROG_TYPE_STRUCT_OPS = 27
+BPF_PROG_TYPE_EXT = 28
+BPF_PROG_TYPE_LSM = 29
+BPF_PROG_TYPE_SK_LOOKUP = 30
+BPF_PROG_TYPE_SYSCALL = 31
+BPF_PROG_TYPE_NETFILTER = 32
+
+# The names bpftool prints for `prog show`.
+PROG_TYPE_NAMES = {
+    BPF_PROG_TYPE_UNSPEC: "unspec",
+    BPF_PROG_TYPE_SOCKET_FILTER: "socket_filter",
+    BPF_PROG_TYPE_KPROBE: "kprobe",
+    BPF_PROG_TYPE_SCHED_CLS: "sched_cls",
+    BPF_PROG_TYPE_SCHED_ACT: "sched_act",
+    BPF_PROG_TYPE_TRACEPOINT: "tracepoint",
+    BPF_PROG_TYPE_XDP: "xdp",
+    BPF_PROG_TYPE_PERF_EVENT: "perf_event",
+    BPF_PROG_TYPE_CGROUP_SKB: "cgroup_skb",
+    BPF_PROG_TYPE_CGROUP_SOCK: "cgroup_sock",
+    BPF_PROG_TYPE_LWT_IN: "lwt_in",
+    BPF_PROG_TYPE_LWT_OUT: "lwt_out",
+    BPF_PROG_TYPE_LWT_XMIT: "lwt_xmit",
+    BPF_PROG_TYPE_SOCK_OPS: "sock_ops",
+    BPF_PROG_TYPE_SK_SKB: "sk_skb",
+    BPF_PROG_TYPE_CGROUP_DEVICE: "cgroup_device",
+    BPF_PROG_TYPE_SK_MSG: "sk_msg",
+    BPF_PROG_TYPE_RAW_TRACEPOINT: "raw_tracepoint",
+    BPF_PROG_TYPE_CGROUP_SOCK_ADDR: "cgroup_sock_addr",
+    BPF_PROG_TYPE_LWT_SEG6LOCAL: "lwt_seg6local",
+    BPF_PROG_TYPE_LIRC_MODE2: "lirc_mode2",
+    BPF_PROG_TYPE_SK_REUSEPORT: "sk_reuseport",
+    BPF_PROG_TYPE_FLOW_DISSECTOR: "flow_dissector",
+    BPF_PROG_TYPE_CGROUP_SYSCTL: "cgroup_sysctl",
+    BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE: "raw_tracepoint_writable",
+    BPF_PROG_TYPE_CGROUP_SOCKOPT: "cgroup_sockopt",
+    BPF_PROG_TYPE_TRACING: "tracing",
+    BPF_PROG_TYPE_STRUCT_OPS: "struct_ops",
+    BPF_PROG_TYPE_EXT: "ext",
+    BPF_PROG_TYPE_LSM: "lsm",
+    BPF_PROG_TYPE_SK_LOOKUP: "sk_lookup",
+    BPF_PROG_TYPE_SYSCALL: "syscall",
+    BPF_PROG_TYPE_NETFILTER: "netfilter",
+}
+PROG_TYPE_BY_NAME = _invert(PROG_TYPE_NAMES)
+
+# First mainline release that can load each program type (see
+# MAP_TYPE_MIN_KERNEL for why).
+PROG_TYPE_MIN_KERNEL = {
+    BPF_PROG_TYPE_SOCKET_FILTER: "3.19",
+    BPF_PROG_TYPE_KPROBE: "4.1",
+    BPF_PROG_TYPE_SCHED_CLS: "4.1",
+    BPF_PROG_TYPE_SCHED_ACT: "4.1",
+    BPF_PROG_TYPE_TRACEPOINT: "4.7",
+    BPF_PROG_TYPE_XDP: "4.8",
+    BPF_PROG_TYPE_PERF_EVENT: "4.9",
+    BPF_PROG_TYPE_CGROUP_SKB: "4.10",
+    BPF_PROG_TYPE_CGROUP_SOCK: "4.10",
+    BPF_PROG_TYPE_LWT_IN: "4.10",
+    BPF_PROG_TYPE_LWT_OUT: "4.10",
+    BPF_PROG_TYPE_LWT_XMIT: "4.10",
+    BPF_PROG_TYPE_SOCK_OPS: "4.13",
+    BPF_PROG_TYPE_SK_SKB: "4.14",
+    BPF_PROG_TYPE_CGROUP_DEVICE: "4.15",
+    BPF_PROG_TYPE_SK_MSG: "4.17",
+    BPF_PROG_TYPE_RAW_TRACEPOINT: "4.17",
+    BPF_PROG_TYPE_CGROUP_SOCK_ADDR: "4.17",
+    BPF_PROG_TYPE_LWT_SEG6LOCAL: "4.18",
+    BPF_PROG_TYPE_LIRC_MODE2: "4.18",
+    BPF_PROG_TYPE_SK_REUSEPORT: "4.19",
+    BPF_PROG_TYPE_FLOW_DISSECTOR: "4.20",
+    BPF_PROG_TYPE_CGROUP_SYSCTL: "5.2",
+    BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE: "5.2",
+    BPF_PROG_TYPE_CGROUP_SOCKOPT: "5.3",
+    BPF_PROG_TYPE_TRACING: "5.5",
+    BPF_PROG_TYPE_STRUCT_OPS: "5.6",
+    BPF_PROG_TYPE_EXT: "5.6",
+    BPF_PROG_TYPE_LSM: "5.7",
+    BPF_PROG_TYPE_SK_LOOKUP: "5.9",
+    BPF_PROG_TYPE_SYSCALL: "5.14",
+    BPF_PROG_TYPE_NETFILTER: "6.4",
+}
+
+
+# ---------------------------------------------------------------------------
+# enum bpf_attach_type: expected_attach_type at load, attach_type at attach.
+# ---------------------------------------------------------------------------
+BPF_CGROUP_INET_INGRESS = 0
+BPF_CGROUP_INET_EGRESS = 1
+BPF_CGROUP_INET_SOCK_CREATE = 2
+BPF_CGROUP_SOCK_OPS = 3
+BPF_SK_SKB_STREAM_PARSER = 4
+BPF_SK_SKB_STREAM_VERDICT = 5
+BPF_CGROUP_DEVICE = 6
+BPF_SK_MSG_VERDICT = 7
+BPF_CGROUP_INET4_BIND = 8
+BPF_CGROUP_INET6_BIND = 9
+BPF_CGROUP_INET4_CONNECT = 10
+BPF_CGROUP_INET6_CONNECT = 11
+BPF_CGROUP_INET4_POST_BIND = 12
+BPF_CGROUP_INET6_POST_BIND = 13
+BPF_CGROUP_UDP4_SENDMSG = 14
+BPF_CGROUP_UDP6_SENDMSG = 15
+BPF_LIRC_MODE2 = 16
+BPF_FLOW_DISSECTOR = 17
+BPF_CGROUP_SYSCTL = 18
+BPF_CGROUP_UDP4_RECVMSG = 19
+BPF_CGROUP_UDP6_RECVMSG = 20
+BPF_CGROUP_GETSOCKOPT = 21
+BPF_CGROUP_SETSOCKOPT = 22
+BPF_TRACE_RAW_TP = 23
+BPF_TRACE_FENTRY = 24
+BPF_TRACE_FEXIT = 25
+BPF_MODIFY_RETURN = 26
+BPF_LSM_MAC = 27
+BPF_TRACE_ITER = 28
+BPF_CGROUP_INET4_GETPEERNAME = 29
+BPF_CGROUP_INET6_GETPEERNAME = 30
+BPF_CGROUP_INET4_GETSOCKNAME = 31
+BPF_CGROUP_INET6_GETSOCKNAME = 32
+BPF_XDP_DEVMAP = 33
+BPF_CGROUP_INET_SOCK_RELEASE = 34
+BPF_XDP_CPUMAP = 35
+BPF_SK_LOOKUP = 36
+BPF_XDP = 37
+BPF_SK_SKB_VERDICT = 38
+BPF_SK_REUSEPORT_SELECT = 39
+BPF_SK_REUSEPORT_SELECT_OR_MIGRATE = 40
+BPF_PERF_EVENT = 41
+BPF_TRACE_KPROBE_MULTI = 42
+BPF_LSM_CGROUP = 43
+BPF_STRUCT_OPS = 44
+BPF_NETFILTER = 45
+BPF_TCX_INGRESS = 46
+BPF_TCX_EGRESS = 47
+BPF_TRACE_UPROBE_MULTI = 48
+BPF_CGROUP_UNIX_CONNECT = 49
+BPF_CGROUP_UNIX_SENDMSG = 50
+BPF_CGROUP_UNIX_RECVMSG = 51
+BPF_CGROUP_UNIX_GETPEERNAME = 52
+BPF_CGROUP_UNIX_GETSOCKNAME = 53
+BPF_NETKIT_PRIMARY = 54
+BPF_NETKIT_PEER = 55
+BPF_TRACE_KPROBE_SESSION = 56
+BPF_TRACE_UPROBE_SESSION = 57
+BPF_TRACE_FSESSION = 58
+BPF_TRACE_FENTRY_MULTI = 59
+BPF_TRACE_FEXIT_MULTI = 60
+BPF_TRACE_FSESSION_MULTI = 61
+
+# libbpf's names (bpftool `prog show` / `cgroup show` print these).
+ATTACH_TYPE_NAMES = {
+    BPF_CGROUP_INET_INGRESS: "cgroup_inet_ingress",
+    BPF_CGROUP_INET_EGRESS: "cgroup_inet_egress",
+    BPF_CGROUP_INET_SOCK_CREATE: "cgroup_inet_sock_create",
+    BPF_CGROUP_SOCK_OPS: "cgroup_sock_ops",
+    BPF_SK_SKB_STREAM_PARSER: "sk_skb_stream_parser",
+    BPF_SK_SKB_STREAM_VERDICT: "sk_skb_stream_verdict",
+    BPF_CGROUP_DEVICE: "cgroup_device",
+    BPF_SK_MSG_VERDICT: "sk_msg_verdict",
+    BPF_CGROUP_INET4_BIND: "cgroup_inet4_bind",
+    BPF_CGROUP_INET6_BIND: "cgroup_inet6_bind",
+    BPF_CGROUP_INET4_CONNECT: "cgroup_inet4_connect",
+    BPF_CGROUP_INET6_CONNECT: "cgroup_inet6_connect",
+    BPF_CGROUP_INET4_POST_BIND: "cgroup_inet4_post_bind",
+    BPF_CGROUP_INET6_POST_BIND: "cgroup_inet6_post_bind",
+    BPF_CGROUP_UDP4_SENDMSG: "cgroup_udp4_sendmsg",
+    BPF_CGROUP_UDP6_SENDMSG: "cgroup_udp6_sendmsg",
+    BPF_LIRC_MODE2: "lirc_mode2",
+    BPF_FLOW_DISSECTOR: "flow_dissector",
+    BPF_CGROUP_SYSCTL: "cgroup_sysctl",
+    BPF_CGROUP_UDP4_RECVMSG: "cgroup_udp4_recvmsg",
+    BPF_CGROUP_UDP6_RECVMSG: "cgroup_udp6_recvmsg",
+    BPF_CGROUP_GETSOCKOPT: "cgroup_getsockopt",
+    BPF_CGROUP_SETSOCKOPT: "cgroup_setsockopt",
+    BPF_TRACE_RAW_TP: "trace_raw_tp",
+    BPF_TRACE_FENTRY: "trace_fentry",
+    BPF_TRACE_FEXIT: "trace_fexit",
+    BPF_MODIFY_RETURN: "modify_return",
+    BPF_LSM_MAC: "lsm_mac",
+    BPF_TRACE_ITER: "trace_iter",
+    BPF_CGROUP_INET4_GETPEERNAME: "cgroup_inet4_getpeername",
+    BPF_CGROUP_INET6_GETPEERNAME: "cgroup_inet6_getpeername",
+    BPF_CGROUP_INET4_GETSOCKNAME: "cgroup_inet4_getsockname",
+    BPF_CGROUP_INET6_GETSOCKNAME: "cgroup_inet6_getsockname",
+    BPF_XDP_DEVMAP: "xdp_devmap",
+    BPF_CGROUP_INET_SOCK_RELEASE: "cgroup_inet_sock_release",
+    BPF_XDP_CPUMAP: "xdp_cpumap",
+    BPF_SK_LOOKUP: "sk_lookup",
+    BPF_XDP: "xdp",
+    BPF_SK_SKB_VERDICT: "sk_skb_verdict",
+    BPF_SK_REUSEPORT_SELECT: "sk_reuseport_select",
+    BPF_SK_REUSEPORT_SELECT_OR_MIGRATE: "sk_reuseport_select_or_migrate",
+    BPF_PERF_EVENT: "perf_event",
+    BPF_TRACE_KPROBE_MULTI: "trace_kprobe_multi",
+    BPF_LSM_CGROUP: "lsm_cgroup",
+    BPF_STRUCT_OPS: "struct_ops",
+    BPF_NETFILTER: "netfilter",
+    BPF_TCX_INGRESS: "tcx_ingress",
+    BPF_TCX_EGRESS: "tcx_egress",
+    BPF_TRACE_UPROBE_MULTI: "trace_uprobe_multi",
+    BPF_CGROUP_UNIX_CONNECT: "cgroup_unix_connect",
+    BPF_CGROUP_UNIX_SENDMSG: "cgroup_unix_sendmsg",
+    BPF_CGROUP_UNIX_RECVMSG: "cgroup_unix_recvmsg",
+    BPF_CGROUP_UNIX_GETPEERNAME: "cgroup_unix_getpeername",
+    BPF_CGROUP_UNIX_GETSOCKNAME: "cgroup_unix_getsockname",
+    BPF_NETKIT_PRIMARY: "netkit_primary",
+    BPF_NETKIT_PEER: "netkit_peer",
+    BPF_TRACE_KPROBE_SESSION: "trace_kprobe_session",
+    BPF_TRACE_UPROBE_SESSION: "trace_uprobe_session",
+    BPF_TRACE_FSESSION: "trace_fsession",
+    BPF_TRACE_FENTRY_MULTI: "trace_fentry_multi",
+    BPF_TRACE_FEXIT_MULTI: "trace_fexit_multi",
+    BPF_TRACE_FSESSION_MULTI: "trace_fsession_multi",
+}
+ATTACH_TYPE_BY_NAME = _invert(ATTACH_TYPE_NAMES)
+
+
+# ---------------------------------------------------------------------------
+# enum bpf_link_type: bpf_link_info.type, i.e. what kind of link an fd is.
+# ---------------------------------------------------------------------------
+BPF_LINK_TYPE_UNSPEC = 0
+BPF_LINK_TYPE_RAW_TRACEPOINT = 1
+BPF_LINK_TYPE_TRACING = 2
+BPF_LINK_TYPE_CGROUP = 3
+BPF_LINK_TYPE_ITER = 4
+BPF_LINK_TYPE_NETNS = 5
+BPF_LINK_TYPE_XDP = 6
+BPF_LINK_TYPE_PERF_EVENT = 7
+BPF_LINK_TYPE_KPROBE_MULTI = 8
+BPF_LINK_TYPE_STRUCT_OPS = 9
+BPF_LINK_TYPE_NETFILTER = 10
+BPF_LINK_TYPE_TCX = 11
+BPF_LINK_TYPE_UPROBE_MULTI = 12
+BPF_LINK_TYPE_NETKIT = 13
+BPF_LINK_TYPE_SOCKMAP = 14
+BPF_LINK_TYPE_TRACING_MULTI = 15
+
+LINK_TYPE_NAMES = {
+    BPF_LINK_TYPE_UNSPEC: "unspec",
+    BPF_LINK_TYPE_RAW_TRACEPOINT: "raw_tracepoint",
+    BPF_LINK_TYPE_TRACING: "tracing",
+    BPF_LINK_TYPE_CGROUP: "cgroup",
+    BPF_LINK_TYPE_ITER: "iter",
+    BPF_LINK_TYPE_NETNS: "netns",
+    BPF_LINK_TYPE_XDP: "xdp",
+    BPF_LINK_TYPE_PERF_EVENT: "perf_event",
+    BPF_LINK_TYPE_KPROBE_MULTI: "kprobe_multi",
+    BPF_LINK_TYPE_STRUCT_OPS: "struct_ops",
+    BPF_LINK_TYPE_NETFILTER: "netfilter",
+    BPF_LINK_TYPE_TCX: "tcx",
+    BPF_LINK_TYPE_UPROBE_MULTI: "uprobe_multi",
+    BPF_LINK_TYPE_NETKIT: "netkit",
+    BPF_LINK_TYPE_SOCKMAP: "sockmap",
+    BPF_LINK_TYPE_TRACING_MULTI: "tracing_multi",
+}
+LINK_TYPE_BY_NAME = _invert(LINK_TYPE_NAMES)
+
+
+# ---------------------------------------------------------------------------
+# BPF_MAP_CREATE map_flags. Several are reused by other commands with the
+# same bit (BPF_F_RDONLY/WRONLY as open flags of BPF_OBJ_GET, BPF_F_LINK as
+# BPF_PROG_ATTACH flag, BPF_F_PATH_FD/BPF_F_TOKEN_FD on other commands).
+# ---------------------------------------------------------------------------
+BPF_F_NO_PREALLOC = 1 << 0
+BPF_F_NO_COMMON_LRU = 1 << 1
+BPF_F_NUMA_NODE = 1 << 2
+BPF_F_RDONLY = 1 << 3
+BPF_F_WRONLY = 1 << 4
+BPF_F_STACK_BUILD_ID = 1 << 5
+BPF_F_ZERO_SEED = 1 << 6
+BPF_F_RDONLY_PROG = 1 << 7
+BPF_F_WRONLY_PROG = 1 << 8
+BPF_F_CLONE = 1 << 9
+BPF_F_MMAPABLE = 1 << 10
+BPF_F_PRESERVE_ELEMS = 1 << 11
+BPF_F_INNER_MAP = 1 << 12
+BPF_F_LINK = 1 << 13
+BPF_F_PATH_FD = 1 << 14
+BPF_F_VTYPE_BTF_OBJ_FD = 1 << 15
+BPF_F_TOKEN_FD = 1 << 16
+BPF_F_SEGV_ON_FAULT = 1 << 17
+BPF_F_NO_USER_CONV = 1 << 18
+BPF_F_RB_OVERWRITE = 1 << 19
+
+
+# ---------------------------------------------------------------------------
+# BPF_PROG_LOAD prog_flags.
+# ---------------------------------------------------------------------------
+BPF_F_STRICT_ALIGNMENT = 1 << 0
+BPF_F_ANY_ALIGNMENT = 1 << 1
+BPF_F_TEST_RND_HI32 = 1 << 2
+BPF_F_TEST_STATE_FREQ = 1 << 3
+BPF_F_SLEEPABLE = 1 << 4
+BPF_F_XDP_HAS_FRAGS = 1 << 5
+BPF_F_XDP_DEV_BOUND_ONLY = 1 << 6
+BPF_F_TEST_REG_INVARIANTS = 1 << 7
+
+
+# ---------------------------------------------------------------------------
+# BPF_MAP_*_ELEM flags. The low bits are a mode, not a bit set: ANY,
+# NOEXIST and EXIST are mutually exclusive; F_LOCK and the CPU bits combine.
+# ---------------------------------------------------------------------------
+BPF_ANY = 0
+BPF_NOEXIST = 1
+BPF_EXIST = 2
+BPF_F_LOCK = 4
+BPF_F_CPU = 8  # the CPU number goes in the upper 32 bits of flags
+BPF_F_ALL_CPUS = 16
+
+
+# ---------------------------------------------------------------------------
+# BPF_PROG_ATTACH / BPF_LINK_CREATE attach_flags. BPF_F_LINK (above) also
+# belongs here: with BEFORE/AFTER it says the relative target is a link.
+# ---------------------------------------------------------------------------
+BPF_F_ALLOW_OVERRIDE = 1 << 0
+BPF_F_ALLOW_MULTI = 1 << 1
+BPF_F_REPLACE = 1 << 2
+BPF_F_BEFORE = 1 << 3
+BPF_F_AFTER = 1 << 4
+BPF_F_ID = 1 << 5
+BPF_F_PREORDER = 1 << 6
+
+# BPF_PROG_QUERY query_flags.
+BPF_F_QUERY_EFFECTIVE = 1 << 0
+
+# BPF_LINK_CREATE flags of the multi-probe links; the *_RETURN bit is what
+# turns a kprobe.multi into a kretprobe.multi at attach time.
+BPF_F_KPROBE_MULTI_RETURN = 1 << 0
+BPF_F_UPROBE_MULTI_RETURN = 1 << 0
+BPF_F_UPROBE_MULTI_PATH_FD = 1 << 1
+
+# BPF_ENABLE_STATS type.
+BPF_STATS_RUN_TIME = 0
+
+
+# ---------------------------------------------------------------------------
+# Instruction encoding (struct bpf_insn.code = class | size/op | mode/src).
+# ---------------------------------------------------------------------------
+# Classes.
+BPF_LD = 0x00
+BPF_LDX = 0x01
+BPF_ST = 0x02
+BPF_STX = 0x03
+BPF_ALU = 0x04
+BPF_JMP = 0x05
+BPF_JMP32 = 0x06
+BPF_ALU64 = 0x07
+
+# Load/store sizes.
+BPF_W = 0x00
+BPF_H = 0x08
+BPF_B = 0x10
+BPF_DW = 0x18
+
+# Load/store modes.
+BPF_IMM = 0x00
+BPF_ABS = 0x20
+BPF_IND = 0x40
+BPF_MEM = 0x60
+BPF_MEMSX = 0x80
+BPF_ATOMIC = 0xc0
+BPF_XADD = BPF_ATOMIC  # pre-5.12 name of the same mode
+
+# ALU operations.
+BPF_ADD = 0x00
+BPF_SUB = 0x10
+BPF_MUL = 0x20
+BPF_DIV = 0x30
+BPF_OR = 0x40
+BPF_AND = 0x50
+BPF_LSH = 0x60
+BPF_RSH = 0x70
+BPF_NEG = 0x80
+BPF_MOD = 0x90
+BPF_XOR = 0xa0
+BPF_MOV = 0xb0
+BPF_ARSH = 0xc0
+BPF_END = 0xd0
+
+# Byte-order conversion direction, carried in the source bit of BPF_END.
+BPF_TO_LE = 0x00
+BPF_TO_BE = 0x08
+BPF_FROM_LE = BPF_TO_LE
+BPF_FROM_BE = BPF_TO_BE
+
+# Jump operations.
+BPF_JA = 0x00
+BPF_JEQ = 0x10
+BPF_JGT = 0x20
+BPF_JGE = 0x30
+BPF_JSET = 0x40
+BPF_JNE = 0x50
+BPF_JSGT = 0x60
+BPF_JSGE = 0x70
+BPF_CALL = 0x80
+BPF_EXIT = 0x90
+BPF_JLT = 0xa0
+BPF_JLE = 0xb0
+BPF_JSLT = 0xc0
+BPF_JSLE = 0xd0
+BPF_JCOND = 0xe0
+
+# Operand source.
+BPF_K = 0x00
+BPF_X = 0x08
+
+# Atomic operations, carried in imm of a BPF_STX | BPF_ATOMIC instruction.
+BPF_FETCH = 0x01
+BPF_XCHG = 0xe0 | BPF_FETCH
+BPF_CMPXCHG = 0xf0 | BPF_FETCH
+BPF_LOAD_ACQ = 0x100
+BPF_STORE_REL = 0x110
+
+# Field masks: the opcode byte packs two or three fields; which ones
+# depends on the class, so callers pick the accessor that fits.
+BPF_CLASS_MASK = 0x07
+BPF_SIZE_MASK = 0x18
+BPF_MODE_MASK = 0xe0
+BPF_OP_MASK = 0xf0
+BPF_SRC_MASK = 0x08
+
+
+def bpf_class(code):
+    """Instruction class of an opcode byte."""
+    return code & BPF_CLASS_MASK
+
+
+def bpf_size(code):
+    """Access size of a load/store opcode byte."""
+    return code & BPF_SIZE_MASK
+
+
+def bpf_mode(code):
+    """Addressing mode of a load/store opcode byte."""
+    return code & BPF_MODE_MASK
+
+
+def bpf_op(code):
+    """Operation of an ALU/JMP opcode byte."""
+    return code & BPF_OP_MASK
+
+
+def bpf_src(code):
+    """Operand source (BPF_K or BPF_X) of an ALU/JMP opcode byte."""
+    return code & BPF_SRC_MASK
+
+
+# Registers: R0 return value, R1-R5 arguments, R6-R9 callee-saved,
+# R10 read-only frame pointer.
+BPF_REG_0 = 0
+BPF_REG_1 = 1
+BPF_REG_2 = 2
+BPF_REG_3 = 3
+BPF_REG_4 = 4
+BPF_REG_5 = 5
+BPF_REG_6 = 6
+BPF_REG_7 = 7
+BPF_REG_8 = 8
+BPF_REG_9 = 9
+BPF_REG_10 = 10
+MAX_BPF_REG = 11
+
+# Size of one struct bpf_insn; a 64-bit immediate load takes two of them.
+BPF_INSN_SIZE = 8
+
+# src_reg values of a BPF_LD | BPF_IMM | BPF_DW (ldimm64) instruction:
+# they tell the verifier what the immediate really is.
+BPF_PSEUDO_MAP_FD = 1
+BPF_PSEUDO_MAP_VALUE = 2
+BPF_PSEUDO_BTF_ID = 3
+BPF_PSEUDO_FUNC = 4
+BPF_PSEUDO_MAP_IDX = 5
+BPF_PSEUDO_MAP_IDX_VALUE = 6
+
+# src_reg values of a BPF_JMP | BPF_CALL instruction (0 is a helper call).
+BPF_PSEUDO_CALL = 1
+BPF_PSEUDO_KFUNC_CALL = 2
+
+# imm of BPF_JMP | BPF_JCOND.
+BPF_MAY_GOTO = 0
+
+# imm of BPF_ALU64 | BPF_MOV | BPF_X with off = BPF_ADDR_SPACE_CAST.
+BPF_ADDR_SPACE_CAST = 1
+
+
+# ---------------------------------------------------------------------------
+# libbpf map definition conventions (the ``pinning`` attribute of a BTF map
+# definition); libbpf's, not the kernel's, but objects built for libbpf use
+# them and the loader has to honour them.
+# ---------------------------------------------------------------------------
+LIBBPF_PIN_NONE = 0
+LIBBPF_PIN_BY_NAME = 1
+
+
+# ---------------------------------------------------------------------------
+# Sizes.
+# ---------------------------------------------------------------------------
+# Map and program names are cut to this many bytes including the NUL.
+BPF_OBJ_NAME_LEN = 16
