@@ -74,7 +74,11 @@ def set_ld_imm64(buf, idx, src, lo, hi=0):
     set_imm(buf, idx + 1, hi)
 
 
+# libbpf's poison: a call of this (nonexistent) helper id
+POISON_HELPER = 0xbad2310
+
+
 def poison(buf, idx):
-    """Turn an instruction into a call of helper 0xbad2310 (an invalid
-    helper id), as libbpf does, so the verifier rejects it only if reached."""
-    BPF_INSN.pack_into(buf, idx * INSN_SIZE, CALL, 0, 0, 0xbad2310)
+    """Turn an instruction into a call of helper POISON_HELPER, as libbpf
+    does, so the verifier rejects it only if reached."""
+    BPF_INSN.pack_into(buf, idx * INSN_SIZE, CALL, 0, 0, POISON_HELPER)

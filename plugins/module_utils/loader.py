@@ -18,10 +18,14 @@ import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import insn as bpf_insn
 from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.core import CoreRelocator
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import BTF_KIND_FUNC, BTF_KIND_TYPEDEF
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, fix_datasecs
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
+from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import possible_cpus
 from ansible_collections.ebpf.deploy.plugins.module_utils.kconfig import KCONFIG_SECTION, KernelConfig, kconfig_value
 
 # Map types whose kernel implementation takes no BTF key/value (libbpf
@@ -135,7 +139,7 @@ class LoadedCollection:
         self.close()
 
 
-def load_collection(spec, pin_dir=None, programs=None, kernel=None):
+def load_collection(spec, pin_dir=None, programs=None, kernel=None, kernel_btf=None, reuse_maps=None):
     """Load ``spec`` (a CollectionSpec) into the kernel.
 
     pin_dir: a directory on bpffs; maps go to ``pin_dir/maps/<name>`` and
@@ -143,19 +147,27 @@ def load_collection(spec, pin_dir=None, programs=None, kernel=None):
     refuses dots); it must not hold them yet.
     programs: names to load (default all); unknown names raise SpecError.
     kernel: a KernelConfig (for .kconfig externs); default the running one.
+    kernel_btf: a KernelBTF (btf/kernel.py), used only if a program has
+    CO-RE relocations or a BTF attach target; default the running kernel's.
+    reuse_maps: {map name: fd} of existing maps to use instead of creating
+    them (their contents are kept); the caller keeps its fds.
 
     Returns a LoadedCollection. Raises LoaderError subclasses; on error
     nothing created by this call stays in the kernel or in bpffs.
     """
     selected = _select_programs(spec, programs)
+    targets = _KernelTargets(spec, kernel_btf)
     loaded = LoadedCollection(spec.name)
     try:
         _load_btf(spec, loaded)
         for m in spec.maps.values():
-            loaded.maps[m.name] = _create_map(spec, m, loaded, kernel)
+            if reuse_maps and m.name in reuse_maps:
+                loaded.maps[m.name] = LoadedMap(m.name, os.dup(reuse_maps[m.name]))
+            else:
+                loaded.maps[m.name] = _create_map(spec, m, loaded, kernel)
         for prog in selected:
-            loaded.programs[prog.name] = _load_program(spec, prog, loaded)
-        _fill_init_slots(spec, loaded)
+            loaded.programs[prog.name] = _load_program(spec, prog, loaded, targets)
+        _fill_init_slots(spec, loaded, reuse_maps or {})
         if pin_dir is not None:
             _pin_all(loaded, pin_dir)
     except BaseException:
@@ -173,16 +185,63 @@ def _select_programs(spec, names):
     for prog in selected:
         if prog.kind is None:
             raise SpecError("program '%s': %s" % (prog.name, prog.kind_error))
-        if prog.kind.btf_attach:
-            raise NotSupportedError("program '%s' (section '%s'): attach targets resolved through kernel BTF "
-                                    "(fentry/fexit/lsm/tp_btf/iter) are not supported by this loader version"
-                                    % (prog.name, prog.section))
+        if prog.kind.btf_attach and prog.kind.btf_source != "kernel":
+            raise NotSupportedError("program '%s' (section '%s'): %s programs are not supported by this loader "
+                                    "version" % (prog.name, prog.section, prog.kind.section_def))
+        if prog.kind.btf_attach and not prog.kind.btf_name:
+            raise SpecError("program '%s': section '%s' names no attach target (e.g. '%s/<function>')" % (
+                prog.name, prog.section, prog.kind.section_def.rstrip("+/")))
         if prog.unresolved:
             raise RelocationError("program '%s': %s" % (prog.name, "; ".join(prog.unresolved)))
-        if prog.core_relos:
-            raise NotSupportedError("program '%s': %d CO-RE relocations: CO-RE is not supported by this loader "
-                                    "version" % (prog.name, len(prog.core_relos)))
+        if prog.core_relos and spec.btf is None:
+            raise RelocationError("program '%s': CO-RE relocations without the object's BTF" % prog.name)
     return selected
+
+
+class _KernelTargets:
+    """Kernel BTF for CO-RE and BTF attach targets, opened on first need:
+    a collection that needs neither never reads kernel BTF."""
+
+    def __init__(self, spec, kernel_btf):
+        self.spec = spec
+        self.kernel_btf = kernel_btf
+        self._relocator = None
+
+    def _kernel(self):
+        if self.kernel_btf is None:
+            self.kernel_btf = KernelBTF()
+        return self.kernel_btf
+
+    def _btfs(self):
+        kernel = self._kernel()
+        yield kernel.vmlinux
+        for name in kernel.module_names():
+            yield kernel.module(name)
+
+    def relocator(self):
+        if self._relocator is None:
+            self._relocator = CoreRelocator(self.spec.btf, self._btfs)
+        return self._relocator
+
+    def attach_btf_id(self, prog):
+        kind = prog.kind
+        want = BTF_KIND_FUNC if kind.btf_kind == "func" else BTF_KIND_TYPEDEF
+        kernel = self._kernel()
+        if kind.btf_module is None:
+            vmlinux = kernel.vmlinux
+            for type_id in vmlinux.ids_by_name(kind.btf_name):
+                if vmlinux.kind_of(type_id) == want:
+                    return type_id
+        for name in kernel.module_names():
+            if kind.btf_module in (None, name):
+                btf = kernel.module(name)
+                for type_id in btf.ids_by_name(kind.btf_name):
+                    if btf.kind_of(type_id) == want:
+                        raise NotSupportedError("program '%s': attach target '%s' is in kernel module '%s'; "
+                                                "module attach targets are not supported by this loader "
+                                                "version" % (prog.name, kind.btf_name, name))
+        raise SpecError("program '%s' (section '%s'): the kernel has no %s '%s' to attach to (%s)" % (
+            prog.name, prog.section, kind.btf_kind, kind.btf_name, kernel.source))
 
 
 def _load_btf(spec, loaded):
@@ -200,19 +259,6 @@ def _load_btf(spec, loaded):
             log_tail = " | ".join(e.log.strip().splitlines()[-3:])
             first = "%s%s" % (first, (": " + log_tail) if log_tail else "")
         loaded.warnings.append("%s; loading maps and programs without BTF" % first)
-
-
-def _possible_cpus():
-    try:
-        with open("/sys/devices/system/cpu/possible") as f:
-            text = f.read().strip()
-    except (IOError, OSError):
-        return os.cpu_count() or 1
-    count = 0
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        count += int(hi or lo) - int(lo) + 1
-    return count
 
 
 def _create_map(spec, m, loaded, kernel):
@@ -241,7 +287,7 @@ def _map_fd(spec, m, loaded, inner_fd=0):
     key_size, value_size, max_entries = m.key_size, m.value_size, m.max_entries
     if m.type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
         key_size, value_size = key_size or 4, value_size or 4
-        max_entries = max_entries or _possible_cpus()
+        max_entries = max_entries or possible_cpus()
     use_btf = loaded.btf_fd is not None and m.type not in _NO_BTF_MAP_TYPES and m.btf_value_type_id
     try:
         return syscalls.map_create(m.type, key_size, value_size, max_entries, m.flags, name=_kernel_name(m.name),
@@ -275,8 +321,11 @@ def _kernel_name(name):
     return cleaned[:15]
 
 
-def _load_program(spec, prog, loaded):
+def _load_program(spec, prog, loaded, targets):
     insns = bytearray(prog.insns)
+    poisoned = {}
+    if prog.core_relos:
+        poisoned = targets.relocator().relocate(prog.name, insns, prog.core_relos)
     for fix in prog.fixups:
         lm = loaded.maps.get(fix.map_name)
         if lm is None:
@@ -288,6 +337,8 @@ def _load_program(spec, prog, loaded):
     kind = prog.kind
     args = dict(name=_kernel_name(prog.name), expected_attach_type=kind.expected_attach_type or 0,
                 prog_flags=kind.prog_flags, kern_version=prog.kern_version)
+    if kind.btf_attach:
+        args["attach_btf_id"] = targets.attach_btf_id(prog)
     if loaded.btf_fd is not None and prog.func_info:
         args.update(btf_fd=loaded.btf_fd,
                     func_info=pack_func_info(_in_bytes(prog.func_info), prog.func_info_rec_size),
@@ -301,7 +352,7 @@ def _load_program(spec, prog, loaded):
     except SyscallError as first:
         if first.errno not in (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC):
             raise SyscallError("%s: load" % what, first.errno, hint=first.hint)
-        raise _verifier_error(what, prog, insns, args, first)
+        raise _verifier_error(what, prog, insns, args, first, poisoned)
     return LoadedProgram(prog.name, fd, prog.section, kind.expected_attach_type or 0)
 
 
@@ -310,7 +361,7 @@ def _in_bytes(records):
     return [(r[0] * bpf_insn.INSN_SIZE,) + tuple(r[1:]) for r in records]
 
 
-def _verifier_error(what, prog, insns, args, first):
+def _verifier_error(what, prog, insns, args, first, poisoned):
     """Load again with the verifier log on, to explain the rejection."""
     log = ""
     err = first.errno
@@ -327,17 +378,25 @@ def _verifier_error(what, prog, insns, args, first):
         os.close(fd)
         break
     hint = None
-    if "GPL" in log and prog.license:
+    message = "%s: rejected by the verifier" % what
+    if poisoned and str(bpf_insn.POISON_HELPER) in log:
+        # Code the verifier reached calls the poison helper: a CO-RE
+        # relocation the kernel could not satisfy, not a bug in the log.
+        message += ": it reaches a CO-RE relocation this kernel cannot satisfy: %s" % "; ".join(
+            poisoned[i] for i in sorted(poisoned))
+        hint = "guard the access with bpf_core_field_exists()/bpf_core_type_exists(), or build for this kernel"
+    elif "GPL" in log and prog.license:
         hint = "the program's license '%s' is not GPL-compatible but it calls GPL-only helpers" % prog.license
     elif "GPL" in log:
         hint = "the object has no 'license' section; GPL-only helpers need SEC(\"license\") = \"GPL\""
-    return VerifierError("%s: rejected by the verifier" % what, err if err != errno.ENOSPC else first.errno,
-                         log, hint=hint)
+    return VerifierError(message, err if err != errno.ENOSPC else first.errno, log, hint=hint)
 
 
-def _fill_init_slots(spec, loaded):
+def _fill_init_slots(spec, loaded, reused):
     for m in spec.maps.values():
         for slot, kind, name in m.init_slots:
+            if m.name in reused and kind == "map":
+                continue
             what = "map '%s': slot %d" % (m.name, slot)
             if kind == "prog":
                 target = loaded.programs.get(name)

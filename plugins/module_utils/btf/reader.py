@@ -76,6 +76,14 @@ _REF_CLASSES = {
 _VOID = Void()
 
 
+def essential_name(name):
+    # CO-RE's flavour rule: cut at the last 'X___Y' where X and Y are not '_'.
+    for i in range(len(name) - 5, -1, -1):
+        if name[i] != "_" and name[i + 1:i + 4] == "___" and name[i + 4] != "_":
+            return name[:i + 1]
+    return name
+
+
 class BTF:
     """Type information of one BTF blob (vmlinux, a module, an object).
 
@@ -122,6 +130,7 @@ class BTF:
             self._fail("too many types: got %d, kernel max %d" % (self.count - 1, BTF_MAX_TYPE))
         self._cache = {}
         self._names = None
+        self._flavored = None
 
     # -- constructors -----------------------------------------------------
 
@@ -492,6 +501,31 @@ class BTF:
         if self._base is not None:
             return self._base.ids_by_name(name) + own
         return own
+
+    def ids_by_essential_name(self, name):
+        """Ids of all types whose name without a CO-RE flavour suffix
+        ('x___v2' -> 'x') is ``name``: the exact name first, then flavoured
+        ones, each in id order (base ids first). The flavoured names are
+        collected from the name index once (vmlinux has a handful)."""
+        exact = self.ids_by_name(name)
+        flavored = self._flavored_index().get(name, ())
+        return exact + flavored if flavored else exact
+
+    def _flavored_index(self):
+        if self._flavored is None:
+            from_base = self._base._flavored_index() if self._base is not None else {}
+            if self._names is None:
+                self._build_name_index()
+            index = dict((k, tuple(v)) for k, v in from_base.items())
+            for full in self._names:
+                if "___" not in full:
+                    continue
+                short = essential_name(full)
+                if short != full:
+                    ids = self._names[full]
+                    index[short] = tuple(sorted(index.get(short, ()) + ((ids,) if ids.__class__ is int else ids)))
+            self._flavored = index
+        return self._flavored
 
     def find(self, name, kind=None):
         """The one type called ``name`` (of ``kind``, a BTF_KIND_* number,

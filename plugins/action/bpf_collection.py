@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of ebpf.deploy.bpf_collection: ship ``src`` to the host."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = self._task.args.copy()
+        src = args.pop("src", None)
+        try:
+            if src is not None:
+                if args.get("path"):
+                    raise AnsibleError("src and path are mutually exclusive")
+                try:
+                    local = self._find_needle("files", src)
+                except AnsibleError as e:
+                    raise AnsibleError("src '%s': %s" % (src, to_text(e)))
+                remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "collection.bpf.o")
+                self._transfer_file(local, remote)
+                self._fixup_perms2((self._connection._shell.tmpdir, remote))
+                args["path"] = remote
+            result.update(self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args,
+                                               task_vars=task_vars))
+        except AnsibleError as e:
+            result.update(failed=True, msg=to_text(e))
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where a collection lives in bpffs, and the moves that replace it.
+
+A collection ``name`` under ``pin_root`` owns ``pin_root/name`` (the live
+version) and ``pin_root/name__staging`` (a version being built, or the old
+one right after a swap). Names are checked so that nothing can escape
+pin_root: no path separators, no '..', no dots at all (bpffs refuses them),
+and no symlinks on the way.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import errno
+import os
+import platform
+import re
+import stat
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
+
+BPF_FS_MAGIC = 0xcafe4a11
+STAGING_SUFFIX = "__staging"
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+# renameat2(2) numbers; RENAME_EXCHANGE swaps two directories atomically.
+_NR_RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "arm64": 276, "riscv64": 276, "loongarch64": 276,
+                 "s390x": 347, "ppc64le": 357, "ppc64": 357, "i386": 353, "i686": 353, "armv7l": 382}
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def check_name(what, name):
+    """Raise LoaderError unless ``name`` is a safe single bpffs path component."""
+    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(STAGING_SUFFIX):
+        raise LoaderError("%s %r: use 1-200 letters, digits, '_' or '-' (no '/', '.', or '%s' suffix)" % (
+            what, name, STAGING_SUFFIX))
+    return name
+
+
+class _Statfs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 120)]
+
+
+def is_bpffs(path):
+    """True if ``path`` is on a bpf filesystem."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = _Statfs()
+    if libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
+        return False
+    return (buf.f_type & 0xffffffff) == BPF_FS_MAGIC
+
+
+class CollectionPins:
+    """Paths of one collection; ``check()`` validates the pin root."""
+
+    def __init__(self, pin_root, name):
+        self.pin_root = pin_root
+        self.name = check_name("collection name", name)
+        self.live = os.path.join(pin_root, name)
+        self.staging = self.live + STAGING_SUFFIX
+
+    def check(self):
+        """Raise LoaderError if pin_root is not a real directory on bpffs
+        (missing bpffs, a symlink, a dot in a component, not absolute)."""
+        root = self.pin_root
+        if not os.path.isabs(root):
+            raise LoaderError("pin_root '%s' is not an absolute path" % root)
+        for part in root.split(os.sep):
+            if part in (".", ".."):
+                raise LoaderError("pin_root '%s' contains '%s'" % (root, part))
+            if "." in part:
+                raise LoaderError("pin_root '%s': component '%s' contains '.', which bpffs refuses" % (root, part),
+                                  hint="use '_' instead of '.'")
+        probe = root
+        while not os.path.exists(probe):
+            probe = os.path.dirname(probe)
+        if not is_bpffs(probe):
+            raise LoaderError("pin_root '%s' is not on a bpf filesystem (%s is not bpffs)" % (root, probe),
+                              hint="mount it: mount -t bpf bpf /sys/fs/bpf (the ebpf.deploy.bpf_host role "
+                                   "does this and keeps it across reboots)")
+        path = root
+        while path and path != os.sep:
+            if os.path.islink(path):
+                raise LoaderError("pin_root '%s': '%s' is a symlink; refusing to follow it" % (root, path))
+            path = os.path.dirname(path)
+        for path in (self.live, self.staging):
+            if os.path.islink(path):
+                raise LoaderError("'%s' is a symlink; refusing to follow it" % path)
+
+    def make_root(self):
+        """Create pin_root (0700) if needed."""
+        missing = []
+        path = self.pin_root
+        while not os.path.isdir(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for path in reversed(missing):
+            os.mkdir(path, 0o700)
+
+
+def exchange(a, b):
+    """Atomically swap directories ``a`` and ``b`` (renameat2 with
+    RENAME_EXCHANGE); where the kernel lacks it, two renames through a
+    third name (a crash in between leaves both versions, which the next
+    run sorts out)."""
+    nr = _NR_RENAMEAT2.get(platform.machine())
+    if nr is not None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        ret = libc.syscall(nr, _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+        if ret == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise SyscallError("swap '%s' and '%s'" % (a, b), err)
+    middle = a + "__swap"
+    os.rename(a, middle)
+    os.rename(b, a)
+    os.rename(middle, b)
+
+
+def remove_tree(path):
+    """Unlink every pin below ``path`` and remove its directories; never
+    follows symlinks. Missing paths are fine."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return
+        raise
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    for entry in os.listdir(path):
+        remove_tree(os.path.join(path, entry))
+    os.rmdir(path)

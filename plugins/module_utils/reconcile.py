@@ -1,0 +1,373 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge one collection on a host: observe, plan, apply.
+
+``plan()`` compares the desired state (object checksum + normalised
+options) with what is pinned under ``pin_root/name`` and decides; it reads
+only bpffs and the object file, never kernel BTF, so the no-op run of a
+fleet is cheap. ``apply()`` is the only place that changes kernel state:
+it builds the new version in ``name__staging`` (reusing compatible maps so
+their data survives, copying entries into resized ones), then swaps the
+two directories atomically and removes the old version. A failure before
+the swap leaves the host as it was.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+
+from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+from ansible_collections.ebpf.deploy.plugins.module_utils.constants import set_constants
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader import MAPS_DIR, PROGS_DIR, load_collection, pin_name
+from ansible_collections.ebpf.deploy.plugins.module_utils.map_settings import apply_map_settings
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import memlock_delta
+from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
+from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object_bytes
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import CollectionPins, exchange, remove_tree
+from ansible_collections.ebpf.deploy.plugins.module_utils.state import STATE_PIN, create_state_map, read_state
+
+LOCK_DIR = "/run/ebpf_deploy/locks"
+# Maps whose contents are program or map references of one version:
+# they are rebuilt with every version, never carried over.
+_NEVER_REUSED = frozenset((uapi.BPF_MAP_TYPE_PROG_ARRAY, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+                           uapi.BPF_MAP_TYPE_RINGBUF))
+INCOMPATIBLE_POLICIES = ("migrate", "recreate", "fail")
+
+
+class Desired:
+    """What the caller asks for (the module's options, checked)."""
+
+    def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
+                 programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None):
+        self.name = name
+        self.pin_root = pin_root
+        self.path = path
+        self.state = state
+        self.maps = maps or {}
+        self.prealloc = prealloc
+        self.constants = constants or {}
+        self.programs = sorted(programs) if programs else None
+        self.btf_path = btf_path
+        if on_incompatible_map not in INCOMPATIBLE_POLICIES:
+            raise SpecError("on_incompatible_map %r: want one of %s" % (
+                on_incompatible_map, ", ".join(INCOMPATIBLE_POLICIES)))
+        self.on_incompatible_map = on_incompatible_map
+        self.kernel_btf = kernel_btf
+
+    def options(self):
+        """The options that define the deployed state, normalised."""
+        maps = dict((n, dict((k, v) for k, v in sorted((s or {}).items()) if v is not None))
+                    for n, s in sorted(self.maps.items()))
+        return {"maps": maps, "prealloc": self.prealloc, "constants": self.constants, "programs": self.programs,
+                "btf_path": self.btf_path}
+
+
+class Observed:
+    """What is pinned for the collection now."""
+
+    def __init__(self, pins):
+        self.pins = pins
+        self.record = read_state(pins.live) if os.path.isdir(pins.live) else None
+        self.exists = os.path.isdir(pins.live)
+        self.maps = _open_pinned(os.path.join(pins.live, MAPS_DIR), "map")
+        self.programs = _open_pinned(os.path.join(pins.live, PROGS_DIR), "prog")
+        self.problems = self._check()
+
+    def _check(self):
+        """Why the pinned version does not match its own record ([] if it does)."""
+        if not self.exists:
+            return []
+        if self.record is None:
+            return ["no state record (not deployed by ebpf.deploy, or damaged)"]
+        problems = []
+        for kind, recorded, pinned in (("map", self.record.get("maps", {}), self.maps),
+                                       ("program", self.record.get("programs", {}), self.programs)):
+            for name, entry in sorted(recorded.items()):
+                obj = pinned.get(entry.get("pin"))
+                if obj is None:
+                    problems.append("%s '%s': pin missing" % (kind, name))
+                elif obj["id"] != entry.get("id"):
+                    problems.append("%s '%s': pinned id %d, recorded %s" % (kind, name, obj["id"], entry.get("id")))
+            extra = set(pinned) - set(e.get("pin") for e in recorded.values())
+            for pin in sorted(extra):
+                problems.append("%s pin '%s' not in the record" % (kind, pin))
+        return problems
+
+    def memlock(self):
+        return {"maps": dict((n, o["memlock"]) for n, o in self.maps.items()),
+                "programs": dict((n, o["memlock"]) for n, o in self.programs.items())}
+
+    def close(self):
+        for obj in list(self.maps.values()) + list(self.programs.values()):
+            os.close(obj["fd"])
+        self.maps, self.programs = {}, {}
+
+
+def _open_pinned(directory, kind):
+    out = {}
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            fd = syscalls.obj_get(path)
+        except SyscallError:
+            continue
+        info = syscalls.fdinfo(fd)
+        key = "map_id" if kind == "map" else "prog_id"
+        if key not in info:
+            os.close(fd)
+            continue
+        entry = {"fd": fd, "path": path, "id": int(info[key]), "memlock": int(info.get("memlock", 0))}
+        if kind == "map":
+            entry.update(type=int(info["map_type"]), key_size=int(info["key_size"]),
+                         value_size=int(info["value_size"]), max_entries=int(info["max_entries"]),
+                         flags=int(info.get("map_flags", "0"), 16))
+        else:
+            entry.update(type=int(info["prog_type"]), tag=info.get("prog_tag", ""))
+        out[name] = entry
+    return out
+
+
+class Plan:
+    """The decision: ``action`` is 'none', 'create', 'replace' or 'remove';
+    ``reasons`` say why; ``maps`` gives per map what happens to its data."""
+
+    def __init__(self, action, reasons, spec=None, data=None, map_actions=None, warnings=None):
+        self.action = action
+        self.reasons = reasons
+        self.spec = spec
+        self.data = data
+        self.map_actions = map_actions or {}
+        self.warnings = warnings or []
+
+    @property
+    def changed(self):
+        return self.action != "none"
+
+
+def _lock(pins):
+    """An exclusive lock for this collection, held until the fd closes."""
+    try:
+        os.makedirs(LOCK_DIR, 0o700)
+    except OSError as e:
+        if e.errno != errno.EEXIST:
+            raise LoaderError("cannot create lock directory %s: %s" % (LOCK_DIR, e.strerror))
+    key = hashlib.sha256(pins.live.encode()).hexdigest()[:16]
+    fd = os.open(os.path.join(LOCK_DIR, "%s-%s.lock" % (pins.name, key)),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _read_object(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (IOError, OSError) as e:
+        raise LoaderError("object '%s': cannot read: %s" % (path, e.strerror or e))
+
+
+def plan(desired, observed):
+    """Decide what to do; reads the object but changes nothing."""
+    if desired.state == "absent":
+        if observed.exists or os.path.isdir(observed.pins.staging):
+            return Plan("remove", ["collection is deployed; state is absent"])
+        return Plan("none", [])
+    data = _read_object(desired.path)
+    digest = hashlib.sha256(data).hexdigest()
+    record = observed.record
+    if observed.exists and not observed.problems and record is not None and \
+            record.get("object_sha256") == digest and record.get("options") == _jsonable(desired.options()):
+        return Plan("none", [])
+    reasons = []
+    if not observed.exists:
+        reasons.append("not deployed")
+    else:
+        reasons.extend(observed.problems)
+        if record is not None and record.get("object_sha256") != digest:
+            reasons.append("object changed")
+        if record is not None and record.get("options") != _jsonable(desired.options()):
+            reasons.append("options changed")
+    spec = read_object_bytes(data, os.path.basename(desired.path))
+    warnings = apply_map_settings(spec, desired.maps, desired.prealloc)
+    set_constants(spec, desired.constants)
+    if desired.programs:
+        for name in desired.programs:
+            spec.program(name)
+    map_actions = {}
+    for m in spec.maps.values():
+        old = observed.maps.get(pin_name(m.name))
+        if m.kind not in ("btf", "legacy") or m.type in _NEVER_REUSED or old is None:
+            map_actions[m.name] = ("create", None)
+            continue
+        same = (old["type"] == m.type and old["key_size"] == m.key_size and old["value_size"] == m.value_size
+                and old["max_entries"] == m.max_entries and old["flags"] == m.flags)
+        if same:
+            map_actions[m.name] = ("reuse", old)
+        elif desired.on_incompatible_map == "fail":
+            raise SpecError("map '%s': live map (%s) differs from the desired one (%s) and on_incompatible_map "
+                            "is fail" % (m.name, _describe_old(old), _describe_spec(m)))
+        elif desired.on_incompatible_map == "recreate" or m.type not in COPYABLE_TYPES:
+            map_actions[m.name] = ("recreate", old)
+        elif old["type"] != m.type or old["key_size"] != m.key_size or old["value_size"] != m.value_size:
+            raise SpecError("map '%s': cannot migrate entries from %s to %s (type or key/value size changed); "
+                            "use on_incompatible_map: recreate to start it empty" % (
+                                m.name, _describe_old(old), _describe_spec(m)))
+        else:
+            map_actions[m.name] = ("migrate", old)
+    return Plan("replace" if observed.exists else "create", reasons, spec, data, map_actions, warnings)
+
+
+def _describe_old(old):
+    return "%s, max_entries %d, flags %#x" % (uapi.MAP_TYPE_NAMES.get(old["type"], old["type"]),
+                                              old["max_entries"], old["flags"])
+
+
+def _describe_spec(m):
+    return "%s, max_entries %d, flags %#x" % (uapi.MAP_TYPE_NAMES.get(m.type, m.type), m.max_entries, m.flags)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def diff(desired, observed, p):
+    """before/after of map settings and program tags, for --diff."""
+    before = {"maps": dict((n, _describe_old(o)) for n, o in observed.maps.items()),
+              "programs": dict((n, o["tag"]) for n, o in observed.programs.items())}
+    if p.action == "remove":
+        return {"before": before, "after": {"maps": {}, "programs": {}}}
+    if p.spec is None:
+        return {"before": before, "after": before}
+    maps = {}
+    for name, m in p.spec.maps.items():
+        action = p.map_actions.get(name, ("create",))[0]
+        maps[pin_name(name)] = _describe_spec(m) + ("" if action == "create" else " (%s)" % action)
+    programs = desired.programs or list(p.spec.programs)
+    return {"before": before, "after": {"maps": maps, "programs": dict((pin_name(n), "(new)") for n in programs)}}
+
+
+def apply(desired, observed, p):
+    """Carry out ``p``; returns {'maps': [...], 'programs': [...],
+    'migrated': {map: entries}}. Raises LoaderError; before the swap a
+    failure removes the staging version and leaves the live one alone."""
+    pins = observed.pins
+    if p.action == "remove":
+        remove_tree(pins.live)
+        remove_tree(pins.staging)
+        return {"maps": [], "programs": [], "migrated": {}}
+    pins.make_root()
+    remove_tree(pins.staging)
+    reuse = dict((name, old["fd"]) for name, (action, old) in p.map_actions.items() if action == "reuse")
+    kernel_btf = desired.kernel_btf or KernelBTF(btf_path=desired.btf_path)
+    loaded = None
+    try:
+        loaded = load_collection(p.spec, pin_dir=pins.staging, programs=desired.programs, kernel_btf=kernel_btf,
+                                 reuse_maps=reuse)
+        migrated = {}
+        for name, (action, old) in sorted(p.map_actions.items()):
+            if action == "migrate":
+                m = p.spec.maps[name]
+                migrated[name] = copy_entries(old["fd"], loaded.maps[name].fd, m.type, m.key_size, m.value_size,
+                                              m.max_entries, name)
+        record = {
+            "object_sha256": hashlib.sha256(p.data).hexdigest(),
+            "options": desired.options(),
+            "maps": dict((n, {"id": lm.id, "pin": os.path.basename(lm.pin)}) for n, lm in loaded.maps.items()),
+            "programs": dict((n, {"id": lp.id, "pin": os.path.basename(lp.pin)})
+                             for n, lp in loaded.programs.items()),
+        }
+        state_fd = create_state_map(record)
+        try:
+            syscalls.obj_pin(state_fd, os.path.join(pins.staging, STATE_PIN))
+        finally:
+            os.close(state_fd)
+    except BaseException:
+        if loaded is not None:
+            loaded.close()
+        remove_tree(pins.staging)
+        raise
+    try:
+        if observed.exists:
+            exchange(pins.staging, pins.live)
+        else:
+            os.rename(pins.staging, pins.live)
+    except BaseException:
+        loaded.close()
+        remove_tree(pins.staging)
+        raise
+    remove_tree(pins.staging)
+    result = {"maps": [], "programs": [], "migrated": migrated}
+    for lm in loaded.maps.values():
+        entry = lm.as_dict()
+        entry["pin"] = os.path.join(pins.live, MAPS_DIR, os.path.basename(lm.pin))
+        entry["type"] = uapi.MAP_TYPE_NAMES.get(lm.type, lm.type)
+        entry["action"] = p.map_actions.get(lm.name, ("create",))[0]
+        entry["migrated_entries"] = migrated.get(lm.name)
+        result["maps"].append(entry)
+    for lp in loaded.programs.values():
+        entry = lp.as_dict()
+        entry["pin"] = os.path.join(pins.live, PROGS_DIR, os.path.basename(lp.pin))
+        entry["type"] = uapi.PROG_TYPE_NAMES.get(lp.type, lp.type)
+        result["programs"].append(entry)
+    # Read again: maps without preallocation grow as entries are copied in.
+    result["memlock_after"] = {
+        "maps": dict((pin_name(n), int(syscalls.fdinfo(m.fd).get("memlock", 0))) for n, m in loaded.maps.items()),
+        "programs": dict((pin_name(n), pr.memlock) for n, pr in loaded.programs.items())}
+    result["warnings"] = list(loaded.warnings)
+    loaded.close()
+    return result
+
+
+def converge(desired, check_mode=False):
+    """The whole run for one collection: returns the module result dict.
+
+    Raises LoaderError subclasses; the caller turns them into a failure.
+    """
+    pins = CollectionPins(desired.pin_root, desired.name)
+    pins.check()
+    lock = _lock(pins)
+    observed = None
+    try:
+        observed = Observed(pins)
+        before = observed.memlock()
+        p = plan(desired, observed)
+        result = {"changed": p.changed, "action": p.action, "reasons": p.reasons, "warnings": list(p.warnings),
+                  "diff": diff(desired, observed, p), "collection": desired.name, "pin_path": pins.live}
+        if not p.changed or check_mode:
+            result["maps"] = [_observed_entry(n, o, "map") for n, o in sorted(observed.maps.items())]
+            result["programs"] = [_observed_entry(n, o, "prog") for n, o in sorted(observed.programs.items())]
+            after = before if not p.changed else {}
+            result["bpf_memlock"] = memlock_delta(desired.name, before, after)
+            return result
+        applied = apply(desired, observed, p)
+        result["maps"] = applied["maps"]
+        result["programs"] = applied["programs"]
+        result["warnings"].extend(applied.get("warnings", []))
+        result["bpf_memlock"] = memlock_delta(desired.name, before, applied.get("memlock_after", {}))
+        return result
+    finally:
+        if observed is not None:
+            observed.close()
+        os.close(lock)
+
+
+def _observed_entry(name, obj, kind):
+    entry = dict((k, v) for k, v in obj.items() if k not in ("fd", "path"))
+    entry["name"] = name
+    entry["pin"] = obj["path"]
+    names = uapi.MAP_TYPE_NAMES if kind == "map" else uapi.PROG_TYPE_NAMES
+    entry["type"] = names.get(obj["type"], obj["type"])
+    return entry

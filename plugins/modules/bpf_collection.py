@@ -1,0 +1,282 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: bpf_collection
+short_description: Load, replace or remove an eBPF collection (the programs and maps of one ELF object)
+version_added: "0.1.0"
+description:
+  - Loads the programs and maps of an eBPF ELF object with a pure-Python loader that ships with this
+    collection (no libbpf, bpftool or clang on the host) and pins them under I(pin_root)/I(name).
+  - Idempotent. The object's checksum and the options that shape what is loaded are recorded beside the pins;
+    a second run with the same object and options changes nothing and does not parse kernel BTF.
+  - Sets each map's C(max_entries) and preallocation declaratively. Maps whose definition did not change keep
+    their data when the programs are upgraded; a map whose size or flags change is migrated (entries copied),
+    recreated empty, or refused, as I(on_incompatible_map) says.
+  - Replacing is transactional. The new version is built beside the old one and the two are swapped
+    atomically; a failure before the swap leaves the host as it was.
+  - Reports what the collection costs in locked kernel memory as the C(bpf_memlock) fact.
+author:
+  - ebpf.deploy contributors
+requirements:
+  - Linux with bpffs mounted at (or above) I(pin_root), run as root (or with CAP_BPF and CAP_SYS_ADMIN).
+  - Python 3.8 or later on the managed host.
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change (the plan) and changes nothing.
+  diff_mode:
+    support: full
+    description: Shows map settings (type, max_entries, flags) and program tags before and after.
+options:
+  name:
+    description:
+      - Name of the collection on the host; its pins live in I(pin_root)/I(name).
+      - Letters, digits, C(_) and C(-) only (bpffs refuses dots).
+    type: str
+    required: true
+  path:
+    description:
+      - Path of the ELF object on the managed host.
+      - Required with I(state=present) unless I(src) is given.
+    type: path
+  src:
+    description:
+      - Path of the ELF object on the controller; it is copied to the host for the task (the action plugin
+        does this) and removed afterwards.
+      - Mutually exclusive with I(path).
+    type: path
+  state:
+    description:
+      - C(present) loads the collection, or replaces it when the object or options changed.
+      - C(absent) removes everything the collection owns.
+    type: str
+    choices: [present, absent]
+    default: present
+  pin_root:
+    description:
+      - Directory on bpffs that holds every collection this tool manages.
+    type: path
+    default: /sys/fs/bpf/ebpf_deploy
+  maps:
+    description:
+      - Per-map settings, by map name. An unknown map name is an error.
+      - C(max_entries) sets the map's size.
+      - C(prealloc=false) sets C(BPF_F_NO_PREALLOC). The kernel accepts it for hash, percpu_hash and
+        hash_of_maps maps, requires it for lpm_trie and local-storage maps, and rejects it for every other type;
+        a request a map cannot take fails before anything is loaded.
+    type: dict
+    default: {}
+  prealloc:
+    description:
+      - Collection-wide preallocation default, with per-map exceptions in I(maps).
+      - Applied where the map type can take it; maps that cannot are left as they are and named in the
+        warnings.
+      - Unset keeps what the object declares.
+    type: bool
+  constants:
+    description:
+      - New values for C(const volatile) globals (C(.rodata)), by name, encoded through the object's BTF
+        (integers, enumerator names, strings for char arrays, lists, dicts of struct members).
+    type: dict
+    default: {}
+  programs:
+    description:
+      - Load only these programs (by function name). Default all programs of the object.
+    type: list
+    elements: str
+  btf_path:
+    description:
+      - Kernel BTF for hosts whose kernel does not expose C(/sys/kernel/btf/vmlinux), as a raw BTF file or an ELF
+        file with a C(.BTF) section (e.g. from BTFHub). Used only for objects with CO-RE relocations or BTF
+        attach targets.
+    type: path
+  on_incompatible_map:
+    description:
+      - What to do when a live map must change in a way the kernel cannot apply in place
+        (C(max_entries) or flags).
+      - C(migrate) creates the new map, copies every entry, checks the count and swaps it in; if the entries do
+        not fit it fails and changes nothing.
+      - C(recreate) starts the new map empty.
+      - C(fail) refuses.
+    type: str
+    choices: [migrate, recreate, fail]
+    default: migrate
+notes:
+  - Pins are C(pin_root/name/maps/<map>) and C(pin_root/name/progs/<program>); a C(.) in a name becomes C(_).
+  - Global data (C(.data), C(.bss), C(.rodata), C(.kconfig)) is recreated from the object with each new version.
+  - The memlock figures are the kernel's own (C(memlock) in C(/proc/<pid>/fdinfo)); see I(accounting) in the
+    returned fact for how exact they are on this kernel.
+seealso:
+  - module: ebpf.deploy.bpf_link
+"""
+
+EXAMPLES = r"""
+- name: Load a collection shipped from the controller, with a smaller, non-preallocated hash map
+  ebpf.deploy.bpf_collection:
+    name: counter
+    src: files/packet_counter.bpf.o
+    prealloc: false
+    maps:
+      packets_by_protocol:
+        max_entries: 128
+
+- name: Load an object already on the host and set a constant (drop UDP)
+  ebpf.deploy.bpf_collection:
+    name: counter
+    path: /usr/local/lib/bpf/packet_counter.bpf.o
+    constants:
+      drop_protocol: 17
+
+- name: Grow a map in place, keeping its entries
+  ebpf.deploy.bpf_collection:
+    name: counter
+    path: /usr/local/lib/bpf/packet_counter.bpf.o
+    constants:
+      drop_protocol: 17
+    maps:
+      packets_by_protocol:
+        max_entries: 1024
+    on_incompatible_map: migrate
+
+- name: Remove the collection
+  ebpf.deploy.bpf_collection:
+    name: counter
+    state: absent
+"""
+
+RETURN = r"""
+action:
+  description: What the run did (or would do in check mode).
+  returned: always
+  type: str
+  sample: replace
+reasons:
+  description: Why the collection was (or would be) changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["options changed"]
+pin_path:
+  description: Directory that holds the collection's pins.
+  returned: always
+  type: str
+  sample: /sys/fs/bpf/ebpf_deploy/counter
+maps:
+  description: The collection's maps as loaded (or as pinned, when nothing changed).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: packets_by_protocol
+      id: 42
+      type: hash
+      key_size: 1
+      value_size: 8
+      max_entries: 1024
+      flags: 0
+      memlock: 89088
+      pin: /sys/fs/bpf/ebpf_deploy/counter/maps/packets_by_protocol
+      action: migrate
+      migrated_entries: 3
+programs:
+  description: The collection's programs as loaded (or as pinned, when nothing changed).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: count_packets
+      id: 17
+      type: xdp
+      tag: 4a3c1d2e5f607182
+      memlock: 4096
+      pin: /sys/fs/bpf/ebpf_deploy/counter/progs/count_packets
+ansible_facts:
+  description: Facts set by the module.
+  returned: always
+  type: dict
+  contains:
+    bpf_memlock:
+      description:
+        - Locked kernel memory of the collection before and after the run, in bytes, with per-map and
+          per-program figures.
+        - C(accounting) is C(rlimit) (before 5.11), C(memcg-approximate) (5.11 to 6.3, preallocation not
+          counted) or C(memcg-exact) (6.4 and later).
+      type: dict
+      sample:
+        collection: counter
+        before: 26256
+        after: 93824
+        delta: 67568
+        accounting: memcg-exact
+        kernel: 6.18.44
+        rlimit_memlock: unlimited
+        maps:
+          packets_by_protocol: {before: 21520, after: 89088, delta: 67568}
+        programs:
+          count_packets: {before: 4096, after: 4096, delta: 0}
+hint:
+  description: How to fix the failure, when the module failed and knows.
+  returned: failure
+  type: str
+verifier_log:
+  description: The tail of the kernel verifier's log, when the verifier rejected a program.
+  returned: failure
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, VerifierError
+from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            path=dict(type="path"),
+            src=dict(type="path"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
+            maps=dict(type="dict", default={}),
+            prealloc=dict(type="bool"),
+            constants=dict(type="dict", default={}),
+            programs=dict(type="list", elements="str"),
+            btf_path=dict(type="path"),
+            on_incompatible_map=dict(type="str", default="migrate", choices=["migrate", "recreate", "fail"]),
+        ),
+        mutually_exclusive=[("path", "src")],
+        required_if=[("state", "present", ("path", "src"), True)],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["src"] and not p["path"]:
+        module.fail_json(msg="src needs the ebpf.deploy.bpf_collection action plugin (run it as a task, not with "
+                             "a raw module call); on the host, use path")
+    try:
+        desired = Desired(p["name"], p["pin_root"], path=p["path"], state=p["state"], maps=p["maps"],
+                          prealloc=p["prealloc"], constants=p["constants"], programs=p["programs"],
+                          btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"])
+        result = converge(desired, check_mode=module.check_mode)
+    except VerifierError as e:
+        module.fail_json(msg=str(e.message), hint=e.hint, verifier_log=e.log_tail)
+    except LoaderError as e:
+        module.fail_json(msg=str(e), hint=e.hint)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    result["ansible_facts"] = {"bpf_memlock": result.pop("bpf_memlock")}
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+/* CO-RE against a made-up target (core_target_types.c): the values this
+ * program stores are checked against answers worked out by hand. Against
+ * its own BTF every relocation is an identity. */
+#include "common.h"
+
+#define CORE __attribute__((preserve_access_index))
+#define field_offset(type, field) __builtin_preserve_field_info(((type *)0)->field, 0)
+#define field_size(type, field) __builtin_preserve_field_info(((type *)0)->field, 1)
+#define field_exists(type, field) __builtin_preserve_field_info(((type *)0)->field, 2)
+#define field_signed(type, field) __builtin_preserve_field_info(((type *)0)->field, 3)
+#define field_lshift(type, field) __builtin_preserve_field_info(((type *)0)->field, 4)
+#define field_rshift(type, field) __builtin_preserve_field_info(((type *)0)->field, 5)
+#define type_size(type) __builtin_preserve_type_info(*(typeof(type) *)0, 1)
+#define type_exists(type) __builtin_preserve_type_info(*(typeof(type) *)0, 0)
+#define enumval_exists(type, name) __builtin_preserve_enum_value(*(typeof(type) *)name, 0)
+#define enumval_value(type, name) __builtin_preserve_enum_value(*(typeof(type) *)name, 1)
+
+struct ebpf_deploy_rec {
+	int a;
+	int b;
+	unsigned int flags : 4;
+	unsigned int mode : 4;
+	char name[8];
+	int u1;
+} CORE;
+
+struct ebpf_deploy_other___v2 {
+	int a;
+	int gone;
+} CORE;
+
+enum ebpf_deploy_state { ST_IDLE = 0, ST_BUSY = 1, ST_DONE = 2 };
+
+__u64 results[20];
+
+SEC("xdp")
+int core_local(struct xdp_md *ctx)
+{
+	results[0] = field_offset(struct ebpf_deploy_rec, a);
+	results[1] = field_offset(struct ebpf_deploy_rec, b);
+	results[2] = field_offset(struct ebpf_deploy_rec, name[2]);
+	results[3] = field_size(struct ebpf_deploy_rec, name);
+	results[4] = field_offset(struct ebpf_deploy_rec, u1);
+	results[5] = field_lshift(struct ebpf_deploy_rec, flags);
+	results[6] = field_rshift(struct ebpf_deploy_rec, flags);
+	results[7] = field_offset(struct ebpf_deploy_rec, flags);
+	results[8] = field_lshift(struct ebpf_deploy_rec, mode);
+	results[9] = field_rshift(struct ebpf_deploy_rec, mode);
+	results[10] = field_signed(struct ebpf_deploy_rec, b);
+	results[11] = type_size(struct ebpf_deploy_rec);
+	results[12] = field_offset(struct ebpf_deploy_other___v2, a);
+	results[13] = field_exists(struct ebpf_deploy_other___v2, gone);
+	results[14] = enumval_value(enum ebpf_deploy_state, ST_DONE);
+	results[15] = enumval_exists(enum ebpf_deploy_state, ST_BUSY);
+	results[16] = enumval_value(enum ebpf_deploy_state, ST_IDLE);
+	results[17] = type_exists(struct ebpf_deploy_other___v2);
+	results[18] = field_size(struct ebpf_deploy_rec, flags);
+	results[19] = field_signed(struct ebpf_deploy_rec, flags);
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
