@@ -63,6 +63,10 @@ def parse_externs(spec):
                 if btf.kind_of(type_id) != layout.BTF_KIND_DATASEC:
                     continue
                 for secinfo in btf.type_by_id(type_id).vars:
+                    if btf.kind_of(secinfo.type) not in (layout.BTF_KIND_VAR, layout.BTF_KIND_FUNC):
+                        raise SpecError("object '%s': DATASEC '%s' entry type #%d is a %s, not a VAR" % (
+                            spec.name, name, secinfo.type,
+                            layout.KIND_NAMES.get(btf.kind_of(secinfo.type), "?")))
                     if kind == "ksyms":
                         ksyms.add(btf.name_of(secinfo.type))
                     else:
@@ -80,6 +84,8 @@ def parse_externs(spec):
         type_id = kconfig_vars[sym.name]
         size = btf.sizeof(type_id)
         align = _alignment(btf, type_id)
+        if size <= 0 or align <= 0:
+            raise SpecError("extern '%s': its type has size %d" % (sym.name, size))
         offset = (offset + align - 1) // align * align
         spec.externs.append(Extern(sym.name, type_id, offset, size, sym.bind == STB_WEAK))
         offset += size

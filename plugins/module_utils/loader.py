@@ -181,6 +181,9 @@ def _select_programs(spec, names):
     if names is None:
         selected = list(spec.programs.values())
     else:
+        dup = sorted(set(n for n in names if list(names).count(n) > 1))
+        if dup:
+            raise SpecError("programs: %s listed more than once" % ", ".join("'%s'" % n for n in dup))
         selected = [spec.program(name) for name in names]
     for prog in selected:
         if prog.kind is None:
@@ -286,7 +289,6 @@ def _create_map(spec, m, loaded, kernel):
 def _map_fd(spec, m, loaded, inner_fd=0):
     key_size, value_size, max_entries = m.key_size, m.value_size, m.max_entries
     if m.type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
-        key_size, value_size = key_size or 4, value_size or 4
         max_entries = max_entries or possible_cpus()
     use_btf = loaded.btf_fd is not None and m.type not in _NO_BTF_MAP_TYPES and m.btf_value_type_id
     try:

@@ -31,6 +31,9 @@ _IPROUTE2_TAIL = struct.Struct("=4I")
 IPROUTE2_PIN_GLOBAL_NS = 2
 
 DATA_PREFIXES = (".data", ".rodata", ".bss")
+# Larger than any array value the kernel accepts (KMALLOC_MAX_SIZE is far
+# below it); refusing early keeps a damaged header from allocating it here.
+MAX_DATA_SECTION = 1 << 30
 
 
 def is_data_section(name):
@@ -41,6 +44,12 @@ def parse_maps(spec):
     """Fill ``spec.maps``. Raises SpecError naming the map and the field."""
     _parse_btf_maps(spec)
     _parse_legacy_maps(spec)
+    for m in spec.maps.values():
+        if m.type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+            # Slots hold perf event fds: the kernel takes 4-byte keys and
+            # values whatever the source declares (cilium/ebpf ignores it too).
+            m.key_size = m.value_size = 4
+            m.btf_key_type_id = m.btf_value_type_id = 0
     _parse_data_maps(spec)
     parse_externs(spec)
 
@@ -129,6 +138,7 @@ def _btf_map_def(spec, name, type_id, outer):
         m.btf_key_type_id = key_type
     if value_type is not None:
         m.btf_value_type_id = value_type
+
     if values is None:
         return m, None
     _values_template(spec, m, values, outer)
@@ -287,6 +297,9 @@ def _parse_data_maps(spec):
     for sec in spec.elf.sections:
         if not is_data_section(sec.name) or sec.type not in (SHT_PROGBITS, SHT_NOBITS) or sec.size == 0:
             continue
+        if sec.size > MAX_DATA_SECTION:
+            raise SpecError("object '%s': section '%s': %d bytes of global data, more than the %d a map value "
+                            "can hold" % (spec.name, sec.name, sec.size, MAX_DATA_SECTION))
         readonly = sec.name.startswith(".rodata")
         m = MapSpec(sec.name, uapi.BPF_MAP_TYPE_ARRAY, 4, sec.size, 1,
                     uapi.BPF_F_RDONLY_PROG if readonly else 0, kind="data", section=sec.name)

@@ -172,10 +172,6 @@ def test_unknown_program_name(bpf_build, pin_dir):
     assert "calls, calls_again" in str(err)  # what there is
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader bug: programs=['calls', 'calls'] loads 'calls' twice (loader.py _select_programs does not "
-    "deduplicate) and load_collection's loaded.programs[name] = ... drops the first fd without closing it: "
-    "the program stays in the kernel, held by a leaked fd, after close()"))
 def test_duplicate_program_name_leaves_nothing(bpf_build):
     path = bpf_build.path("subprog")
     before = Snapshot()
@@ -351,8 +347,7 @@ CORRUPT = [
 ]
 
 
-@pytest.mark.parametrize("obj,patch", [pytest.param(c[0], c[2], id=c[1], marks=pytest.mark.xfail(
-    strict=True, reason="loader bug: " + c[3])) for c in CORRUPT])
+@pytest.mark.parametrize("obj,patch", [pytest.param(c[0], c[2], id=c[1]) for c in CORRUPT])
 def test_corrupted_field(bpf_build, tmp_path, pin_dir, all_names, obj, patch):
     refuse(_patched(bpf_build, tmp_path, obj, patch), pin_dir, all_names)
 
@@ -360,12 +355,7 @@ def test_corrupted_field(bpf_build, tmp_path, pin_dir, all_names, obj, patch):
 # ---------------------------------------------------------------- fuzz
 
 # Bugs with their own (xfail) cases above: (file, function, exception type).
-KNOWN_BUGS = set([
-    ("maps_spec.py", "_parse_data_maps", "MemoryError"),
-    ("maps_spec.py", "_parse_data_maps", "OverflowError"),
-    ("kconfig.py", "parse_externs", "AttributeError"),
-    ("kconfig.py", "parse_externs", "ZeroDivisionError"),
-])
+KNOWN_BUGS = set()
 
 
 def _small_maps(spec):

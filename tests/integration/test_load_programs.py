@@ -606,16 +606,7 @@ LOADER_OBJECTS = ["loader-clang-14", "loader-clang-17", "loader_nobtf"]
 LOADER_PROGRAMS = ["xdp_prog", "no_relocation", "data_sections", "anon_const"]
 
 
-def _loader_object_xfail(name):
-    if name == "loader_nobtf":
-        return name
-    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=(
-        "loader bug: perf_event_array declares __type(value, struct perf_event) (16 bytes); the loader "
-        "passes value_size 16 to BPF_MAP_CREATE and the kernel answers EINVAL (loader.py _map_fd only "
-        "defaults a zero size to 4). cilium/ebpf ignores the value type of a perf event array.")))
-
-
-@pytest.mark.parametrize("name", [_loader_object_xfail(n) for n in LOADER_OBJECTS])
+@pytest.mark.parametrize("name", LOADER_OBJECTS)
 def test_corpus_loader_all_programs_but_asm_relocation_load(corpus_dir, name):
     with loaded(corpus(corpus_dir, name), programs=LOADER_PROGRAMS) as coll:
         assert sorted(coll.programs) == sorted(LOADER_PROGRAMS)
@@ -623,11 +614,8 @@ def test_corpus_loader_all_programs_but_asm_relocation_load(corpus_dir, name):
 
 
 def _loader_spec(corpus_dir, name):
-    """The object's spec with perf_event_array's value size set to what
-    the kernel takes (working around the bug xfailed above), so that the
-    rest of the object can be checked."""
     spec = read_object(corpus(corpus_dir, name))
-    spec.maps["perf_event_array"].value_size = 4
+    assert spec.maps["perf_event_array"].value_size == 4
     return spec
 
 
