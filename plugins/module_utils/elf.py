@@ -136,14 +136,17 @@ class ELFFile:
 
     ``ELFFile(data, name)`` validates the headers at once (cheap: a few
     hundred section headers at most) and raises ``ELFError``; symbols and
-    relocations are decoded on first use.
+    relocations are decoded on first use. ``container=True`` reads an
+    ELF64 of any machine and byte order only as a holder of sections (a
+    vmlinux or BTFHub file carrying ``.BTF``); the eBPF checks are skipped.
 
     Attributes: ``name`` (for messages), ``byteorder`` ('<' or '>'),
     ``sections`` (list, by index), ``symbols`` (list, by index).
     """
 
-    def __init__(self, data, name="<object>"):
+    def __init__(self, data, name="<object>", container=False):
         self.name = name
+        self._container = container
         self._buf = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
         self._symbols = None
         self._relocations = None
@@ -169,7 +172,7 @@ class ELFFile:
         else:
             self._fail("unknown data encoding %d" % data_enc)
         host = "<" if sys.byteorder == "little" else ">"
-        if order != host:
+        if order != host and not self._container:
             self._fail("object is %s-endian but this host is %s-endian; build it with %s" % (
                 "big" if order == ">" else "little", sys.byteorder,
                 "-target bpfel" if host == "<" else "-target bpfeb"))
@@ -177,7 +180,7 @@ class ELFFile:
         self.layouts = lay = _LAYOUTS[order]
         (_ident, _etype, machine, _ver, _entry, _phoff, shoff, _flags, _ehsize, _phentsize,
          _phnum, shentsize, shnum, shstrndx) = lay.ehdr.unpack_from(buf, 0)
-        if machine != EM_BPF:
+        if machine != EM_BPF and not self._container:
             self._fail("not an eBPF object (e_machine %d, want %d EM_BPF)" % (machine, EM_BPF))
         if shnum == 0 or shoff == 0:
             self._fail("no section headers")

@@ -28,6 +28,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import Kern
 from ansible_collections.ebpf.deploy.plugins.module_utils.constants import set_constants
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader import MAPS_DIR, PROGS_DIR, load_collection, pin_name
+from ansible_collections.ebpf.deploy.plugins.module_utils.links import LINKS_DIR
 from ansible_collections.ebpf.deploy.plugins.module_utils.map_settings import apply_map_settings
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import memlock_delta
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
@@ -286,7 +287,7 @@ def apply(desired, observed, p):
             "object_sha256": hashlib.sha256(p.data).hexdigest(),
             "options": desired.options(),
             "maps": dict((n, {"id": lm.id, "pin": os.path.basename(lm.pin)}) for n, lm in loaded.maps.items()),
-            "programs": dict((n, {"id": lp.id, "pin": os.path.basename(lp.pin)})
+            "programs": dict((n, {"id": lp.id, "pin": os.path.basename(lp.pin), "section": lp.section})
                              for n, lp in loaded.programs.items()),
         }
         state_fd = create_state_map(record)
@@ -294,6 +295,7 @@ def apply(desired, observed, p):
             syscalls.obj_pin(state_fd, os.path.join(pins.staging, STATE_PIN))
         finally:
             os.close(state_fd)
+        link_warnings = _carry_links(observed, loaded, pins)
     except BaseException:
         if loaded is not None:
             loaded.close()
@@ -326,9 +328,53 @@ def apply(desired, observed, p):
     result["memlock_after"] = {
         "maps": dict((pin_name(n), int(syscalls.fdinfo(m.fd).get("memlock", 0))) for n, m in loaded.maps.items()),
         "programs": dict((pin_name(n), pr.memlock) for n, pr in loaded.programs.items())}
-    result["warnings"] = list(loaded.warnings)
+    result["warnings"] = list(loaded.warnings) + link_warnings
     loaded.close()
     return result
+
+
+def _carry_links(observed, loaded, pins):
+    """Point every link of the live version at the new program of the same
+    name (BPF_LINK_UPDATE, atomic per link) and pin it in the staging
+    version. Done last before the swap; if one update fails, the links
+    already moved are moved back. Returns warnings for links whose program
+    the new version no longer has (they go with the old version)."""
+    links_dir = os.path.join(pins.live, LINKS_DIR)
+    try:
+        names = sorted(os.listdir(links_dir))
+    except OSError:
+        return []
+    new_by_pin = dict((pin_name(n), lp) for n, lp in loaded.programs.items())
+    old_by_id = dict((o["id"], (pin, o)) for pin, o in observed.programs.items())
+    moved, warnings = [], []
+    os.mkdir(os.path.join(pins.staging, LINKS_DIR), 0o700)
+    try:
+        for name in names:
+            lfd = syscalls.obj_get(os.path.join(links_dir, name))
+            try:
+                info = syscalls.link_info(lfd)
+                old_pin, old = old_by_id.get(info.prog_id, (None, None))
+                new = new_by_pin.get(old_pin)
+                if new is None:
+                    warnings.append("link '%s': program '%s' is not in the new version; the link is detached" % (
+                        name, old_pin))
+                    continue
+                syscalls.link_update(lfd, new.fd, old_prog_fd=old["fd"], what="link '%s'" % name)
+                moved.append((os.dup(lfd), old["fd"], new.fd))
+                syscalls.obj_pin(lfd, os.path.join(pins.staging, LINKS_DIR, name))
+            finally:
+                os.close(lfd)
+    except BaseException:
+        for lfd, old_fd, new_fd in moved:
+            try:
+                syscalls.link_update(lfd, old_fd, old_prog_fd=new_fd)
+            except SyscallError:
+                pass
+        raise
+    finally:
+        for lfd, _old, _new in moved:
+            os.close(lfd)
+    return warnings
 
 
 def converge(desired, check_mode=False):

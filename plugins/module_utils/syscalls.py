@@ -43,8 +43,17 @@ BPF_MAP_GET_NEXT_ID = 12
 BPF_PROG_GET_FD_BY_ID = 13
 BPF_MAP_GET_FD_BY_ID = 14
 BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_RAW_TRACEPOINT_OPEN = 17
 BPF_BTF_LOAD = 18
 BPF_MAP_FREEZE = 22
+BPF_LINK_CREATE = 28
+BPF_LINK_UPDATE = 29
+BPF_LINK_GET_FD_BY_ID = 30
+BPF_LINK_DETACH = 34
+
+BPF_F_REPLACE = 1 << 2
 
 BPF_ANY = 0
 BPF_NOEXIST = 1
@@ -60,6 +69,16 @@ BTF_LOAD_ATTR = struct.Struct("=QQIIII")
 INFO_BY_FD_ATTR = struct.Struct("=IIQ")
 GET_ID_ATTR = struct.Struct("=III")
 PROG_TEST_RUN_ATTR = struct.Struct("=IIIIQQIIIIQQIII4x")
+# link_create: prog_fd, target fd/ifindex, attach_type, flags, then the
+# per-type union as two u32 and one u64 (tcx relative_fd / expected_revision,
+# tracing target_btf_id / cookie, perf_event bpf_cookie).
+LINK_CREATE_ATTR = struct.Struct("=IIIIIIQ")
+LINK_UPDATE_ATTR = struct.Struct("=IIII")
+LINK_DETACH_ATTR = struct.Struct("=I")
+RAW_TRACEPOINT_OPEN_ATTR = struct.Struct("=QI4xQ")
+PROG_ATTACH_ATTR = struct.Struct("=IIIII")
+# struct bpf_link_info: type, id, prog_id, then a 32-byte union we decode per type.
+BPF_LINK_INFO = struct.Struct("=III4x32s")
 
 # struct bpf_map_info / bpf_prog_info: the leading fields we read.
 BPF_MAP_INFO = struct.Struct("=6I16sIIQQIIIIQ")
@@ -301,8 +320,48 @@ def prog_test_run(fd, data=b"", repeat=1, data_size_out=0, ctx=None, what="progr
     return retval, (dout.raw[:out_size] if dout is not None else b"")
 
 
+def link_create(prog_fd, target, attach_type, flags=0, u1=0, u2=0, u3=0, what="link"):
+    """BPF_LINK_CREATE; ``target`` is an fd or ifindex by attach type,
+    u1/u2/u3 fill the per-type union (see LINK_CREATE_ATTR)."""
+    attr = _attr(LINK_CREATE_ATTR, prog_fd, target, attach_type, flags, u1, u2, u3)
+    return bpf(BPF_LINK_CREATE, attr, "%s: create" % what)
+
+
+def link_update(link_fd, new_prog_fd, old_prog_fd=None, what="link"):
+    """Point a link at another program; with ``old_prog_fd`` only if it
+    still runs that one (BPF_F_REPLACE), so a concurrent change is not lost."""
+    flags = BPF_F_REPLACE if old_prog_fd is not None else 0
+    attr = _attr(LINK_UPDATE_ATTR, link_fd, new_prog_fd, flags, old_prog_fd or 0)
+    bpf(BPF_LINK_UPDATE, attr, "%s: update" % what)
+
+
+def link_detach(link_fd, what="link"):
+    bpf(BPF_LINK_DETACH, _attr(LINK_DETACH_ATTR, link_fd), "%s: detach" % what)
+
+
+class LinkInfo:
+    """struct bpf_link_info: ``type``, ``id``, ``prog_id`` and ``raw`` (the
+    per-type union, 32 bytes)."""
+
+    __slots__ = ("type", "id", "prog_id", "raw")
+
+    def __init__(self, raw):
+        self.type, self.id, self.prog_id, self.raw = BPF_LINK_INFO.unpack_from(raw)
+
+
+def link_info(fd, what="link"):
+    return LinkInfo(_info(fd, BPF_LINK_INFO.size, what))
+
+
+def raw_tracepoint_open(prog_fd, name, what="raw tracepoint"):
+    """BPF_RAW_TRACEPOINT_OPEN: returns a link fd. ``name`` None for
+    tp_btf/fentry/fexit/lsm programs (the target is in the program)."""
+    nbuf = buffer(name.encode() + b"\0") if name else None
+    return bpf(BPF_RAW_TRACEPOINT_OPEN, _attr(RAW_TRACEPOINT_OPEN_ATTR, _ptr(nbuf), prog_fd, 0), what)
+
+
 def get_fd_by_id(kind, obj_id):
-    cmd = BPF_MAP_GET_FD_BY_ID if kind == "map" else BPF_PROG_GET_FD_BY_ID
+    cmd = {"map": BPF_MAP_GET_FD_BY_ID, "prog": BPF_PROG_GET_FD_BY_ID, "link": BPF_LINK_GET_FD_BY_ID}[kind]
     return bpf(cmd, _attr(GET_ID_ATTR, obj_id, 0, 0), "%s id %d: open" % (kind, obj_id))
 
 

@@ -1,9 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Where the running kernel's BTF comes from: /sys/kernel/btf (vmlinux and
-module split BTF) or a file the caller names (raw BTF, or an ELF with a
-.BTF section, as BTFHub ships them). Nothing is read until asked for."""
+"""Where the running kernel's BTF comes from.
+
+``/sys/kernel/btf/vmlinux`` and the modules' split BTF beside it, or a file
+the caller names with ``btf_path`` for kernels that expose none: raw BTF,
+or an ELF file holding a ``.BTF`` section (a BTFHub file, a debug
+``vmlinux``). Nothing is opened at import or construction: the no-op path
+of a deploy must not pay for kernel BTF.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,90 +17,157 @@ __metaclass__ = type
 import os
 import platform
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
-from ansible_collections.ebpf.deploy.plugins.module_utils.elf import ELFFile
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import btf_identity
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF, map_file
+from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHT_NOBITS, ELFFile
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, ELFError, NotSupportedError
 
 SYSFS = "/sys/kernel/btf"
+VMLINUX = "vmlinux"
 _RAW_MAGICS = (b"\x9f\xeb", b"\xeb\x9f")
+_ELF_MAGIC = b"\x7fELF"
+
+_EXTRACT_HINT = ("extract the raw BTF with 'llvm-objcopy --dump-section .BTF=vmlinux.btf <file>' "
+                 "(or 'pahole --btf_encode_detached=vmlinux.btf <vmlinux>') and point btf_path at it")
 
 
 class KernelBTF:
-    """The target BTF for CO-RE and BTF attach targets.
+    """The kernel's BTF, for CO-RE relocations and BTF attach targets.
 
-    ``KernelBTF(btf_path=None, cache=None, sysfs=SYSFS)``: with
-    ``btf_path`` that file is the kernel's BTF (and no module BTF is used);
-    otherwise ``sysfs/vmlinux`` and ``sysfs/<module>``. ``cache`` is a
-    BTFCache (btf/cache.py) or None. Construction reads nothing.
+    ``KernelBTF(btf_path=None, cache=None, sysfs='/sys/kernel/btf')``:
+    with ``btf_path`` that file is the kernel's BTF and no module BTF is
+    used; otherwise ``sysfs/vmlinux`` and ``sysfs/<module>``. ``cache`` is
+    a BTFCache (btf/cache.py) for vmlinux, or None to parse without one
+    (``btf_cache: none``). Construction reads nothing; ``vmlinux`` parses
+    (or maps from the cache) on first use and keeps it for the life of the
+    instance, as ``module`` does per module. Not thread-safe on first use.
     """
 
     def __init__(self, btf_path=None, cache=None, sysfs=SYSFS):
         self.btf_path = btf_path
         self.cache = cache
         self.sysfs = sysfs
+        self._data = None
+        self._identity = None
         self._vmlinux = None
         self._modules = {}
 
+    def __repr__(self):
+        return "<KernelBTF %s%s>" % (self.source, " (loaded)" if self._vmlinux is not None else "")
+
     @property
     def source(self):
-        return self.btf_path or os.path.join(self.sysfs, "vmlinux")
+        """'sysfs', or the btf_path, for messages."""
+        return self.btf_path if self.btf_path is not None else "sysfs"
+
+    @property
+    def vmlinux_path(self):
+        """The file the vmlinux BTF is read from."""
+        return self.btf_path if self.btf_path is not None else os.path.join(self.sysfs, VMLINUX)
+
+    @property
+    def available(self):
+        """Whether there is a BTF file to read (a stat, nothing parsed)."""
+        return os.path.exists(self.vmlinux_path)
 
     @property
     def vmlinux(self):
-        """The BTF of vmlinux (parsed, or mapped from the cache, on first use).
-
-        Raises NotSupportedError when the kernel exposes no BTF and no
-        btf_path was given; BTFError for a file that is not BTF."""
+        """The BTF of vmlinux, parsed (or built over the cache's index) on
+        first use. Raises NotSupportedError when the kernel exposes no BTF
+        and no btf_path was given; BTFError for a file that cannot be read
+        or is not BTF."""
         if self._vmlinux is None:
-            self._vmlinux = self._load_vmlinux()
+            data = self._blob()
+            name = VMLINUX if self.btf_path is None else os.path.basename(self.btf_path) or self.btf_path
+            if self.cache is not None:
+                self._vmlinux = self.cache.load(self.vmlinux_path, name, data=data)
+                self._identity = self._identity or self.cache.identity
+            else:
+                self._vmlinux = BTF(data, name=name)
         return self._vmlinux
 
-    def _load_vmlinux(self):
-        if self.btf_path is not None:
-            return _load_file(self.btf_path)
-        path = os.path.join(self.sysfs, "vmlinux")
-        if not os.path.exists(path):
-            raise NotSupportedError(
-                "kernel %s exposes no BTF (%s is missing), which CO-RE relocations and BTF attach targets need"
-                % (platform.release(), path), feature="kernel BTF", min_kernel="5.4 with CONFIG_DEBUG_INFO_BTF",
-                hint="set btf_path to this kernel's BTF: a raw BTF file or an ELF with a .BTF section (BTFHub "
-                     "publishes them per distribution kernel; /boot/vmlinux-%s works too)" % platform.release())
-        if self.cache is not None:
-            return self.cache.load(path, "vmlinux")
-        return BTF.from_file(path, name="vmlinux")
+    @property
+    def identity(self):
+        """Hex SHA-256 of the vmlinux BTF blob: what the cache keys on.
+        Maps the source on first use (no parse); same errors as
+        ``vmlinux``. Cost: one hash of the blob (about 4 ms)."""
+        if self._identity is None:
+            self._identity = btf_identity(self._blob())
+        return self._identity
 
     def module_names(self):
-        """Names of the kernel modules with BTF (none with btf_path)."""
+        """Names of the kernel modules that have BTF (the files in sysfs
+        other than vmlinux), sorted; empty when there are none or when
+        btf_path is set."""
         if self.btf_path is not None:
             return []
         try:
-            return sorted(n for n in os.listdir(self.sysfs) if n != "vmlinux")
+            return sorted(n for n in os.listdir(self.sysfs) if n != VMLINUX)
         except OSError:
             return []
 
     def module(self, name):
-        """The split BTF of kernel module ``name``, on top of vmlinux."""
-        if name not in self._modules:
-            self._modules[name] = BTF.from_file(os.path.join(self.sysfs, name), base=self.vmlinux, name=name)
-        return self._modules[name]
+        """The split BTF of kernel module ``name`` over vmlinux, parsed on
+        first use. Raises BTFError when the module has no BTF, when
+        btf_path is set (module BTF is not used then), or as ``vmlinux``."""
+        btf = self._modules.get(name)
+        if btf is not None:
+            return btf
+        if self.btf_path is not None:
+            raise BTFError("kernel module '%s': no module BTF is used with btf_path '%s'" % (name, self.btf_path))
+        if not name or "/" in name or name in (".", "..", VMLINUX):
+            raise BTFError("kernel module %r: not a module name" % (name,))
+        btf = BTF.from_file(os.path.join(self.sysfs, name), base=self.vmlinux, name=name)
+        self._modules[name] = btf
+        return btf
+
+    # -- reading the source ---------------------------------------------------
+
+    def _blob(self):
+        if self._data is None:
+            if self.btf_path is not None:
+                self._data = read_btf_file(self.btf_path)
+            else:
+                path = self.vmlinux_path
+                if not os.path.exists(path):
+                    raise _no_kernel_btf(path)
+                self._data = map_file(path, VMLINUX)
+        return self._data
 
 
-def _load_file(path):
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except (IOError, OSError) as e:
-        raise BTFError("btf_path '%s': cannot read: %s" % (path, e.strerror or e))
+def read_btf_file(path):
+    """The BTF blob in ``path``: the whole file when it is raw BTF (magic
+    0xEB9F at offset 0, either byte order), or the ``.BTF`` section of an
+    ELF64 file of any machine. Mapped, not copied. Raises BTFError naming
+    the file and what it holds otherwise."""
+    data = map_file(path, os.path.basename(path) or path)
+    head = bytes(data[:4])
     if head[:2] in _RAW_MAGICS:
-        return BTF.from_file(path)
-    if head == b"\x7fELF":
-        with open(path, "rb") as f:
-            data = f.read()
+        return data
+    if head == _ELF_MAGIC:
         try:
-            sec = ELFFile(data, path).section(".BTF")
-        except ELFError as e:
-            raise BTFError("btf_path '%s': %s" % (path, e))
-        if sec is None:
-            raise BTFError("btf_path '%s': ELF file without a .BTF section" % path)
-        return BTF.from_bytes(bytes(sec.data), name=os.path.basename(path))
-    raise BTFError("btf_path '%s': neither raw BTF (magic 0xeb9f) nor an ELF file (starts with %r)" % (path, head))
+            elf = ELFFile(data, path, container=True)
+        except ELFError as exc:
+            raise BTFError("btf_path '%s': ELF file not readable as a BTF container: %s" % (path, exc),
+                           hint=_EXTRACT_HINT) from exc
+        sec = elf.section(".BTF")
+        if sec is None or sec.type == SHT_NOBITS or not len(sec.data):
+            raise BTFError("btf_path '%s': ELF file without a .BTF section (built without BTF, or stripped)"
+                           % path)
+        return sec.data
+    if not head:
+        found = "an empty file"
+    else:
+        found = "first bytes %s" % " ".join("%02x" % b for b in bytearray(head))
+    raise BTFError("btf_path '%s': neither raw BTF (magic 0xeb9f at offset 0) nor an ELF file with a .BTF "
+                   "section: found %s" % (path, found))
+
+
+def _no_kernel_btf(path):
+    release = platform.release()
+    todo = ("set the btf_path option to this kernel's BTF: a raw BTF file or an ELF file with a .BTF "
+            "section, e.g. BTFHub's file for release %s or /boot/vmlinux-%s" % (release, release))
+    return NotSupportedError(
+        "kernel %s exposes no BTF (%s is missing: built without CONFIG_DEBUG_INFO_BTF, which needs "
+        "Linux 5.4 or later), and CO-RE relocations and BTF attach targets need it; %s"
+        % (release, path, todo), feature="kernel BTF", hint=todo)

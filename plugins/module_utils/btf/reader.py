@@ -14,6 +14,10 @@ Split BTF (a kernel module's BTF over vmlinux) is read by passing the base
 ``BTF``: ids continue after the base's ids and string offsets after the
 base's string section, and lookups fall through to the base.
 
+``BTF.from_index`` builds the same object over a first pass and name index
+made earlier (btf/cache.py keeps them in a per-run file), so neither pass
+runs again; every public method answers exactly as on a fresh parse.
+
 A ``BTF`` is read-only after construction; its lazy caches are plain dicts,
 so concurrent first use from several threads may decode twice but stays
 correct.
@@ -76,6 +80,34 @@ _REF_CLASSES = {
 _VOID = Void()
 
 
+def map_file(path, name=None):
+    """The contents of ``path``: an mmap (private, read-only) or, where the
+    file cannot be mapped, the bytes read. ``name`` is used in messages
+    (default: the file's base name). Raises BTFError when the file cannot
+    be opened or read. Cost: no copy when mapped."""
+    if name is None:
+        name = os.path.basename(path) or path
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BTFError("BTF '%s': cannot open %s: %s" % (name, path, exc.strerror)) from exc
+    try:
+        try:
+            # A shared ACCESS_READ mapping of sysfs BTF is refused; a
+            # private read-only one works.
+            return mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            with io.open(fd, "rb", closefd=False) as f:
+                return f.read()
+        except OSError as exc:
+            raise BTFError("BTF '%s': cannot read %s: %s"
+                           % (name, path, exc.strerror)) from exc
+    finally:
+        os.close(fd)
+
+
 def essential_name(name):
     # CO-RE's flavour rule: cut at the last 'X___Y' where X and Y are not '_'.
     for i in range(len(name) - 5, -1, -1):
@@ -101,6 +133,12 @@ class BTF:
         Raises BTFError on any malformed header or type section.
         Cost: one pass over the type section (about 30 ms for vmlinux).
         """
+        self._setup(data, name, base)
+        self._offsets = self._scan_types()
+        self._finish()
+
+    def _setup(self, data, name, base):
+        # Everything but the first pass: header, byte order, string table.
         self.name = name
         self._base = base
         try:
@@ -124,7 +162,11 @@ class BTF:
             data if hasattr(data, "find") else mv,
             self._str_start, self._str_len,
             base=base.strings if base is not None else None, name=name)
-        self._offsets = self._scan_types()
+        # Prebuilt name index (from_index): callables name -> candidate ids.
+        self._name_lookup = None
+        self._flavored_lookup = None
+
+    def _finish(self):
         self.count = self._first + len(self._offsets)
         if self.count - 1 > BTF_MAX_TYPE:
             self._fail("too many types: got %d, kernel max %d" % (self.count - 1, BTF_MAX_TYPE))
@@ -148,28 +190,53 @@ class BTF:
         also when the file cannot be opened."""
         if name is None:
             name = os.path.basename(path) or path
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as exc:
-            raise BTFError("BTF '%s': cannot open %s: %s" % (name, path, exc.strerror)) from exc
-        try:
-            data = None
-            try:
-                # A shared ACCESS_READ mapping of sysfs BTF is refused; a
-                # private read-only one works.
-                data = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
-            except (OSError, ValueError, AttributeError):
-                data = None
-            if data is None:
-                try:
-                    with io.open(fd, "rb", closefd=False) as f:
-                        data = f.read()
-                except OSError as exc:
-                    raise BTFError("BTF '%s': cannot read %s: %s"
-                                   % (name, path, exc.strerror)) from exc
-        finally:
-            os.close(fd)
-        return cls(data, name=name, base=base)
+        return cls(map_file(path, name), name=name, base=base)
+
+    @classmethod
+    def from_index(cls, data, offsets, name_lookup, flavored_lookup, name="<object>", base=None):
+        """BTF over ``data`` whose first pass and name index were made
+        before (btf/cache.py), so neither runs again.
+
+        ``offsets``: where each own type record starts, exactly what the
+        first pass over this ``data`` yields (an ``array('I')`` or a
+        memoryview cast to 'I', e.g. over a mapped cache file; not
+        copied). ``name_lookup(name)`` and ``flavored_lookup(name)``
+        return candidate own ids in ascending order: a superset of the
+        types called ``name`` (of the flavoured types whose essential name
+        is ``name``); each candidate's name is checked against this data,
+        so a hash index with collisions is fine. Both must only be given
+        for data with the identity they were built from: offsets are
+        checked for fit, not recomputed.
+
+        Raises BTFError on a malformed header or offsets that cannot
+        belong to this type section. Cost: the header and a few reads.
+        """
+        self = cls.__new__(cls)
+        self._setup(data, name, base)
+        count = len(offsets)
+        start = self._type_start
+        end = start + self._type_len
+        if count == 0:
+            if self._type_len:
+                self._fail("prebuilt index has no types, type section has %d bytes" % self._type_len)
+        elif offsets[0] != start or not start <= offsets[count - 1] <= end - BTF_TYPE_SIZE:
+            self._fail("prebuilt index does not fit: type offsets [%d .. %d], type section [%d, %d)"
+                       % (offsets[0], offsets[count - 1], start, end))
+        self._offsets = offsets
+        self._name_lookup = name_lookup
+        self._flavored_lookup = flavored_lookup
+        self._finish()
+        return self
+
+    def _index_parts(self):
+        """(offsets, names, flavored) of this blob's own types, for
+        btf/cache.py: the first pass's offsets table; a dict name -> id or
+        tuple of ids (ascending); a dict essential name -> tuple of ids of
+        flavoured types. Builds the name index if not built yet (same
+        errors as ``ids_by_name``)."""
+        if self._names is None:
+            self._build_name_index()
+        return self._offsets, self._names, self._flavored_index()
 
     # -- first pass -------------------------------------------------------
 
@@ -491,13 +558,18 @@ class BTF:
         """Ids of all types called ``name`` (base ids first), as a tuple,
         possibly empty. The first call builds the name index in one pass
         (about 50 ms and ~10 MB for vmlinux); later calls are dict
-        lookups. Raises BTFError if a type name is out of the string
+        lookups. On a BTF from ``from_index`` nothing is built: a lookup
+        is a search of the prebuilt index plus one name read per
+        candidate. Raises BTFError if a type name is out of the string
         table."""
-        if self._names is None:
-            self._build_name_index()
-        own = self._names.get(name, ())
-        if own.__class__ is int:
-            own = (own,)
+        if self._name_lookup is not None:
+            own = self._indexed(self._name_lookup, name, False)
+        else:
+            if self._names is None:
+                self._build_name_index()
+            own = self._names.get(name, ())
+            if own.__class__ is int:
+                own = (own,)
         if self._base is not None:
             return self._base.ids_by_name(name) + own
         return own
@@ -508,15 +580,44 @@ class BTF:
         ones, each in id order (base ids first). The flavoured names are
         collected from the name index once (vmlinux has a handful)."""
         exact = self.ids_by_name(name)
-        flavored = self._flavored_index().get(name, ())
+        flavored = self._flavored_ids(name)
         return exact + flavored if flavored else exact
 
+    def _indexed(self, lookup, name, flavored):
+        # Own ids among the prebuilt index's candidates whose name (or
+        # essential name) really is ``name``.
+        if not isinstance(name, str):
+            return ()
+        mv = self._mv
+        unpack_u32 = self._layout.U32.unpack_from
+        offsets = self._offsets
+        first = self._first
+        out = []
+        for type_id in lookup(name):
+            local = type_id - first
+            if local < 0 or local >= len(offsets):
+                self._out_of_range(type_id, "prebuilt name index: ")
+            full = self._string(unpack_u32(mv, offsets[local])[0], type_id, "name")
+            if (essential_name(full) if flavored else full) == name:
+                out.append(type_id)
+        return tuple(out)
+
+    def _flavored_ids(self, name):
+        # Flavoured ids for essential ``name``, base ids first.
+        if self._flavored_lookup is not None:
+            own = self._indexed(self._flavored_lookup, name, True)
+        else:
+            own = self._flavored_index().get(name, ())
+        if self._base is not None:
+            return self._base._flavored_ids(name) + own
+        return own
+
     def _flavored_index(self):
+        # essential name -> ascending tuple of own flavoured ids.
         if self._flavored is None:
-            from_base = self._base._flavored_index() if self._base is not None else {}
             if self._names is None:
                 self._build_name_index()
-            index = dict((k, tuple(v)) for k, v in from_base.items())
+            index = {}
             for full in self._names:
                 if "___" not in full:
                     continue

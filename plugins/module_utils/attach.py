@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Attach a loaded program, as a bpf_link that outlives this process once
+pinned: XDP and tcx on interfaces, cgroups, tracepoints and kprobes
+(through perf events), raw tracepoints, and BTF-typed tracing programs.
+
+Each ``attach_*`` returns a link fd the caller pins (and closes). Errors
+name the program, the attach point and, where the kernel is too old, the
+release that brought the feature.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import errno
+import os
+import platform
+import socket
+import struct
+
+from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SyscallError
+
+XDP_MODES = {"auto": 0, "skb": 1 << 1, "native": 1 << 2, "offload": 1 << 3}
+TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+
+_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "arm64": 241, "riscv64": 241, "loongarch64": 241,
+                       "s390x": 331, "ppc64le": 319, "ppc64": 319, "i386": 336, "i686": 336, "armv7l": 364}
+PERF_TYPE_TRACEPOINT = 2
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+# struct perf_event_attr up to PERF_ATTR_SIZE_VER5 (112 bytes): type, size,
+# config, sample_period, sample_type, read_format, flags, wakeup_events,
+# bp_type, config1, config2, then the rest zero.
+PERF_EVENT_ATTR = struct.Struct("=IIQQQQQIIQQ40x")
+
+
+def ifindex(interface):
+    """The index of network interface ``interface``; LoaderError if missing."""
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError:
+        raise LoaderError("interface '%s' does not exist on this host (in this network namespace)" % interface,
+                          hint="ip link show lists the interfaces")
+
+
+def _link(prog_fd, target, attach_type, what, flags=0, min_kernel=None, feature=None, **union):
+    try:
+        return syscalls.link_create(prog_fd, target, attach_type, flags, what=what, **union)
+    except SyscallError as e:
+        if e.errno in (errno.EINVAL, errno.ENOTSUP, 524) and min_kernel:
+            raise NotSupportedError("%s: %s" % (what, e), feature=feature, min_kernel=min_kernel)
+        raise
+
+
+def attach_xdp(prog_fd, interface, mode="auto", what="xdp"):
+    """XDP as a link (Linux 5.9+): the kernel refuses it, with EBUSY, when a
+    program attached some other way (netlink) is already there."""
+    index = ifindex(interface)
+    try:
+        return _link(prog_fd, index, uapi.BPF_XDP, what, flags=XDP_MODES[mode], min_kernel="5.9",
+                     feature="XDP bpf_link")
+    except SyscallError as e:
+        if e.errno == errno.EBUSY:
+            raise LoaderError("%s: interface '%s' already has an XDP program attached outside ebpf.deploy; "
+                              "refusing to replace it" % (what, interface),
+                              hint="detach it first (ip link set dev %s xdp off) if it may go" % interface)
+        if e.errno == errno.EOPNOTSUPP and mode in ("native", "offload"):
+            raise LoaderError("%s: interface '%s' does not support %s XDP" % (what, interface, mode),
+                              hint="use mode: skb (generic XDP) or auto")
+        raise
+
+
+def attach_tcx(prog_fd, interface, direction, what="tcx"):
+    """tc ingress/egress through tcx links (Linux 6.6+)."""
+    attach_type = {"ingress": uapi.BPF_TCX_INGRESS, "egress": uapi.BPF_TCX_EGRESS}[direction]
+    return _link(prog_fd, ifindex(interface), attach_type, what, min_kernel="6.6", feature="tcx links")
+
+
+def attach_cgroup(prog_fd, cgroup, attach_type, what="cgroup"):
+    """A cgroup v2 hook as a link (Linux 5.7+); ``cgroup`` is its directory."""
+    try:
+        cg_fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise LoaderError("%s: cgroup '%s': %s" % (what, cgroup, e.strerror),
+                          hint="give the cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice")
+    try:
+        return _link(prog_fd, cg_fd, attach_type, what, min_kernel="5.7", feature="cgroup bpf_link")
+    finally:
+        os.close(cg_fd)
+
+
+def attach_raw_tracepoint(prog_fd, name, what="raw_tracepoint"):
+    try:
+        return syscalls.raw_tracepoint_open(prog_fd, name, what=what)
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            raise LoaderError("%s: the kernel has no tracepoint '%s'" % (what, name))
+        raise
+
+
+def attach_tracing(prog_fd, what="tracing"):
+    """fentry/fexit/fmod_ret/lsm/tp_btf: the target was fixed at load."""
+    return syscalls.raw_tracepoint_open(prog_fd, None, what=what)
+
+
+def _perf_event_open(attr, what):
+    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    if nr is None:
+        raise NotSupportedError("%s: perf_event_open: unknown system call number on %s" % (what, platform.machine()))
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(nr, buf, ctypes.c_int(-1), ctypes.c_int(0), ctypes.c_int(-1),
+                      ctypes.c_ulong(PERF_FLAG_FD_CLOEXEC))
+    if fd < 0:
+        raise SyscallError("%s: perf_event_open" % what, ctypes.get_errno())
+    return fd
+
+
+def tracepoint_id(category, name):
+    """The id tracefs gives tracepoint category/name (mounting tracefs on
+    /sys/kernel/tracing if needed)."""
+    for root in TRACEFS:
+        path = os.path.join(root, "events", category, name, "id")
+        try:
+            with open(path) as f:
+                return int(f.read())
+        except (IOError, OSError):
+            continue
+    if not os.path.exists(os.path.join(TRACEFS[0], "events")):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mount(b"tracefs", TRACEFS[0].encode(), b"tracefs", 0, None) == 0:
+            return tracepoint_id(category, name)
+    raise LoaderError("tracepoint '%s/%s' does not exist (or tracefs is not available)" % (category, name),
+                      hint="ls /sys/kernel/tracing/events/%s lists that category's tracepoints" % category)
+
+
+def attach_tracepoint(prog_fd, category, name, what="tracepoint"):
+    """A tracepoint through a perf event and a perf link (Linux 5.15+)."""
+    attr = PERF_EVENT_ATTR.pack(PERF_TYPE_TRACEPOINT, PERF_EVENT_ATTR.size, tracepoint_id(category, name),
+                                0, 0, 0, 0, 0, 0, 0, 0)
+    pfd = _perf_event_open(attr, what)
+    try:
+        return _link(prog_fd, pfd, uapi.BPF_PERF_EVENT, what, min_kernel="5.15", feature="perf_event bpf_link")
+    finally:
+        os.close(pfd)
+
+
+def _pmu_type(pmu):
+    try:
+        with open("/sys/bus/event_source/devices/%s/type" % pmu) as f:
+            return int(f.read())
+    except (IOError, OSError):
+        return None
+
+
+def _retprobe_bit(pmu):
+    try:
+        with open("/sys/bus/event_source/devices/%s/format/retprobe" % pmu) as f:
+            return 1 << int(f.read().strip().split(":")[1])
+    except (IOError, OSError, IndexError, ValueError):
+        return 1
+
+
+def attach_kprobe(prog_fd, function, offset=0, retprobe=False, what="kprobe"):
+    """A kprobe or kretprobe through the kprobe PMU and a perf link."""
+    pmu = _pmu_type("kprobe")
+    if pmu is None:
+        raise NotSupportedError("%s: this kernel has no kprobe PMU (/sys/bus/event_source/devices/kprobe); it was "
+                                "built without CONFIG_KPROBES" % what, feature="kprobe PMU")
+    name = ctypes.create_string_buffer(function.encode() + b"\0")
+    attr = PERF_EVENT_ATTR.pack(pmu, PERF_EVENT_ATTR.size, _retprobe_bit("kprobe") if retprobe else 0, 0, 0, 0, 0,
+                                0, 0, ctypes.addressof(name), offset)
+    try:
+        pfd = _perf_event_open(attr, what)
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            raise LoaderError("%s: no kernel function '%s' to probe" % (what, function))
+        raise
+    try:
+        return _link(prog_fd, pfd, uapi.BPF_PERF_EVENT, what, min_kernel="5.15", feature="perf_event bpf_link")
+    finally:
+        os.close(pfd)

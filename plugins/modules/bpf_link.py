@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: bpf_link
+short_description: Attach programs of a deployed eBPF collection (XDP, tc, cgroup, tracing) idempotently
+version_added: "0.1.0"
+description:
+  - Attaches a program of a collection deployed by M(ebpf.deploy.bpf_collection) and pins the resulting bpf_link in
+    I(pin_root)/I(collection)/links, so the attachment outlives the task.
+  - When M(ebpf.deploy.bpf_collection) later replaces the collection's programs, each link is re-pointed at the new
+    program of the same name atomically (C(BPF_LINK_UPDATE)): every packet or event meets the old or the new
+    program, never neither.
+  - Idempotent. Already attached to the same program at the same point reports C(changed=false); a link that still
+    runs an older program is updated in place.
+  - Never replaces an XDP program that something else attached to the interface.
+author:
+  - ebpf.deploy contributors
+requirements:
+  - Linux 5.9 or later for XDP links, 6.6 or later for tc (tcx links), 5.15 or later for tracepoints and kprobes
+    (perf links), 5.7 or later for cgroup links.
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be attached, updated or detached and changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the link and the program id it runs before and after.
+options:
+  collection:
+    description: Name of the deployed collection (as given to M(ebpf.deploy.bpf_collection)).
+    type: str
+    required: true
+  program:
+    description:
+      - Function name of the program in the collection.
+      - Omit it with I(type=auto) to attach every program whose section names its target completely
+        (tracepoints, kprobes, raw tracepoints, fentry/fexit/lsm/tp_btf), as libbpf's auto-attach does.
+    type: str
+  type:
+    description:
+      - The attach type. C(auto) takes it, and the target, from the program's section name
+        (C(kprobe/do_sys_openat2), C(tracepoint/syscalls/sys_enter_execve), C(xdp), C(tc/ingress), ...).
+    type: str
+    choices: [auto, xdp, tc, cgroup, tracepoint, kprobe, kretprobe, raw_tracepoint, fentry, fexit, fmod_ret, lsm,
+              tp_btf]
+    default: auto
+  interface:
+    description: Network interface, for I(type=xdp) and I(type=tc).
+    type: str
+  direction:
+    description: For I(type=tc); defaults to what the section says (C(tc/ingress)).
+    type: str
+    choices: [ingress, egress]
+  mode:
+    description: XDP mode; C(auto) lets the driver choose.
+    type: str
+    choices: [auto, skb, native, offload]
+    default: auto
+  cgroup:
+    description: cgroup v2 directory, for I(type=cgroup); the hook is the program's expected attach type.
+    type: path
+  target:
+    description:
+      - Attach target where the section does not give one, or to override it. C(category/name) for tracepoints,
+        C(function) or C(function+offset) for kprobes, the tracepoint name for raw tracepoints.
+    type: str
+  name:
+    description: Name of the link's pin; default C(<program>__<type>_<target>).
+    type: str
+  state:
+    description: C(present) attaches; C(absent) detaches.
+    type: str
+    choices: [present, absent]
+    default: present
+  pin_root:
+    description: Directory on bpffs that holds the collections.
+    type: path
+    default: /sys/fs/bpf/ebpf_deploy
+seealso:
+  - module: ebpf.deploy.bpf_collection
+"""
+
+EXAMPLES = r"""
+- name: Count packets on eth0 with the example collection's XDP program
+  ebpf.deploy.bpf_link:
+    collection: counter
+    program: count_packets
+    type: xdp
+    interface: eth0
+
+- name: Attach every tracing program of a collection where its section says
+  ebpf.deploy.bpf_link:
+    collection: tracer
+    type: auto
+
+- name: Detach
+  ebpf.deploy.bpf_link:
+    collection: counter
+    program: count_packets
+    type: xdp
+    interface: eth0
+    state: absent
+"""
+
+RETURN = r"""
+links:
+  description: One entry per program attached (or detached).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The link's pin name.
+      type: str
+    pin:
+      description: Path of the pinned link.
+      type: str
+    link_id:
+      description: Kernel id of the link.
+      type: int
+    type:
+      description: Attach type used.
+      type: str
+    attach_point:
+      description: Where the program is attached, in words.
+      type: str
+    program:
+      description: Program name.
+      type: str
+    program_id:
+      description: Kernel id of the program the link runs.
+      type: int
+    program_tag:
+      description: Tag of that program.
+      type: str
+    action:
+      description: C(attach), C(update), C(replace), C(detach) or C(none).
+      type: str
+  sample:
+    - name: count_packets__xdp_eth0
+      pin: /sys/fs/bpf/ebpf_deploy/counter/links/count_packets__xdp_eth0
+      link_id: 12
+      type: xdp
+      attach_point: xdp on eth0 (auto)
+      program: count_packets
+      program_id: 240
+      program_tag: f0436965e8747fa0
+      action: attach
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+from ansible_collections.ebpf.deploy.plugins.module_utils.links import TYPES, LinkRequest, converge_link
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            collection=dict(type="str", required=True),
+            program=dict(type="str"),
+            type=dict(type="str", default="auto", choices=list(TYPES)),
+            interface=dict(type="str"),
+            direction=dict(type="str", choices=["ingress", "egress"]),
+            mode=dict(type="str", default="auto", choices=["auto", "skb", "native", "offload"]),
+            cgroup=dict(type="path"),
+            target=dict(type="str"),
+            name=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["name"] and not p["program"]:
+        module.fail_json(msg="name needs program: one link name cannot serve several programs")
+    try:
+        req = LinkRequest(p["pin_root"], p["collection"], p["program"], p["type"], interface=p["interface"],
+                          direction=p["direction"], mode=p["mode"], cgroup=p["cgroup"], target=p["target"],
+                          name=p["name"], state=p["state"])
+        result = converge_link(req, check_mode=module.check_mode)
+    except LoaderError as e:
+        module.fail_json(msg=str(e), hint=e.hint)
+    diff = {"before": dict((l["name"], l["diff"]["before"]) for l in result["links"]),
+            "after": dict((l["name"], l["diff"]["after"]) for l in result["links"])}
+    for link in result["links"]:
+        link.pop("diff")
+        link.pop("changed")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
