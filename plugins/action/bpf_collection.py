@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of ebpf.deploy.bpf_collection: ship ``src`` to the host."""
+"""Controller side of ebpf.deploy.bpf_collection: ship ``src`` to the host and
+name the playbook run (for the per-run BTF cache)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,6 +11,8 @@ __metaclass__ = type
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.ebpf.deploy.plugins.plugin_utils.run_id import controller_run_id
 
 
 class ActionModule(ActionBase):
@@ -33,6 +36,7 @@ class ActionModule(ActionBase):
                 self._transfer_file(local, remote)
                 self._fixup_perms2((self._connection._shell.tmpdir, remote))
                 args["path"] = remote
+            args["run_id"] = controller_run_id()
             result.update(self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args,
                                                task_vars=task_vars))
         except AnsibleError as e:

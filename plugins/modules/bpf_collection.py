@@ -98,6 +98,20 @@ options:
         file with a C(.BTF) section (e.g. from BTFHub). Used only for objects with CO-RE relocations or BTF
         attach targets.
     type: path
+  btf_cache:
+    description:
+      - C(run) keeps a compact index of the kernel's BTF for the rest of the playbook run, so later tasks on the
+        host map it instead of parsing the kernel BTF again; the run's end (M(ebpf.deploy.bpf_btf_cache) with
+        I(state=absent), which the C(bpf_deploy) role calls) or the next run's first load removes it.
+      - C(none) parses, uses and discards.
+      - Only objects with CO-RE relocations or BTF attach targets read kernel BTF at all.
+    type: str
+    choices: [run, none]
+    default: run
+  run_id:
+    description:
+      - Internal; set by the action plugin to name the playbook run. Leave it unset.
+    type: str
   on_incompatible_map:
     description:
       - What to do when a live map must change in a way the kernel cannot apply in place
@@ -222,6 +236,11 @@ ansible_facts:
           packets_by_protocol: {before: 21520, after: 89088, delta: 67568}
         programs:
           count_packets: {before: 4096, after: 4096, delta: 0}
+btf_cache:
+  description: What the per-run kernel BTF cache did, when kernel BTF was needed.
+  returned: when the object needed kernel BTF
+  type: dict
+  sample: {status: hit, size: 1077544, path: /run/ebpf_deploy/btf-cache/4242-10/vmlinux.5f1c2a9e0b7d.btfidx}
 hint:
   description: How to fix the failure, when the module failed and knows.
   returned: failure
@@ -232,8 +251,12 @@ verifier_log:
   type: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, VerifierError
 from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
 
@@ -251,6 +274,8 @@ def main():
             constants=dict(type="dict", default={}),
             programs=dict(type="list", elements="str"),
             btf_path=dict(type="path"),
+            btf_cache=dict(type="str", default="run", choices=["run", "none"]),
+            run_id=dict(type="str"),
             on_incompatible_map=dict(type="str", default="migrate", choices=["migrate", "recreate", "fail"]),
         ),
         mutually_exclusive=[("path", "src")],
@@ -262,14 +287,19 @@ def main():
         module.fail_json(msg="src needs the ebpf.deploy.bpf_collection action plugin (run it as a task, not with "
                              "a raw module call); on the host, use path")
     try:
+        cache = make_cache(p["btf_cache"], run_id=p["run_id"] or "adhoc-%d" % os.getpid())
         desired = Desired(p["name"], p["pin_root"], path=p["path"], state=p["state"], maps=p["maps"],
                           prealloc=p["prealloc"], constants=p["constants"], programs=p["programs"],
-                          btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"])
+                          btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"],
+                          kernel_btf=KernelBTF(btf_path=p["btf_path"], cache=cache))
         result = converge(desired, check_mode=module.check_mode)
     except VerifierError as e:
         module.fail_json(msg=str(e.message), hint=e.hint, verifier_log=e.log_tail)
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
+    if cache is not None and cache.status is not None:
+        result["btf_cache"] = {"status": cache.status, "size": cache.size, "path": cache.path}
+        result["warnings"].extend(cache.warnings)
     for warning in result.pop("warnings"):
         module.warn(warning)
     result["ansible_facts"] = {"bpf_memlock": result.pop("bpf_memlock")}

@@ -249,3 +249,23 @@ def test_ansible_doc_renders():
                           stderr=subprocess.STDOUT, universal_newlines=True)
     assert proc.returncode == 0, proc.stdout
     assert "on_incompatible_map" in proc.stdout and "EXAMPLES" in proc.stdout
+
+
+def test_btf_cache_per_run(tmp_path, pin_dir, bpf_build):
+    """Two CO-RE loads in one run: the first builds the kernel BTF index,
+    the second maps it; the run's end removes it. A no-op run reads none."""
+    core = os.path.join(bpf_build.dir, "core_kinds.o")
+    tasks = [task(name="c1", path=core, pin_root=pin_dir, btf_cache="run"),
+             task(name="c2", path=core, pin_root=pin_dir, btf_cache="run"),
+             task(name="c1", path=core, pin_root=pin_dir, btf_cache="run"),
+             {"ebpf.deploy.bpf_btf_cache": {"state": "absent"}},
+             task(name="c3", path=core, pin_root=pin_dir, btf_cache="none")]
+    proc, (first, second, noop, end, uncached) = run_playbook(tmp_path, tasks)
+    assert not first.get("failed") and not uncached.get("failed"), proc.stdout
+    assert first["btf_cache"]["status"] in ("built", "rebuilt") and first["btf_cache"]["size"] > 0
+    assert second["btf_cache"]["status"] == "hit"
+    assert not noop["changed"] and "btf_cache" not in noop
+    assert end["changed"] and not os.path.exists(os.path.dirname(first["btf_cache"]["path"]))
+    assert "btf_cache" not in uncached
+    for name in ("c1", "c2", "c3"):
+        run_playbook(tmp_path, [task(name=name, state="absent", pin_root=pin_dir)])

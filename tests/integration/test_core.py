@@ -219,3 +219,17 @@ def test_btf_attach_target_missing_is_named():
     with pytest.raises(SpecError) as info:
         load_collection(read_object(obj("core_attach.o")), programs=["BPF_PROG_missing"])
     assert "ebpf_deploy_no_such_function" in str(info.value) and "BPF_PROG_missing" in str(info.value)
+
+
+def test_type_matches_agrees_with_libbpf(bpffs_dir):
+    """TYPE_MATCHES (clang 15+, built with clang-16): same answers as libbpf."""
+    if not os.path.exists(obj("core_matches.o")):
+        pytest.skip("core_matches.o not built (needs clang-16)")
+    theirs = os.path.join(bpffs_dir, "libbpf")
+    subprocess.run(["bpftool", "prog", "loadall", obj("core_matches.o"), theirs], check=True, capture_output=True)
+    with load_collection(read_object(obj("core_matches.o"))) as coll:
+        retval, ours = run_and_read(coll, "core_matches", 7)
+    assert retval == 2
+    assert ours == bpftool_results(os.path.join(theirs, "core_matches"))
+    # The flavours built to match and to differ do so.
+    assert ours[1] == 1 and ours[2] == 0 and ours[3] == 0 and ours[4] == 1 and ours[5] == 0
