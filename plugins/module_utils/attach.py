@@ -17,7 +17,6 @@ __metaclass__ = type
 import ctypes
 import errno
 import os
-import platform
 import socket
 import struct
 
@@ -107,9 +106,9 @@ def attach_tracing(prog_fd, what="tracing"):
 
 
 def _perf_event_open(attr, what):
-    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    nr = _NR_PERF_EVENT_OPEN.get(os.uname().machine)
     if nr is None:
-        raise NotSupportedError("%s: perf_event_open: unknown system call number on %s" % (what, platform.machine()))
+        raise NotSupportedError("%s: perf_event_open: unknown system call number on %s" % (what, os.uname().machine))
     buf = ctypes.create_string_buffer(attr, len(attr))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long

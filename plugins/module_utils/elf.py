@@ -266,36 +266,40 @@ class ELFFile:
 
     def relocations(self, section_index):
         """Relocations that apply to section ``section_index``: a list of
-        ``Relocation`` sorted by offset (empty if none). SHT_RELA is refused:
-        BPF toolchains emit SHT_REL only."""
+        ``Relocation`` sorted by offset (empty if none). Only the SHT_REL
+        sections aimed at that section are decoded (objects carry large
+        ones for DWARF and BTF that a loader never needs). SHT_RELA is
+        refused: BPF toolchains emit SHT_REL only."""
         if self._relocations is None:
-            self._relocations = self._parse_relocations()
-        return self._relocations.get(section_index, [])
+            for sec in self.sections:
+                if sec.type == SHT_RELA:
+                    self._fail("section '%s': RELA relocations are not used by BPF toolchains" % sec.name)
+                if sec.type == SHT_REL and sec.info >= len(self.sections):
+                    self._fail("section '%s': applies to section #%d, out of range" % (sec.name, sec.info))
+            self._relocations = {}
+        if section_index not in self._relocations:
+            self._relocations[section_index] = self._parse_relocations(section_index)
+        return self._relocations[section_index]
 
-    def _parse_relocations(self):
+    def _parse_relocations(self, section_index):
         lay = self.layouts.rel
         nsyms = len(self.symbols)
-        out = {}
+        rels = []
         for sec in self.sections:
-            if sec.type == SHT_RELA:
-                self._fail("section '%s': RELA relocations are not used by BPF toolchains" % sec.name)
-            if sec.type != SHT_REL:
+            if sec.type != SHT_REL or sec.info != section_index:
                 continue
-            if sec.info >= len(self.sections):
-                self._fail("section '%s': applies to section #%d, out of range" % (sec.name, sec.info))
             if sec.size % lay.size:
                 self._fail("section '%s': size %d is not a multiple of %d" % (sec.name, sec.size, lay.size))
             target = self.sections[sec.info]
-            rels = []
+            limit = max(target.size, 1)
             for offset, info in lay.iter_unpack(sec.data):
                 sym = info >> 32
                 if sym >= nsyms:
                     self._fail("section '%s': relocation at offset %d names symbol #%d, out of range (%d symbols)"
                                % (sec.name, offset, sym, nsyms))
-                if offset >= max(target.size, 1):
+                if offset >= limit:
                     self._fail("section '%s': relocation offset %d beyond section '%s' (%d bytes)" % (
                         sec.name, offset, target.name, target.size))
                 rels.append(Relocation(offset, sym, info & 0xffffffff))
-            rels.sort(key=lambda r: r.offset)
-            out.setdefault(sec.info, []).extend(rels)
-        return out
+        rels.sort(key=lambda r: r.offset)
+        return rels

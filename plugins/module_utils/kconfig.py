@@ -12,8 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import gzip
-import platform
+import os
 import re
 import sys
 
@@ -116,7 +115,7 @@ class KernelConfig:
     """The running kernel's release and build config, read once on demand."""
 
     def __init__(self, release=None, config_paths=None):
-        self.release = release or platform.release()
+        self.release = release or os.uname().release
         self._paths = config_paths or ("/proc/config.gz", "/boot/config-%s" % self.release)
         self._config = None
 
@@ -139,6 +138,7 @@ class KernelConfig:
         for path in self._paths:
             try:
                 if path.endswith(".gz"):
+                    import gzip  # only hosts with CONFIG_* externs need it
                     with gzip.open(path, "rt") as f:
                         text = f.read()
                 else:

@@ -19,6 +19,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bisect
+
 from ansible_collections.ebpf.deploy.plugins.module_utils import insn as bpf_insn
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHN_UNDEF, STT_FUNC, STT_SECTION
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import RelocationError, SpecError
@@ -76,6 +78,7 @@ class _Linker:
         self.funcs = funcs
         self.elf = spec.elf
         self.relocs = {}
+        self.ext_index = {}
         # (section index, offset) of every function some program calls.
         self.called = set()
         self.map_at = {}
@@ -203,23 +206,32 @@ class _Linker:
             raise RelocationError("program '%s': %s: reference to '%s' in section '%s', which is neither maps, "
                                   "data nor code" % (prog.name, what, sym.name, target.name))
 
+    def _ext_records(self, kind, sec_name):
+        """(sorted insn offsets, records) of one .BTF.ext table for a section,
+        built once: a section may hold hundreds of programs."""
+        key = (kind, sec_name)
+        if key not in self.ext_index:
+            table = getattr(self.spec.btf_ext, kind).get(sec_name)
+            if table is None:
+                records = []
+            else:
+                records = sorted(table if kind == "core_relos" else table[1], key=lambda r: r[0])
+            self.ext_index[key] = ([r[0] for r in records], records)
+        return self.ext_index[key]
+
     def _move_ext_info(self, prog, sec, func, start):
         ext = self.spec.btf_ext
         if ext is None:
             return
         lo, hi = func.value, func.value + func.size
-
-        def rebase(off):
-            return start + (off - lo) // INSN
-
-        rec_size, records = ext.func_info.get(sec.name, (0, ()))
-        if records:
-            prog.func_info_rec_size = rec_size
-            prog.func_info.extend((rebase(r[0]),) + tuple(r[1:]) for r in records if lo <= r[0] < hi)
-        rec_size, records = ext.line_info.get(sec.name, (0, ()))
-        if records:
-            prog.line_info_rec_size = rec_size
-            prog.line_info.extend((rebase(r[0]),) + tuple(r[1:]) for r in records if lo <= r[0] < hi)
-        for r in ext.core_relos.get(sec.name, ()):
-            if lo <= r[0] < hi:
-                prog.core_relos.append((rebase(r[0]),) + tuple(r[1:]))
+        for kind, out in (("func_info", prog.func_info), ("line_info", prog.line_info),
+                          ("core_relos", prog.core_relos)):
+            offsets, records = self._ext_records(kind, sec.name)
+            first, last = bisect.bisect_left(offsets, lo), bisect.bisect_left(offsets, hi)
+            out.extend((start + (r[0] - lo) // INSN,) + tuple(r[1:]) for r in records[first:last])
+            if kind != "core_relos" and first < last:
+                rec_size = getattr(ext, kind)[sec.name][0]
+                if kind == "func_info":
+                    prog.func_info_rec_size = rec_size
+                else:
+                    prog.line_info_rec_size = rec_size

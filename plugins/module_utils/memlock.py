@@ -13,14 +13,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import platform
+import os
 import re
 import resource
 
 
 def kernel_version(release=None):
     """(major, minor) of a release string such as '6.1.0-18-amd64'."""
-    m = re.match(r"(\d+)\.(\d+)", release or platform.release())
+    m = re.match(r"(\d+)\.(\d+)", release or os.uname().release)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
@@ -60,6 +60,6 @@ def memlock_delta(name, before, after, release=None):
         "maps": per("maps"),
         "programs": per("programs"),
         "accounting": accounting_mode(release),
-        "kernel": release or platform.release(),
+        "kernel": release or os.uname().release,
         "rlimit_memlock": rlimit_memlock(),
     }

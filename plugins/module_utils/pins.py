@@ -17,7 +17,6 @@ __metaclass__ = type
 import ctypes
 import errno
 import os
-import platform
 import re
 import stat
 
@@ -108,7 +107,7 @@ def exchange(a, b):
     RENAME_EXCHANGE); where the kernel lacks it, two renames through a
     third name (a crash in between leaves both versions, which the next
     run sorts out)."""
-    nr = _NR_RENAMEAT2.get(platform.machine())
+    nr = _NR_RENAMEAT2.get(os.uname().machine)
     if nr is not None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long

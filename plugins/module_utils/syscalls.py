@@ -17,7 +17,6 @@ __metaclass__ = type
 import ctypes
 import errno
 import os
-import platform
 import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
@@ -91,7 +90,7 @@ _nr_bpf = None
 def _syscall():
     global _libc, _nr_bpf
     if _libc is None:
-        machine = platform.machine()
+        machine = os.uname().machine
         if machine not in _NR_BPF:
             raise SyscallError("bpf(): unknown system call number on %s" % machine, errno.ENOSYS)
         _nr_bpf = _NR_BPF[machine]

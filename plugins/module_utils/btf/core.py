@@ -534,6 +534,9 @@ class CoreRelocator:
         self._pending = None
         self._loaded = []
         self._cands = {}
+        # Programs of one object repeat the same relocations (same type,
+        # access string and kind): the answer depends on nothing else.
+        self._resolved = {}
 
     def _target_btfs(self):
         # Module BTF is parsed only when vmlinux had no candidate.
@@ -573,7 +576,10 @@ class CoreRelocator:
         for n, (idx, type_id, access_off, kind) in enumerate(relos):
             where = "program '%s': relo #%d (%s) at insn #%d" % (prog_name, n, KIND_NAMES.get(kind, kind), idx)
             try:
-                res, text = self._resolve(type_id, access_off, kind, where)
+                key = (type_id, access_off, kind)
+                if key not in self._resolved:
+                    self._resolved[key] = self._resolve(type_id, access_off, kind, where)
+                res, text = self._resolved[key]
                 _patch(insns, idx, res, where)
             except _Invalid as e:
                 raise RelocationError("%s: %s" % (where, e))

@@ -15,7 +15,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import platform
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import btf_identity
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF, map_file
@@ -164,7 +163,7 @@ def read_btf_file(path):
 
 
 def _no_kernel_btf(path):
-    release = platform.release()
+    release = os.uname().release
     todo = ("set the btf_path option to this kernel's BTF: a raw BTF file or an ELF file with a .BTF "
             "section, e.g. BTFHub's file for release %s or /boot/vmlinux-%s" % (release, release))
     return NotSupportedError(

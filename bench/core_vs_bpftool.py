@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CO-RE loads: our loader cold (no BTF cache), warm (per-run cache hit) and
+`bpftool prog loadall` (libbpf) on the same generated objects, same run.
+
+Objects: 100 kprobe programs each reading task->nsproxy->mnt_ns->ns.inum
+(bench/gen_core_object.py), and a 2-program one. Reports wall time, peak
+RSS, time inside bpf(), and the ratios the CO-RE issue sets as targets:
+warm <= 2x bpftool, cold <= 10x, RSS <= 2x, and outside-bpf() <= inside
+when warm. Run as root: ./dev bench-core
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from gen_core_object import build  # noqa: E402
+from load_vs_bpftool import PIN_BASE, child_env, run, unpin  # noqa: E402
+
+CHILD = r"""
+import json, sys, time
+t_start = time.perf_counter()
+from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+inside = [0.0]
+real_bpf = syscalls.bpf
+def timed_bpf(*args, **kwargs):
+    t = time.perf_counter()
+    try:
+        return real_bpf(*args, **kwargs)
+    finally:
+        inside[0] += time.perf_counter() - t
+syscalls.bpf = timed_bpf
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
+from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
+t0 = time.perf_counter()
+cache = make_cache(sys.argv[3], run_id="bench", directory=sys.argv[4]) if sys.argv[3] != "none" else None
+coll = load_collection(read_object(sys.argv[1]), pin_dir=sys.argv[2], kernel_btf=KernelBTF(cache=cache))
+load = time.perf_counter() - t0
+coll.close()
+print(json.dumps({"bpf_seconds": inside[0], "load_seconds": load,
+                  "cache": cache.status if cache is not None else "none"}))
+"""
+
+
+def measure(obj, repeat, cache_dir):
+    env = child_env()
+    child = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
+    child.write(CHILD)
+    child.close()
+    rows = {}
+    try:
+        # Prime the per-run cache once, as a run's first task would.
+        run([sys.executable, child.name, obj, os.path.join(PIN_BASE, "prime"), "run", cache_dir], env)
+        unpin(os.path.join(PIN_BASE, "prime"))
+        for label, mode in (("cold", "none"), ("warm", "run")):
+            walls, rss, inside, loads, statuses = [], [], [], [], set()
+            for _ in range(repeat):
+                pin = os.path.join(PIN_BASE, label)
+                wall, peak, out = run([sys.executable, child.name, obj, pin, mode, cache_dir], env)
+                unpin(pin)
+                info = json.loads(out)
+                walls.append(wall)
+                rss.append(peak)
+                inside.append(info["bpf_seconds"])
+                loads.append(info["load_seconds"])
+                statuses.add(info["cache"])
+            rows[label] = {"wall_ms": statistics.median(walls) * 1000, "peak_rss_mib": max(rss) / 2 ** 20,
+                           "bpf_ms": statistics.median(inside) * 1000, "load_call_ms": statistics.median(loads) * 1000,
+                           "cache": sorted(statuses)}
+        walls, rss = [], []
+        for _ in range(repeat):
+            progs, maps = os.path.join(PIN_BASE, "bt_progs"), os.path.join(PIN_BASE, "bt_maps")
+            wall, peak, _out = run(["bpftool", "prog", "loadall", obj, progs, "pinmaps", maps])
+            unpin(progs)
+            unpin(maps)
+            walls.append(wall)
+            rss.append(peak)
+        rows["bpftool"] = {"wall_ms": statistics.median(walls) * 1000, "peak_rss_mib": max(rss) / 2 ** 20}
+    finally:
+        os.unlink(child.name)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--programs", type=int, nargs="*", default=[100, 2])
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    os.makedirs(PIN_BASE, exist_ok=True)
+    cache_dir = tempfile.mkdtemp(prefix="ebpf-deploy-bench-cache-")
+    out = {}
+    try:
+        for count in args.programs:
+            obj = build(count, os.path.join(HERE, "build"))
+            out[count] = rows = measure(obj, args.repeat, cache_dir)
+            bt = rows["bpftool"]
+            print("\nCO-RE object with %d programs (median of %d fresh processes):" % (count, args.repeat))
+            print("  %-8s %9s %10s %9s %9s %8s %7s" % ("", "wall ms", "load_file", "in bpf()", "RSS MiB", "time x",
+                                                        "RSS x"))
+            for label in ("cold", "warm"):
+                r = rows[label]
+                print("  %-8s %9.1f %10.1f %9.1f %9.1f %8.2f %7.2f   cache %s" % (
+                    label, r["wall_ms"], r["load_call_ms"], r["bpf_ms"], r["peak_rss_mib"],
+                    r["wall_ms"] / bt["wall_ms"], r["peak_rss_mib"] / bt["peak_rss_mib"], ",".join(r["cache"])))
+            print("  %-8s %9.1f %10s %9s %9.1f" % ("bpftool", bt["wall_ms"], "", "", bt["peak_rss_mib"]))
+            warm = rows["warm"]
+            print("  targets: warm %.2fx (<= 2), cold %.2fx (<= 10), RSS %.2fx (<= 2), warm outside bpf() "
+                  "%.1f ms vs inside %.1f ms" % (
+                      warm["wall_ms"] / bt["wall_ms"], rows["cold"]["wall_ms"] / bt["wall_ms"],
+                      max(rows["cold"]["peak_rss_mib"], warm["peak_rss_mib"]) / bt["peak_rss_mib"],
+                      warm["load_call_ms"] - warm["bpf_ms"], warm["bpf_ms"]))
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        unpin(PIN_BASE)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
