@@ -295,7 +295,6 @@ def apply(desired, observed, p):
             syscalls.obj_pin(state_fd, os.path.join(pins.staging, STATE_PIN))
         finally:
             os.close(state_fd)
-        link_warnings = _carry_links(observed, loaded, pins)
     except BaseException:
         if loaded is not None:
             loaded.close()
@@ -310,7 +309,12 @@ def apply(desired, observed, p):
         loaded.close()
         remove_tree(pins.staging)
         raise
-    remove_tree(pins.staging)
+    # The new version is live; its predecessor, now in staging, still runs
+    # behind its links until they are moved over, so no event goes unseen.
+    try:
+        link_warnings = carry_links(pins.staging, observed.record, pins.live)
+    finally:
+        remove_tree(pins.staging)
     result = {"maps": [], "programs": [], "migrated": migrated}
     for lm in loaded.maps.values():
         entry = lm.as_dict()
@@ -333,48 +337,60 @@ def apply(desired, observed, p):
     return result
 
 
-def _carry_links(observed, loaded, pins):
-    """Point every link of the live version at the new program of the same
-    name (BPF_LINK_UPDATE, atomic per link) and pin it in the staging
-    version. Done last before the swap; if one update fails, the links
-    already moved are moved back. Returns warnings for links whose program
-    the new version no longer has (they go with the old version)."""
-    links_dir = os.path.join(pins.live, LINKS_DIR)
+def carry_links(src, src_record, dst):
+    """Move the links pinned in version ``src`` to version ``dst``: each is
+    pointed at ``dst``'s program of the same name (BPF_LINK_UPDATE, atomic
+    per link, and only if it still runs ``src``'s program) and pinned in
+    ``dst``. Links ``dst`` already has are left alone. Returns warnings for
+    links whose program ``dst`` lacks (they go when ``src`` is removed)."""
     try:
-        names = sorted(os.listdir(links_dir))
+        names = sorted(os.listdir(os.path.join(src, LINKS_DIR)))
     except OSError:
         return []
-    new_by_pin = dict((pin_name(n), lp) for n, lp in loaded.programs.items())
-    old_by_id = dict((o["id"], (pin, o)) for pin, o in observed.programs.items())
-    moved, warnings = [], []
-    os.mkdir(os.path.join(pins.staging, LINKS_DIR), 0o700)
-    try:
-        for name in names:
-            lfd = syscalls.obj_get(os.path.join(links_dir, name))
+    dst_links = os.path.join(dst, LINKS_DIR)
+    src_by_id = dict((e["id"], e["pin"]) for e in (src_record or {}).get("programs", {}).values())
+    warnings = []
+    for name in names:
+        if os.path.lexists(os.path.join(dst_links, name)):
+            continue
+        lfd = syscalls.obj_get(os.path.join(src, LINKS_DIR, name))
+        try:
+            info = syscalls.link_info(lfd)
+            pin = src_by_id.get(info.prog_id)
+            if pin is None or not os.path.lexists(os.path.join(dst, PROGS_DIR, pin)):
+                warnings.append("link '%s': its program is not in the new version; the link is detached" % name)
+                continue
+            new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
+            old_fd = syscalls.obj_get(os.path.join(src, PROGS_DIR, pin))
             try:
-                info = syscalls.link_info(lfd)
-                old_pin, old = old_by_id.get(info.prog_id, (None, None))
-                new = new_by_pin.get(old_pin)
-                if new is None:
-                    warnings.append("link '%s': program '%s' is not in the new version; the link is detached" % (
-                        name, old_pin))
-                    continue
-                syscalls.link_update(lfd, new.fd, old_prog_fd=old["fd"], what="link '%s'" % name)
-                moved.append((os.dup(lfd), old["fd"], new.fd))
-                syscalls.obj_pin(lfd, os.path.join(pins.staging, LINKS_DIR, name))
+                syscalls.link_update(lfd, new_fd, old_prog_fd=old_fd, what="link '%s'" % name)
             finally:
-                os.close(lfd)
-    except BaseException:
-        for lfd, old_fd, new_fd in moved:
-            try:
-                syscalls.link_update(lfd, old_fd, old_prog_fd=new_fd)
-            except SyscallError:
-                pass
-        raise
-    finally:
-        for lfd, _old, _new in moved:
+                os.close(new_fd)
+                os.close(old_fd)
+            if not os.path.isdir(dst_links):
+                os.mkdir(dst_links, 0o700)
+            syscalls.obj_pin(lfd, os.path.join(dst_links, name))
+        finally:
             os.close(lfd)
     return warnings
+
+
+def recover(pins):
+    """Finish what an interrupted run left: a staging version beside a
+    complete live one (built but never swapped in, or swapped out but not
+    yet removed). Its links, if any, move to the live version first.
+    Returns the reasons to report (empty when there was nothing)."""
+    if not os.path.isdir(pins.staging):
+        return []
+    reasons = ["removed a version left in %s by an interrupted run" % pins.staging]
+    live_record = read_state(pins.live) if os.path.isdir(pins.live) else None
+    if live_record is None and read_state(pins.staging) is not None and not os.path.exists(pins.live):
+        os.rename(pins.staging, pins.live)
+        return ["finished the swap of a version an interrupted run had built"]
+    if live_record is not None:
+        reasons.extend(carry_links(pins.staging, read_state(pins.staging), pins.live))
+    remove_tree(pins.staging)
+    return reasons
 
 
 def converge(desired, check_mode=False):
@@ -387,10 +403,12 @@ def converge(desired, check_mode=False):
     lock = _lock(pins)
     observed = None
     try:
+        recovered = recover(pins) if not check_mode else []
         observed = Observed(pins)
         before = observed.memlock()
         p = plan(desired, observed)
-        result = {"changed": p.changed, "action": p.action, "reasons": p.reasons, "warnings": list(p.warnings),
+        result = {"changed": p.changed or bool(recovered), "action": p.action, "reasons": recovered + p.reasons,
+                  "warnings": list(p.warnings),
                   "diff": diff(desired, observed, p), "collection": desired.name, "pin_path": pins.live}
         if not p.changed or check_mode:
             result["maps"] = [_observed_entry(n, o, "map") for n, o in sorted(observed.maps.items())]
