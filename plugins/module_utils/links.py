@@ -21,12 +21,10 @@ import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import attach, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader import PROGS_DIR, pin_name
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import CollectionPins
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import LINKS_DIR, PROGS_DIR, CollectionPins
 from ansible_collections.ebpf.deploy.plugins.module_utils.sections import classify
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
 
-LINKS_DIR = "links"
 TYPES = ("auto", "xdp", "tc", "cgroup", "tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "fentry", "fexit",
          "fmod_ret", "lsm", "tp_btf")
 _TRACING = ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf")

@@ -26,6 +26,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import al
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import possible_cpus
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import MAPS_DIR, PROGS_DIR, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.kconfig import KCONFIG_SECTION, KernelConfig, kconfig_value
 
 # Map types whose kernel implementation takes no BTF key/value (libbpf
@@ -44,8 +45,6 @@ _LOG_SIZES = (1 << 20, 16 << 20)
 
 _KEY0 = (0).to_bytes(4, sys.byteorder)
 
-MAPS_DIR = "maps"
-PROGS_DIR = "progs"
 
 
 class LoadedMap:
@@ -408,12 +407,6 @@ def _fill_init_slots(spec, loaded, reused):
                 target = loaded.maps[name]
             syscalls.map_update(loaded.maps[m.name].fd, slot.to_bytes(4, sys.byteorder),
                                 target.fd.to_bytes(4, sys.byteorder), what=what)
-
-
-def pin_name(name):
-    """The file name an object called ``name`` gets in bpffs, which refuses
-    '.' in names (libbpf makes the same substitution)."""
-    return name.replace(".", "_")
 
 
 def _pin_all(loaded, pin_dir):

@@ -24,6 +24,10 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderEr
 
 BPF_FS_MAGIC = 0xcafe4a11
 STAGING_SUFFIX = "__staging"
+# Inside a version: maps/<map>, progs/<program>, links/<link>, state.
+MAPS_DIR = "maps"
+PROGS_DIR = "progs"
+LINKS_DIR = "links"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 # renameat2(2) numbers; RENAME_EXCHANGE swaps two directories atomically.
@@ -31,6 +35,12 @@ _NR_RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "arm64": 276, "riscv64": 276, "l
                  "s390x": 347, "ppc64le": 357, "ppc64": 357, "i386": 353, "i686": 353, "armv7l": 382}
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
+
+
+def pin_name(name):
+    """The file name an object called ``name`` gets in bpffs, which refuses
+    '.' in names (libbpf makes the same substitution)."""
+    return name.replace(".", "_")
 
 
 def check_name(what, name):

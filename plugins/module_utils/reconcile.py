@@ -6,7 +6,9 @@
 ``plan()`` compares the desired state (object checksum + normalised
 options) with what is pinned under ``pin_root/name`` and decides; it reads
 only bpffs and the object file, never kernel BTF, so the no-op run of a
-fleet is cheap. ``apply()`` is the only place that changes kernel state:
+fleet is cheap. The loader's modules are imported only when something is
+to be loaded: inside AnsiballZ every imported module is compiled on each
+run, and a no-op run needs none of them. ``apply()`` is the only place that changes kernel state:
 it builds the new version in ``name__staging`` (reusing compatible maps so
 their data survives, copying entries into resized ones), then swaps the
 two directories atomically and removes the old version. A failure before
@@ -24,16 +26,11 @@ import json
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
-from ansible_collections.ebpf.deploy.plugins.module_utils.constants import set_constants
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader import MAPS_DIR, PROGS_DIR, load_collection, pin_name
-from ansible_collections.ebpf.deploy.plugins.module_utils.links import LINKS_DIR
-from ansible_collections.ebpf.deploy.plugins.module_utils.map_settings import apply_map_settings
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import memlock_delta
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object_bytes
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import CollectionPins, exchange, remove_tree
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
+    LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, pin_name, remove_tree)
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import STATE_PIN, create_state_map, read_state
 
 LOCK_DIR = "/run/ebpf_deploy/locks"
@@ -48,7 +45,8 @@ class Desired:
     """What the caller asks for (the module's options, checked)."""
 
     def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
-                 programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None):
+                 programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None, btf_cache="none",
+                 run_id=None):
         self.name = name
         self.pin_root = pin_root
         self.path = path
@@ -63,6 +61,8 @@ class Desired:
                 on_incompatible_map, ", ".join(INCOMPATIBLE_POLICIES)))
         self.on_incompatible_map = on_incompatible_map
         self.kernel_btf = kernel_btf
+        self.btf_cache = btf_cache
+        self.run_id = run_id
 
     def options(self):
         """The options that define the deployed state, normalised."""
@@ -201,6 +201,10 @@ def plan(desired, observed):
             reasons.append("object changed")
         if record is not None and record.get("options") != _jsonable(desired.options()):
             reasons.append("options changed")
+    from ansible_collections.ebpf.deploy.plugins.module_utils.constants import set_constants
+    from ansible_collections.ebpf.deploy.plugins.module_utils.map_settings import apply_map_settings
+    from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object_bytes
+
     spec = read_object_bytes(data, os.path.basename(desired.path))
     warnings = apply_map_settings(spec, desired.maps, desired.prealloc)
     set_constants(spec, desired.constants)
@@ -271,8 +275,15 @@ def apply(desired, observed, p):
         return {"maps": [], "programs": [], "migrated": {}}
     pins.make_root()
     remove_tree(pins.staging)
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
+
     reuse = dict((name, old["fd"]) for name, (action, old) in p.map_actions.items() if action == "reuse")
-    kernel_btf = desired.kernel_btf or KernelBTF(btf_path=desired.btf_path)
+    kernel_btf = desired.kernel_btf
+    if kernel_btf is None:
+        cache = make_cache(desired.btf_cache, run_id=desired.run_id)
+        kernel_btf = KernelBTF(btf_path=desired.btf_path, cache=cache)
     loaded = None
     try:
         loaded = load_collection(p.spec, pin_dir=pins.staging, programs=desired.programs, kernel_btf=kernel_btf,
@@ -333,6 +344,10 @@ def apply(desired, observed, p):
         "maps": dict((pin_name(n), int(syscalls.fdinfo(m.fd).get("memlock", 0))) for n, m in loaded.maps.items()),
         "programs": dict((pin_name(n), pr.memlock) for n, pr in loaded.programs.items())}
     result["warnings"] = list(loaded.warnings) + link_warnings
+    cache = kernel_btf.cache
+    if cache is not None and cache.status is not None:
+        result["btf_cache"] = {"status": cache.status, "size": cache.size, "path": cache.path}
+        result["warnings"].extend(cache.warnings)
     loaded.close()
     return result
 
@@ -420,6 +435,8 @@ def converge(desired, check_mode=False):
         result["maps"] = applied["maps"]
         result["programs"] = applied["programs"]
         result["warnings"].extend(applied.get("warnings", []))
+        if "btf_cache" in applied:
+            result["btf_cache"] = applied["btf_cache"]
         result["bpf_memlock"] = memlock_delta(desired.name, before, applied.get("memlock_after", {}))
         return result
     finally:

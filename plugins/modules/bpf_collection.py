@@ -255,8 +255,6 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, VerifierError
 from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
 
@@ -287,19 +285,15 @@ def main():
         module.fail_json(msg="src needs the ebpf.deploy.bpf_collection action plugin (run it as a task, not with "
                              "a raw module call); on the host, use path")
     try:
-        cache = make_cache(p["btf_cache"], run_id=p["run_id"] or "adhoc-%d" % os.getpid())
         desired = Desired(p["name"], p["pin_root"], path=p["path"], state=p["state"], maps=p["maps"],
                           prealloc=p["prealloc"], constants=p["constants"], programs=p["programs"],
                           btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"],
-                          kernel_btf=KernelBTF(btf_path=p["btf_path"], cache=cache))
+                          btf_cache=p["btf_cache"], run_id=p["run_id"] or "adhoc-%d" % os.getpid())
         result = converge(desired, check_mode=module.check_mode)
     except VerifierError as e:
         module.fail_json(msg=str(e.message), hint=e.hint, verifier_log=e.log_tail)
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
-    if cache is not None and cache.status is not None:
-        result["btf_cache"] = {"status": cache.status, "size": cache.size, "path": cache.path}
-        result["warnings"].extend(cache.warnings)
     for warning in result.pop("warnings"):
         module.warn(warning)
     result["ansible_facts"] = {"bpf_memlock": result.pop("bpf_memlock")}
