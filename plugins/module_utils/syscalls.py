@@ -51,6 +51,7 @@ BPF_LINK_CREATE = 28
 BPF_LINK_UPDATE = 29
 BPF_LINK_GET_FD_BY_ID = 30
 BPF_LINK_DETACH = 34
+BPF_BTF_GET_FD_BY_ID = 19
 
 BPF_F_REPLACE = 1 << 2
 
@@ -76,6 +77,8 @@ LINK_UPDATE_ATTR = struct.Struct("=IIII")
 LINK_DETACH_ATTR = struct.Struct("=I")
 RAW_TRACEPOINT_OPEN_ATTR = struct.Struct("=QI4xQ")
 PROG_ATTACH_ATTR = struct.Struct("=IIIII")
+# struct bpf_btf_info: btf (ptr), btf_size, id, name (ptr), name_len, kernel_btf
+BPF_BTF_INFO = struct.Struct("=QIIQII")
 # struct bpf_link_info: type, id, prog_id, then a 32-byte union we decode per type.
 BPF_LINK_INFO = struct.Struct("=III4x32s")
 
@@ -357,6 +360,21 @@ def raw_tracepoint_open(prog_fd, name, what="raw tracepoint"):
     tp_btf/fentry/fexit/lsm programs (the target is in the program)."""
     nbuf = buffer(name.encode() + b"\0") if name else None
     return bpf(BPF_RAW_TRACEPOINT_OPEN, _attr(RAW_TRACEPOINT_OPEN_ATTR, _ptr(nbuf), prog_fd, 0), what)
+
+
+def btf_raw_by_id(btf_id, what="BTF"):
+    """The raw bytes of kernel BTF object ``btf_id`` (e.g. a map's BTF)."""
+    fd = bpf(BPF_BTF_GET_FD_BY_ID, _attr(GET_ID_ATTR, btf_id, 0, 0), "%s id %d: open" % (what, btf_id))
+    try:
+        info = buffer(BPF_BTF_INFO.size)
+        bpf(BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, BPF_BTF_INFO.size, _ptr(info)), "%s: info" % what)
+        size = BPF_BTF_INFO.unpack_from(info.raw)[1]
+        data = buffer(size)
+        BPF_BTF_INFO.pack_into(info, 0, _ptr(data), size, 0, 0, 0, 0)
+        bpf(BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, BPF_BTF_INFO.size, _ptr(info)), "%s: info" % what)
+        return data.raw[:size]
+    finally:
+        os.close(fd)
 
 
 def get_fd_by_id(kind, obj_id):

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: bpf_map
+short_description: Declare the entries of a pinned eBPF map in YAML, encoded through the map's BTF
+version_added: "0.1.0"
+description:
+  - Sets entries of a map that M(ebpf.deploy.bpf_collection) deployed (or any pinned map), typically the
+    allow-lists, policy tables and tunables a program reads.
+  - Keys and values are written as the map's BTF types say, from the BTF the kernel keeps for the map. Integers,
+    enumerator names, structs as mappings by member name (nested, bitfields included), arrays as lists, char
+    arrays as strings. Maps without BTF take integers, C(0x...) hex strings or lists of bytes of the exact size.
+  - Where a plain integer is unnatural, I(key_format) and I(value_format) read addresses and network-order
+    integers in their usual text form, and C(cidr) reads an LPM trie key C(10.0.0.0/8).
+  - Idempotent. Entries equal to the kernel's copy are left alone; C(changed=false) when nothing differs.
+author:
+  - ebpf.deploy contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports the entries that would change and writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the entries that change, decoded through BTF (not hex).
+options:
+  map:
+    description:
+      - The map, as C(collection/map) (pinned under I(pin_root)) or as an absolute pinned path.
+    type: str
+    required: true
+  entries:
+    description:
+      - List of C(key) and C(value) pairs. With I(state=absent) only the keys count.
+      - For per-CPU maps a value is one value (the same on every CPU) or a list with one value per possible CPU.
+    type: list
+    elements: dict
+    default: []
+  exclusive:
+    description: Also delete every entry that is not listed (array slots are zeroed instead).
+    type: bool
+    default: false
+  state:
+    description: C(present) writes the entries; C(absent) deletes the listed keys.
+    type: str
+    choices: [present, absent]
+    default: present
+  key_format:
+    description:
+      - A textual form for the key, or a mapping of member path (e.g. C(addr), C(hdr.port)) to form.
+      - C(ipv4), C(ipv6), C(mac), C(be16), C(be32), C(be64), or C(cidr) for an LPM trie key.
+    type: raw
+  value_format:
+    description: As I(key_format), for the value.
+    type: raw
+  pin_root:
+    description: Directory on bpffs that holds the collections.
+    type: path
+    default: /sys/fs/bpf/ebpf_deploy
+seealso:
+  - module: ebpf.deploy.bpf_collection
+"""
+
+EXAMPLES = r"""
+- name: Allow two networks (an LPM trie keyed by CIDR)
+  ebpf.deploy.bpf_map:
+    map: policy/allowed_networks
+    key_format: cidr
+    entries:
+      - key: 10.0.0.0/8
+        value: {action: allow, rate_limit: 1000}
+      - key: 192.168.1.0/24
+        value: {action: deny, rate_limit: 0}
+    exclusive: true
+
+- name: Tune a per-protocol table (hash map, u8 key, u64 value)
+  ebpf.deploy.bpf_map:
+    map: counter/packets_by_protocol
+    entries:
+      - key: 6
+        value: 0
+
+- name: Remove one entry
+  ebpf.deploy.bpf_map:
+    map: policy/allowed_networks
+    key_format: cidr
+    entries:
+      - key: 192.168.1.0/24
+    state: absent
+"""
+
+RETURN = r"""
+map:
+  description: Path of the pinned map.
+  returned: always
+  type: str
+  sample: /sys/fs/bpf/ebpf_deploy/policy/maps/allowed_networks
+written:
+  description: Entries written (added or changed).
+  returned: always
+  type: int
+  sample: 2
+deleted:
+  description: Entries deleted (or array slots zeroed).
+  returned: always
+  type: int
+  sample: 0
+entries:
+  description: Entries in the map afterwards (for arrays, its size).
+  returned: always
+  type: int
+  sample: 2
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+from ansible_collections.ebpf.deploy.plugins.module_utils.map_entries import converge_entries
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            map=dict(type="str", required=True),
+            entries=dict(type="list", elements="dict", default=[]),
+            exclusive=dict(type="bool", default=False),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            key_format=dict(type="raw"),
+            value_format=dict(type="raw"),
+            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        result = converge_entries(p["pin_root"], p["map"], p["entries"], exclusive=p["exclusive"], state=p["state"],
+                                  key_format=p["key_format"], value_format=p["value_format"],
+                                  check_mode=module.check_mode)
+    except LoaderError as e:
+        module.fail_json(msg=str(e), hint=e.hint)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
