@@ -1,0 +1,282 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a host can do with eBPF and what it runs: the ``bpf`` facts.
+
+Subsets: ``host`` (kernel, BTF, bpffs, JIT and sysctls, memlock
+accounting), ``features`` (probed map and program types, cached per
+kernel), ``workload`` (every map and program loaded, with memlock, and
+host totals) and ``collections`` (what ebpf.deploy manages under
+pin_root). Reading the workload opens each object by id once; nothing is
+created except by the feature probes, which close what they make.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import hashlib
+import json
+import os
+
+from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting_mode, rlimit_memlock
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import LINKS_DIR, MAPS_DIR, PROGS_DIR
+from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
+
+SUBSETS = ("host", "features", "workload", "collections")
+# bpf_link types cannot be probed without a target to attach to: judged by
+# the release that brought each one.
+LINK_TYPE_MIN_KERNEL = {
+    "raw_tracepoint": "5.8", "tracing": "5.8", "cgroup": "5.7", "iter": "5.8", "netns": "5.8", "xdp": "5.9",
+    "perf_event": "5.15", "kprobe_multi": "5.18", "struct_ops": "6.4", "netfilter": "6.4", "tcx": "6.6",
+    "uprobe_multi": "6.6", "netkit": "6.7", "sockmap": "6.10",
+}
+FEATURE_CACHE_DIR = "/run/ebpf_deploy"
+_SYSCTLS = {
+    "bpf_jit_enable": "/proc/sys/net/core/bpf_jit_enable",
+    "bpf_jit_harden": "/proc/sys/net/core/bpf_jit_harden",
+    "bpf_jit_kallsyms": "/proc/sys/net/core/bpf_jit_kallsyms",
+    "unprivileged_bpf_disabled": "/proc/sys/kernel/unprivileged_bpf_disabled",
+    "bpf_stats_enabled": "/proc/sys/kernel/bpf_stats_enabled",
+}
+
+
+def select_subsets(requested):
+    """The subsets ``gather_subset`` asks for ('all', names, '!name')."""
+    chosen = set()
+    for item in requested or ["all"]:
+        if item == "all":
+            chosen.update(SUBSETS)
+        elif item.startswith("!"):
+            continue
+        elif item in SUBSETS:
+            chosen.add(item)
+        else:
+            raise ValueError("gather_subset: unknown subset '%s' (want all, %s, or !name)" % (item, ", ".join(SUBSETS)))
+    for item in requested or []:
+        if item.startswith("!"):
+            chosen.discard(item[1:])
+    return chosen
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def host_facts():
+    uname = os.uname()
+    btf_dir = "/sys/kernel/btf"
+    try:
+        modules = len([n for n in os.listdir(btf_dir) if n != "vmlinux"])
+    except OSError:
+        modules = 0
+    mounts = []
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "bpf":
+                mounts.append(fields[1])
+    sysctls = {}
+    for name, path in _SYSCTLS.items():
+        value = _read(path)
+        sysctls[name] = int(value) if value is not None and value.lstrip("-").isdigit() else value
+    return {
+        "kernel": uname.release,
+        "kernel_version": uname.version,
+        "machine": uname.machine,
+        "btf": {"vmlinux": os.path.exists(os.path.join(btf_dir, "vmlinux")), "modules": modules},
+        "bpffs": mounts,
+        "sysctl": sysctls,
+        "memlock": {"accounting": accounting_mode(uname.release), "rlimit": rlimit_memlock()},
+    }
+
+
+# Parameters that let each map type be created for a probe.
+def _probe_map(map_type):
+    key, value, entries, flags = 4, 8, 1, 0
+    if map_type in (uapi.BPF_MAP_TYPE_LPM_TRIE,):
+        key, flags = 8, uapi.BPF_F_NO_PREALLOC
+    elif map_type in (uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK, uapi.BPF_MAP_TYPE_BLOOM_FILTER):
+        key = 0
+    elif map_type in (uapi.BPF_MAP_TYPE_RINGBUF, uapi.BPF_MAP_TYPE_USER_RINGBUF):
+        key, value, entries = 0, 0, 4096
+    elif map_type in (uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, uapi.BPF_MAP_TYPE_PROG_ARRAY,
+                      uapi.BPF_MAP_TYPE_CGROUP_ARRAY, uapi.BPF_MAP_TYPE_DEVMAP, uapi.BPF_MAP_TYPE_CPUMAP,
+                      uapi.BPF_MAP_TYPE_XSKMAP, uapi.BPF_MAP_TYPE_SOCKMAP, uapi.BPF_MAP_TYPE_SOCKHASH,
+                      uapi.BPF_MAP_TYPE_DEVMAP_HASH, uapi.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY):
+        value = 4
+    elif map_type in (uapi.BPF_MAP_TYPE_CGROUP_STORAGE, uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE):
+        key, entries = 12, 0
+    elif map_type == uapi.BPF_MAP_TYPE_STACK_TRACE:
+        value = 8
+    try:
+        fd = syscalls.map_create(map_type, key, value, entries, flags, name="probe")
+    except SyscallError as e:
+        return e.errno != errno.EINVAL or None
+    os.close(fd)
+    return True
+
+
+# "r0 = 0; exit": verified by every program type that exists.
+_TRIVIAL = bytes.fromhex("b700000000000000" "9500000000000000")
+
+
+def _probe_prog(prog_type, expected_attach_type):
+    try:
+        fd = syscalls.prog_load(prog_type, _TRIVIAL, "GPL", name="probe",
+                                expected_attach_type=expected_attach_type or 0)[0]
+    except SyscallError as e:
+        # EINVAL: the kernel does not know the type (or it needs an attach
+        # target a trivial probe cannot give; those are judged by release).
+        return e.errno != errno.EINVAL or None
+    os.close(fd)
+    return True
+
+
+def feature_facts(cache_dir=FEATURE_CACHE_DIR):
+    """Supported map and program types, probed once per kernel build and
+    kept in ``cache_dir`` (root-only, written atomically)."""
+    uname = os.uname()
+    key = hashlib.sha256(("%s %s %s" % (uname.release, uname.version, uname.machine)).encode()).hexdigest()[:16]
+    path = os.path.join(cache_dir, "features-%s.json" % key)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as f:
+            cached = json.load(f)
+        if cached.get("kernel") == uname.release:
+            cached["cached"] = True
+            return cached
+    except (IOError, OSError, ValueError):
+        pass
+    from ansible_collections.ebpf.deploy.plugins.module_utils.sections import SECTION_DEFS
+    attach_for = {}
+    for d in SECTION_DEFS:
+        attach_for.setdefault(d.prog_type, d.expected_attach_type)
+    maps = dict((name, _probe_map(t)) for t, name in sorted(uapi.MAP_TYPE_NAMES.items()) if t)
+    progs = dict((name, _probe_prog(t, attach_for.get(t))) for t, name in sorted(uapi.PROG_TYPE_NAMES.items()) if t)
+    facts = {
+        "kernel": uname.release,
+        "map_types": sorted(n for n, ok in maps.items() if ok),
+        "program_types": sorted(n for n, ok in progs.items() if ok),
+        "link_types": sorted(n for n, minimum in LINK_TYPE_MIN_KERNEL.items() if _by_release(minimum)),
+        "cached": False,
+    }
+    try:
+        os.makedirs(cache_dir, 0o700)
+    except OSError:
+        pass
+    try:
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(facts, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except (IOError, OSError):
+        pass
+    return facts
+
+
+def _by_release(minimum):
+    if not minimum:
+        return True
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import kernel_version
+    want = tuple(int(x) for x in minimum.split(".")[:2])
+    return kernel_version() >= want
+
+
+def _objects(kind):
+    """Every loaded map or program: (id, fdinfo dict, name)."""
+    out = []
+    obj_id = 0
+    while True:
+        obj_id = syscalls.next_id(kind, obj_id)
+        if obj_id is None:
+            return out
+        try:
+            fd = syscalls.get_fd_by_id(kind, obj_id)
+        except SyscallError as e:
+            if e.errno == errno.ENOENT:  # gone since we listed it
+                continue
+            raise
+        try:
+            info = syscalls.fdinfo(fd)
+            name = syscalls.map_info(fd).name if kind == "map" else syscalls.prog_info(fd).name
+        finally:
+            os.close(fd)
+        out.append((obj_id, info, name))
+
+
+def workload_facts():
+    maps = []
+    for obj_id, info, name in _objects("map"):
+        maps.append({"id": obj_id, "name": name,
+                     "type": uapi.MAP_TYPE_NAMES.get(int(info.get("map_type", 0)), info.get("map_type")),
+                     "key_size": int(info.get("key_size", 0)), "value_size": int(info.get("value_size", 0)),
+                     "max_entries": int(info.get("max_entries", 0)), "flags": int(info.get("map_flags", "0"), 16),
+                     "memlock": int(info.get("memlock", 0))})
+    programs = []
+    for obj_id, info, name in _objects("prog"):
+        programs.append({"id": obj_id, "name": name,
+                         "type": uapi.PROG_TYPE_NAMES.get(int(info.get("prog_type", 0)), info.get("prog_type")),
+                         "tag": info.get("prog_tag", ""), "memlock": int(info.get("memlock", 0))})
+    map_total = sum(m["memlock"] for m in maps)
+    prog_total = sum(p["memlock"] for p in programs)
+    return {"maps": maps, "programs": programs,
+            "totals": {"maps": len(maps), "programs": len(programs), "maps_memlock": map_total,
+                       "programs_memlock": prog_total, "memlock": map_total + prog_total}}
+
+
+def collection_facts(pin_root):
+    out = {}
+    try:
+        names = sorted(os.listdir(pin_root))
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(pin_root, name)
+        record = read_state(path) if os.path.isdir(path) and not os.path.islink(path) else None
+        if record is None:
+            continue
+        memlock = 0
+        for sub in (MAPS_DIR, PROGS_DIR):
+            try:
+                pins = os.listdir(os.path.join(path, sub))
+            except OSError:
+                pins = []
+            for pin in pins:
+                try:
+                    fd = syscalls.obj_get(os.path.join(path, sub, pin))
+                except SyscallError:
+                    continue
+                memlock += int(syscalls.fdinfo(fd).get("memlock", 0))
+                os.close(fd)
+        try:
+            links = sorted(os.listdir(os.path.join(path, LINKS_DIR)))
+        except OSError:
+            links = []
+        out[name] = {"path": path, "object_sha256": record.get("object_sha256"), "options": record.get("options"),
+                     "maps": sorted(record.get("maps", {})), "programs": sorted(record.get("programs", {})),
+                     "links": links, "memlock": memlock}
+    return out
+
+
+def gather(subsets, pin_root):
+    facts = {}
+    if "host" in subsets:
+        facts["host"] = host_facts()
+    if "features" in subsets:
+        facts["features"] = feature_facts()
+    if "workload" in subsets:
+        facts.update(workload_facts())
+    if "collections" in subsets:
+        facts["collections"] = collection_facts(pin_root)
+    return facts

@@ -1,0 +1,109 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: bpf_facts
+short_description: What a host can do with eBPF and what it runs
+version_added: "0.1.0"
+description:
+  - Sets C(ansible_facts.bpf) with the host's kernel, BTF availability, bpffs mounts, JIT and BPF sysctls, memlock
+    accounting mode and C(RLIMIT_MEMLOCK) (C(host)); the map, program and link types the kernel supports, probed
+    once per kernel build and cached in C(/run/ebpf_deploy) (C(features)); every loaded map and program with its
+    memlock and host-wide totals (C(workload)); and the collections ebpf.deploy manages (C(collections)).
+author:
+  - ebpf.deploy contributors
+attributes:
+  check_mode:
+    support: full
+    description: Read-only (feature probes create and at once close tiny maps and programs).
+  diff_mode:
+    support: none
+    description: Nothing changes.
+  facts:
+    support: full
+    description: Returns C(ansible_facts.bpf).
+options:
+  gather_subset:
+    description:
+      - Which parts to gather. C(all), or any of C(host), C(features), C(workload), C(collections); C(!name)
+        leaves one out.
+    type: list
+    elements: str
+    default: [all]
+  pin_root:
+    description: Directory on bpffs that holds the collections.
+    type: path
+    default: /sys/fs/bpf/ebpf_deploy
+"""
+
+EXAMPLES = r"""
+- name: Everything
+  ebpf.deploy.bpf_facts:
+
+- name: Only what runs, for a memlock report
+  ebpf.deploy.bpf_facts:
+    gather_subset: [workload, collections]
+
+- name: Show the host-wide locked memory of BPF objects
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.bpf.totals.memlock }} bytes in {{ ansible_facts.bpf.totals.maps }} maps"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts about eBPF on the host.
+  returned: always
+  type: dict
+  contains:
+    bpf:
+      description: One key per subset gathered (C(maps), C(programs) and C(totals) for C(workload)).
+      type: dict
+      sample:
+        host:
+          kernel: 6.18.44
+          btf: {vmlinux: true, modules: 0}
+          bpffs: [/sys/fs/bpf]
+          sysctl: {bpf_jit_enable: 1, bpf_jit_harden: 0, unprivileged_bpf_disabled: 2}
+          memlock: {accounting: memcg-exact, rlimit: 8388608}
+        features: {map_types: [array, hash], program_types: [xdp], link_types: [xdp], cached: true}
+        maps: [{id: 12, name: counts, type: hash, max_entries: 1024, flags: 0, memlock: 89088}]
+        programs: [{id: 40, name: count_packets, type: xdp, tag: f0436965e8747fa0, memlock: 4096}]
+        totals: {maps: 1, programs: 1, maps_memlock: 89088, programs_memlock: 4096, memlock: 93184}
+        collections:
+          counter: {path: /sys/fs/bpf/ebpf_deploy/counter, maps: [counts], programs: [count_packets],
+                    links: [], memlock: 93184}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+from ansible_collections.ebpf.deploy.plugins.module_utils.facts import gather, select_subsets
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            gather_subset=dict(type="list", elements="str", default=["all"]),
+            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        subsets = select_subsets(module.params["gather_subset"])
+        facts = gather(subsets, module.params["pin_root"])
+    except ValueError as e:
+        module.fail_json(msg=str(e))
+    except LoaderError as e:
+        module.fail_json(msg=str(e), hint=e.hint)
+    module.exit_json(changed=False, ansible_facts={"bpf": facts})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""bpf_facts: host, features, workload (checked against bpftool) and the
+collections this tool manages."""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.facts import (
+    feature_facts, gather, select_subsets, workload_facts)
+from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from playbook_runner import run_playbook
+
+
+def bpftool(kind):
+    out = subprocess.run(["bpftool", "-j", kind, "show"], check=True, capture_output=True, text=True).stdout
+    return dict((o["id"], o) for o in json.loads(out or "[]"))
+
+
+def test_workload_totals_equal_bpftool(bpf_build, pin_dir):
+    converge(Desired("w", pin_dir, path=os.path.join(bpf_build.dir, "maps.o")))
+    try:
+        # Objects may be freed by the kernel between two listings: compare
+        # snapshots whose id sets agree.
+        for _ in range(20):
+            ours = workload_facts()
+            maps, progs = bpftool("map"), bpftool("prog")
+            if set(m["id"] for m in ours["maps"]) == set(maps) and \
+                    set(p["id"] for p in ours["programs"]) == set(progs):
+                break
+        else:
+            pytest.fail("the set of loaded objects kept changing")
+        assert ours["totals"]["maps_memlock"] == sum(m["bytes_memlock"] for m in maps.values())
+        assert ours["totals"]["programs_memlock"] == sum(p["bytes_memlock"] for p in progs.values())
+        by_id = dict((m["id"], m) for m in ours["maps"])
+        for map_id, m in maps.items():
+            assert by_id[map_id]["max_entries"] == m["max_entries"]
+            assert by_id[map_id]["flags"] == m["flags"]
+        assert any(p["name"] == "fill_maps" for p in ours["programs"])
+    finally:
+        converge(Desired("w", pin_dir, state="absent"))
+
+
+def test_features_probe_and_cache(tmp_path):
+    first = feature_facts(cache_dir=str(tmp_path))
+    second = feature_facts(cache_dir=str(tmp_path))
+    assert not first["cached"] and second["cached"]
+    assert first["map_types"] == second["map_types"]
+    for needed in ("hash", "array", "lpm_trie", "ringbuf", "percpu_hash"):
+        assert needed in first["map_types"]
+    for needed in ("xdp", "sched_cls", "tracepoint", "socket_filter"):
+        assert needed in first["program_types"]
+    assert "xdp" in first["link_types"]
+    assert oct(os.stat(str(tmp_path / os.listdir(str(tmp_path))[0])).st_mode & 0o777) == "0o600"
+
+
+def test_collections_and_subsets(bpf_build, pin_dir):
+    converge(Desired("c1", pin_dir, path=os.path.join(bpf_build.dir, "globals.o")))
+    try:
+        facts = gather(select_subsets(["collections", "host"]), pin_dir)
+        assert set(facts) == {"collections", "host"}
+        c1 = facts["collections"]["c1"]
+        assert c1["programs"] == ["compute"] and c1["memlock"] > 0 and c1["object_sha256"]
+        assert "/sys/fs/bpf" in facts["host"]["bpffs"] or any(m.startswith("/sys/fs/bpf")
+                                                              for m in facts["host"]["bpffs"])
+        assert set(gather(select_subsets(["all", "!features", "!workload"]), pin_dir)) == {"host", "collections"}
+        with pytest.raises(ValueError):
+            select_subsets(["nope"])
+    finally:
+        converge(Desired("c1", pin_dir, state="absent"))
+
+
+def test_module(tmp_path, pin_dir):
+    proc, (r,) = run_playbook(tmp_path, [{"ebpf.deploy.bpf_facts": {"gather_subset": ["host", "workload"],
+                                                                    "pin_root": pin_dir}}], check=True)
+    assert not r.get("failed") and r["changed"] is False, proc.stdout
+    bpf = r["ansible_facts"]["bpf"]
+    assert bpf["host"]["kernel"] == os.uname().release
+    assert bpf["totals"]["memlock"] == bpf["totals"]["maps_memlock"] + bpf["totals"]["programs_memlock"]
