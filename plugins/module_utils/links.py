@@ -49,7 +49,8 @@ class LinkRequest:
     """One desired attachment (the bpf_link module's options, checked)."""
 
     def __init__(self, pin_root, collection, program, link_type="auto", interface=None, direction=None,
-                 mode="auto", cgroup=None, target=None, name=None, state="present"):
+                 mode="auto", cgroup=None, target=None, name=None, state="present", method="auto", priority=1,
+                 handle=1):
         self.pins = CollectionPins(pin_root, collection)
         self.program = program
         self.type = link_type
@@ -60,6 +61,11 @@ class LinkRequest:
         self.target = target
         self.name = name
         self.state = state
+        if method not in ("auto", "link", "netlink"):
+            raise SpecError("method '%s': want auto, link or netlink" % method)
+        self.method = method
+        self.priority = priority
+        self.handle = handle
 
 
 class Program:
@@ -118,12 +124,21 @@ def resolve(req, prog):
         direction = req.direction or by_type.get(kind.expected_attach_type if kind else None)
         if direction not in ("ingress", "egress"):
             raise SpecError("program '%s': tc needs direction: ingress or egress" % prog.name)
-        point = "tc %s on %s" % (direction, req.interface)
         label = "%s_%s" % (req.interface, direction)
-
-        def do(fd, what):
-            return attach.attach_tcx(fd, req.interface, direction, what)
         expect = ("ifindex", attach.ifindex(req.interface))
+        if _tc_by_netlink(req):
+            point = "tc %s on %s (clsact, priority %d, handle %d)" % (direction, req.interface, req.priority,
+                                                                       req.handle)
+            expect = ("netlink-tc", {"netlink": "tc", "interface": req.interface, "direction": direction,
+                                     "priority": req.priority, "handle": req.handle})
+
+            def do(fd, what):
+                raise AssertionError("netlink attachments go through _one_netlink")
+        else:
+            point = "tc %s on %s" % (direction, req.interface)
+
+            def do(fd, what):
+                return attach.attach_tcx(fd, req.interface, direction, what)
     elif link_type == "cgroup":
         _need(req.cgroup, "cgroup", prog, link_type)
         attach_type = kind.expected_attach_type if kind else None
@@ -180,6 +195,14 @@ def resolve(req, prog):
     return link_type, point, name, do, expect
 
 
+def _tc_by_netlink(req):
+    """tc goes through netlink when asked, or (method auto) before tcx (6.6)."""
+    if req.method != "auto":
+        return req.method == "netlink"
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import kernel_version
+    return kernel_version() < (6, 6)
+
+
 def _need(value, option, prog, link_type):
     if not value:
         raise SpecError("program '%s': type %s needs %s" % (prog.name, link_type, option))
@@ -226,7 +249,10 @@ def converge_link(req, check_mode=False):
                     # Only targets a section fully names are attached by auto.
                     continue
             link_type, point, link_name, do, expect = resolve(req, prog)
-            entry = _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mode)
+            if expect and expect[0] == "netlink-tc":
+                entry = _one_netlink(req, prog, links_dir, link_type, point, link_name, expect[1], check_mode)
+            else:
+                entry = _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mode)
         finally:
             prog.close()
         changed = changed or entry["changed"]
@@ -284,3 +310,46 @@ def _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mo
     finally:
         if existing is not None:
             os.close(existing)
+
+
+def _one_netlink(req, prog, links_dir, link_type, point, link_name, spec, check_mode):
+    """A tc attachment made through netlink: the filter is the kernel's
+    state, and a record map pinned at links/<name> says what it is, so it
+    moves with the collection like a link."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
+    from ansible_collections.ebpf.deploy.plugins.module_utils.state import create_state_map, read_record
+
+    path = os.path.join(links_dir, link_name)
+    entry = {"name": link_name, "type": link_type, "attach_point": point, "pin": path, "program": prog.name,
+             "program_id": prog.id, "program_tag": prog.tag, "method": "netlink"}
+    record = read_record(path) if os.path.lexists(path) else None
+    args = (spec["interface"], spec["direction"], spec["priority"], spec["handle"])
+    attached = netlink_tc.current(*args) if record is not None or req.state == "present" else None
+    want = netlink_tc.filter_name(os.path.basename(prog.pin), prog.id)
+    before = {"link": link_name, "filter": attached} if record is not None else {}
+    if req.state == "absent":
+        entry.update(changed=record is not None, action="detach" if record is not None else "none",
+                     diff={"before": before, "after": {}})
+        if record is not None and not check_mode:
+            if attached is not None:
+                netlink_tc.detach(*(args + ("program '%s': %s" % (prog.name, point),)))
+            os.unlink(path)
+        return entry
+    after = {"link": link_name, "filter": want}
+    if record is not None and attached == want:
+        entry.update(changed=False, action="none", diff={"before": before, "after": after})
+        return entry
+    entry.update(changed=True, action="update" if attached else "attach", diff={"before": before, "after": after})
+    if check_mode:
+        return entry
+    netlink_tc.attach(spec["interface"], spec["direction"], prog.fd, want, spec["priority"], spec["handle"],
+                      "program '%s': %s" % (prog.name, point))
+    if record is None:
+        if not os.path.isdir(links_dir):
+            os.mkdir(links_dir, 0o700)
+        fd = create_state_map(dict(spec, program=os.path.basename(prog.pin)))
+        try:
+            syscalls.obj_pin(fd, path)
+        finally:
+            os.close(fd)
+    return entry

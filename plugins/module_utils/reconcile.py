@@ -270,6 +270,7 @@ def apply(desired, observed, p):
     failure removes the staging version and leaves the live one alone."""
     pins = observed.pins
     if p.action == "remove":
+        _detach_netlink(pins.live)
         remove_tree(pins.live)
         remove_tree(pins.staging)
         return {"maps": [], "programs": [], "migrated": {}}
@@ -370,6 +371,10 @@ def carry_links(src, src_record, dst):
             continue
         lfd = syscalls.obj_get(os.path.join(src, LINKS_DIR, name))
         try:
+            if "map_type" in syscalls.fdinfo(lfd):
+                # Not a link: the record of a netlink attachment.
+                warnings.extend(_carry_netlink(src, dst, name, lfd))
+                continue
             info = syscalls.link_info(lfd)
             pin = src_by_id.get(info.prog_id)
             if pin is None or not os.path.lexists(os.path.join(dst, PROGS_DIR, pin)):
@@ -388,6 +393,51 @@ def carry_links(src, src_record, dst):
         finally:
             os.close(lfd)
     return warnings
+
+
+def _detach_netlink(version):
+    """Remove the tc filters a version attached through netlink: unlike
+    links, they would outlive its pins."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
+    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+
+    try:
+        names = os.listdir(os.path.join(version, LINKS_DIR))
+    except OSError:
+        return
+    for name in names:
+        record = read_record(os.path.join(version, LINKS_DIR, name))
+        if record and record.get("netlink") == "tc":
+            netlink_tc.detach(record["interface"], record["direction"], record["priority"], record["handle"],
+                              "link '%s'" % name)
+
+
+def _carry_netlink(src, dst, name, record_fd):
+    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
+    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+
+    record = read_record(os.path.join(src, LINKS_DIR, name))
+    if not record or record.get("netlink") != "tc":
+        return ["links/%s: neither a link nor an attachment record; left with the old version" % name]
+    pin = record["program"]
+    if not os.path.lexists(os.path.join(dst, PROGS_DIR, pin)):
+        netlink_tc.detach(record["interface"], record["direction"], record["priority"], record["handle"],
+                          "link '%s'" % name)
+        return ["link '%s': its program is not in the new version; the tc filter is removed" % name]
+    new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
+    try:
+        prog_id = int(syscalls.fdinfo(new_fd)["prog_id"])
+        # Replacing a filter at the same priority and handle is atomic.
+        netlink_tc.attach(record["interface"], record["direction"], new_fd,
+                          netlink_tc.filter_name(pin, prog_id), record["priority"], record["handle"],
+                          "link '%s'" % name)
+    finally:
+        os.close(new_fd)
+    dst_links = os.path.join(dst, LINKS_DIR)
+    if not os.path.isdir(dst_links):
+        os.mkdir(dst_links, 0o700)
+    syscalls.obj_pin(record_fd, os.path.join(dst_links, name))
+    return []
 
 
 def recover(pins):

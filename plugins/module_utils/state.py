@@ -48,7 +48,11 @@ def create_state_map(record):
 def read_state(directory):
     """The record pinned in ``directory``, or None when there is none or it
     is not ours (wrong map, damaged payload, other version)."""
-    path = os.path.join(directory, STATE_PIN)
+    return read_record(os.path.join(directory, STATE_PIN))
+
+
+def read_record(path):
+    """The record held by the map pinned at ``path`` (see read_state)."""
     try:
         fd = syscalls.obj_get(path)
     except SyscallError as e:

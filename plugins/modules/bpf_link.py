@@ -24,6 +24,7 @@ description:
 author:
   - ebpf.deploy contributors
 requirements:
+  - pyroute2 on the host for tc through netlink (kernels before 6.6).
   - Linux 5.9 or later for XDP links, 6.6 or later for tc (tcx links), 5.15 or later for tracepoints and kprobes
     (perf links), 5.7 or later for cgroup links.
 attributes:
@@ -72,6 +73,24 @@ options:
       - Attach target where the section does not give one, or to override it. C(category/name) for tracepoints,
         C(function) or C(function+offset) for kprobes, the tracepoint name for raw tracepoints.
     type: str
+  method:
+    description:
+      - How to attach tc programs. C(link) uses tcx links (Linux 6.6+); C(netlink) adds a clsact qdisc and a
+        direct-action bpf filter (needs pyroute2 on the host); C(auto) takes tcx where the kernel has it.
+      - A netlink filter is recorded beside the collection's links and is re-pointed (replaced atomically at the
+        same priority and handle) when the collection is upgraded. Another tool's filter is never replaced, and
+        the clsact qdisc is removed only when no filter is left on it.
+    type: str
+    choices: [auto, link, netlink]
+    default: auto
+  priority:
+    description: tc filter priority, for I(method=netlink).
+    type: int
+    default: 1
+  handle:
+    description: tc filter handle, for I(method=netlink).
+    type: int
+    default: 1
   name:
     description: Name of the link's pin; default C(<program>__<type>_<target>).
     type: str
@@ -156,10 +175,11 @@ links:
       action: attach
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.links import TYPES, LinkRequest, converge_link
+from ansible_collections.ebpf.deploy.plugins.module_utils.netlink_tc import PYROUTE2_IMPORT_ERROR, MissingPyroute2
 
 
 def main():
@@ -176,6 +196,9 @@ def main():
             name=dict(type="str"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
+            method=dict(type="str", default="auto", choices=["auto", "link", "netlink"]),
+            priority=dict(type="int", default=1),
+            handle=dict(type="int", default=1),
         ),
         supports_check_mode=True,
     )
@@ -185,8 +208,11 @@ def main():
     try:
         req = LinkRequest(p["pin_root"], p["collection"], p["program"], p["type"], interface=p["interface"],
                           direction=p["direction"], mode=p["mode"], cgroup=p["cgroup"], target=p["target"],
-                          name=p["name"], state=p["state"])
+                          name=p["name"], state=p["state"], method=p["method"], priority=p["priority"],
+                          handle=p["handle"])
         result = converge_link(req, check_mode=module.check_mode)
+    except MissingPyroute2:
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
     diff = {"before": dict((l["name"], l["diff"]["before"]) for l in result["links"]),

@@ -293,3 +293,49 @@ def test_module_check_idempotent_diff_absent(tmp_path, pin_dir, veth, bpf_build)
     assert unlink["changed"] and drop["changed"]
     assert "program_id" in proc.stdout  # diff shown
     assert os.listdir(pin_dir) == []
+
+
+def _tc_filters(ns_or_none, ifname, direction):
+    cmd = ["tc", "filter", "show", "dev", ifname, direction]
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+
+def test_tc_through_netlink_idempotent_upgrade_and_foreign_filter(bpf_build, pin_dir, veth):
+    """The pre-6.6 path: clsact + bpf filter through pyroute2."""
+    pytest.importorskip("pyroute2")
+    host, ns, host_ip, _peer = veth
+    path = os.path.join(bpf_build.dir, "attach_targets.o")
+    req = dict(link_type="tc", interface=host, method="netlink", priority=7, handle=3)
+    try:
+        converge(Desired("nl", pin_dir, path=path, programs=["tc_in"]))
+        first = converge_link(LinkRequest(pin_dir, "nl", "tc_in", **req))
+        assert first["changed"] and first["links"][0]["method"] == "netlink"
+        assert "ebpf_deploy:tc_in@" in _tc_filters(None, host, "ingress")
+        assert converge_link(LinkRequest(pin_dir, "nl", "tc_in", **req))["changed"] is False
+        send_from_netns(ns, host_ip, 10)
+        assert bss_counter(pin_dir, "nl", "tc_ingress_packets") >= 10
+        # An upgrade replaces the filter's program in place.
+        upgraded = converge(Desired("nl", pin_dir, path=path, programs=["tc_in"], constants={"cgroup_deny": 1}))
+        new_id = upgraded["programs"][0]["id"]
+        assert "ebpf_deploy:tc_in@%d" % new_id in _tc_filters(None, host, "ingress")
+        assert converge_link(LinkRequest(pin_dir, "nl", "tc_in", **req))["changed"] is False
+        # Another tool's filter at a priority/handle we are asked to use is
+        # left alone, and the request refused.
+        from pyroute2 import IPRoute
+        from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
+        foreign = load_file(path, programs=["tc_in"])
+        with IPRoute() as ipr:
+            ipr.tc("add-filter", "bpf", ipr.link_lookup(ifname=host)[0], 3, fd=foreign.programs["tc_in"].fd,
+                   name="other-tool", parent=0xfffffff2, direct_action=True, prio=9, classid=1)
+        foreign.close()
+        with pytest.raises(LoaderError) as info:
+            converge_link(LinkRequest(pin_dir, "nl", "tc_in", name="second", **dict(req, priority=9)))
+        assert "refusing" in str(info.value) and "other-tool" in str(info.value)
+    finally:
+        converge(Desired("nl", pin_dir, state="absent"))
+    # Removing the collection removed our filter but not the foreign one,
+    # so the clsact qdisc stays.
+    remaining = _tc_filters(None, host, "ingress")
+    assert "ebpf_deploy" not in remaining
+    assert "other-tool" in remaining
+    subprocess.run(["tc", "qdisc", "del", "dev", host, "clsact"], check=True)
