@@ -23,6 +23,9 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderEr
 from ansible_collections.ebpf.deploy.plugins.module_utils.spec import MapSpec
 
 KCONFIG_SECTION = ".kconfig"
+# Kconfig values are integers, tristates and strings: no real one is
+# anywhere near this.
+MAX_EXTERN_SIZE = 4096
 KSYMS_SECTION = ".ksyms"
 
 # enum libbpf_tristate
@@ -83,8 +86,8 @@ def parse_externs(spec):
         type_id = kconfig_vars[sym.name]
         size = btf.sizeof(type_id)
         align = _alignment(btf, type_id)
-        if size <= 0 or align <= 0:
-            raise SpecError("extern '%s': its type has size %d" % (sym.name, size))
+        if size <= 0 or align <= 0 or size > MAX_EXTERN_SIZE:
+            raise SpecError("extern '%s': its type has size %d (want 1 to %d)" % (sym.name, size, MAX_EXTERN_SIZE))
         offset = (offset + align - 1) // align * align
         spec.externs.append(Extern(sym.name, type_id, offset, size, sym.bind == STB_WEAK))
         offset += size

@@ -22,12 +22,6 @@ import sys
 
 import pytest
 
-# Found by the long run, not fixed yet (see the issue 8 note): bitfields of
-# sizeless types in btf/core.py, unbounded .kconfig extern sizes, and
-# unbounded BTF name lengths. Remove the mark once fixed.
-KNOWN_PARSER_BUGS = pytest.mark.xfail(strict=False, reason="known parser bugs awaiting fixes (issue 8)")
-pytestmark = KNOWN_PARSER_BUGS
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -423,6 +423,9 @@ def _field_value(kind, spec):
     bit_sz = m.bitfield_size
     bitfield = bit_sz > 0
     if bitfield:
+        if mt.kind not in (L.BTF_KIND_INT,) + _ENUMS or mt.size not in (1, 2, 4, 8):
+            raise _Invalid("bitfield '%s' of a %s of size %s" % (m.name, L.KIND_NAMES.get(mt.kind, mt.kind),
+                                                                getattr(mt, "size", "?")))
         byte_sz = mt.size
         byte_off = bit_off // 8 // byte_sz * byte_sz
         while bit_off + bit_sz - byte_off * 8 > byte_sz * 8:

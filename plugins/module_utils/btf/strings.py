@@ -16,6 +16,11 @@ __metaclass__ = type
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
 
 
+# Longer than any name the kernel's BTF verifier accepts (KSYM_NAME_LEN is
+# 512) and than file names in line info (PATH_MAX).
+MAX_NAME_LEN = 4096
+
+
 class StringTable:
     """Read-only view of one string section.
 
@@ -86,6 +91,10 @@ class StringTable:
         end = self._buf.find(b"\0", start, self._start + self._size)
         if end < 0:
             self._fail("string at offset %d is not NUL-terminated" % offset)
+        if end - start > MAX_NAME_LEN:
+            # The kernel refuses names this long; decoding many overlapping
+            # ones would take gigabytes.
+            self._fail("string at offset %d is %d bytes long (more than %d)" % (offset, end - start, MAX_NAME_LEN))
         try:
             return self._buf[start:end].decode("utf-8")
         except UnicodeDecodeError as exc:
