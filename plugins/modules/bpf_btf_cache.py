@@ -17,7 +17,7 @@ description:
     playbook run. This module removes that run's index at the run's end, so nothing stays behind in C(/run).
   - The next run's first load removes what an interrupted run left, so calling this is tidiness, not a necessity.
 author:
-  - ebpf.deploy contributors
+  - ebpf.deploy contributors (@ebpf-deploy)
 attributes:
   check_mode:
     support: full

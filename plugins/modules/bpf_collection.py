@@ -24,7 +24,7 @@ description:
     atomically; a failure before the swap leaves the host as it was.
   - Reports what the collection costs in locked kernel memory as the C(bpf_memlock) fact.
 author:
-  - ebpf.deploy contributors
+  - ebpf.deploy contributors (@ebpf-deploy)
 requirements:
   - Linux with bpffs mounted at (or above) I(pin_root), run as root (or with CAP_BPF and CAP_SYS_ADMIN).
   - Python 3.8 or later on the managed host.

@@ -18,7 +18,7 @@ description:
     once per kernel build and cached in C(/run/ebpf_deploy) (C(features)); every loaded map and program with its
     memlock and host-wide totals (C(workload)); and the collections ebpf.deploy manages (C(collections)).
 author:
-  - ebpf.deploy contributors
+  - ebpf.deploy contributors (@ebpf-deploy)
 attributes:
   check_mode:
     support: full

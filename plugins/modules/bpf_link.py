@@ -16,13 +16,13 @@ description:
   - Attaches a program of a collection deployed by M(ebpf.deploy.bpf_collection) and pins the resulting bpf_link in
     I(pin_root)/I(collection)/links, so the attachment outlives the task.
   - When M(ebpf.deploy.bpf_collection) later replaces the collection's programs, each link is re-pointed at the new
-    program of the same name atomically (C(BPF_LINK_UPDATE)): every packet or event meets the old or the new
+    program of the same name atomically with C(BPF_LINK_UPDATE), so every packet or event meets the old or the new
     program, never neither.
   - Idempotent. Already attached to the same program at the same point reports C(changed=false); a link that still
     runs an older program is updated in place.
   - Never replaces an XDP program that something else attached to the interface.
 author:
-  - ebpf.deploy contributors
+  - ebpf.deploy contributors (@ebpf-deploy)
 requirements:
   - pyroute2 on the host for tc through netlink (kernels before 6.6).
   - Linux 5.9 or later for XDP links, 6.6 or later for tc (tcx links), 5.15 or later for tracepoints and kprobes

@@ -22,7 +22,7 @@ description:
     integers in their usual text form, and C(cidr) reads an LPM trie key C(10.0.0.0/8).
   - Idempotent. Entries equal to the kernel's copy are left alone; C(changed=false) when nothing differs.
 author:
-  - ebpf.deploy contributors
+  - ebpf.deploy contributors (@ebpf-deploy)
 attributes:
   check_mode:
     support: full

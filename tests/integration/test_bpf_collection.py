@@ -244,11 +244,15 @@ def test_ad_hoc(pin_dir, maps_o):
     assert proc.returncode == 0, proc.stdout
 
 
-def test_ansible_doc_renders():
-    proc = subprocess.run(["ansible-doc", MODULE], env=ansible_env(), stdout=subprocess.PIPE,
+@pytest.mark.parametrize("module, option", [
+    (MODULE, "on_incompatible_map"), ("ebpf.deploy.bpf_link", "interface"), ("ebpf.deploy.bpf_map", "key_format"),
+    ("ebpf.deploy.bpf_facts", "gather_subset"), ("ebpf.deploy.bpf_btf_cache", "directory"),
+])
+def test_ansible_doc_renders(module, option):
+    proc = subprocess.run(["ansible-doc", module], env=ansible_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True)
     assert proc.returncode == 0, proc.stdout
-    assert "on_incompatible_map" in proc.stdout and "EXAMPLES" in proc.stdout
+    assert option in proc.stdout and "EXAMPLES" in proc.stdout
 
 
 def test_btf_cache_per_run(tmp_path, pin_dir, bpf_build):
