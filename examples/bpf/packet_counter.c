@@ -4,25 +4,6 @@
 
 #define ETH_P_IP 0x0800
 
-struct ethhdr {
-	unsigned char h_dest[6];
-	unsigned char h_source[6];
-	__u16 h_proto;
-} __attribute__((packed));
-
-struct iphdr {
-	__u8 ihl_version;
-	__u8 tos;
-	__u16 tot_len;
-	__u16 id;
-	__u16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__u16 check;
-	__u32 saddr;
-	__u32 daddr;
-};
-
 /* Set by the deploy (constants: {drop_protocol: 17}); 0 drops nothing. */
 const volatile __u8 drop_protocol = 0;
 

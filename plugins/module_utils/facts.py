@@ -23,7 +23,7 @@ import os
 from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting_mode, rlimit_memlock
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import LINKS_DIR, MAPS_DIR, PROGS_DIR
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
 
 SUBSETS = ("host", "features", "workload", "collections")
@@ -247,18 +247,10 @@ def collection_facts(pin_root):
         if record is None:
             continue
         memlock = 0
-        for sub in (MAPS_DIR, PROGS_DIR):
-            try:
-                pins = os.listdir(os.path.join(path, sub))
-            except OSError:
-                pins = []
-            for pin in pins:
-                try:
-                    fd = syscalls.obj_get(os.path.join(path, sub, pin))
-                except SyscallError:
-                    continue
-                memlock += int(syscalls.fdinfo(fd).get("memlock", 0))
-                os.close(fd)
+        for sub, kind in ((MAPS_DIR, "map"), (PROGS_DIR, "prog")):
+            for obj in open_pinned(os.path.join(path, sub), kind).values():
+                memlock += obj["memlock"]
+                os.close(obj["fd"])
         try:
             links = sorted(os.listdir(os.path.join(path, LINKS_DIR)))
         except OSError:

@@ -20,6 +20,7 @@ import os
 import re
 import stat
 
+from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
 
 BPF_FS_MAGIC = 0xcafe4a11
@@ -148,3 +149,33 @@ def remove_tree(path):
     for entry in os.listdir(path):
         remove_tree(os.path.join(path, entry))
     os.rmdir(path)
+
+
+def open_pinned(directory, kind):
+    """{pin name: {fd, path, id, memlock, type, ...}} of the maps ('map') or
+    programs ('prog') pinned in ``directory``; the caller closes the fds."""
+    out = {}
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            fd = syscalls.obj_get(path)
+        except SyscallError:
+            continue
+        info = syscalls.fdinfo(fd)
+        key = "map_id" if kind == "map" else "prog_id"
+        if key not in info:
+            os.close(fd)
+            continue
+        entry = {"fd": fd, "path": path, "id": int(info[key]), "memlock": int(info.get("memlock", 0))}
+        if kind == "map":
+            entry.update(type=int(info["map_type"]), key_size=int(info["key_size"]),
+                         value_size=int(info["value_size"]), max_entries=int(info["max_entries"]),
+                         flags=int(info.get("map_flags", "0"), 16))
+        else:
+            entry.update(type=int(info["prog_type"]), tag=info.get("prog_tag", ""))
+        out[name] = entry
+    return out

@@ -30,7 +30,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderEr
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import memlock_delta
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
-    LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, pin_name, remove_tree)
+    LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, open_pinned, pin_name, remove_tree)
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import STATE_PIN, create_state_map, read_state
 
 LOCK_DIR = "/run/ebpf_deploy/locks"
@@ -79,8 +79,8 @@ class Observed:
         self.pins = pins
         self.record = read_state(pins.live) if os.path.isdir(pins.live) else None
         self.exists = os.path.isdir(pins.live)
-        self.maps = _open_pinned(os.path.join(pins.live, MAPS_DIR), "map")
-        self.programs = _open_pinned(os.path.join(pins.live, PROGS_DIR), "prog")
+        self.maps = open_pinned(os.path.join(pins.live, MAPS_DIR), "map")
+        self.programs = open_pinned(os.path.join(pins.live, PROGS_DIR), "prog")
         self.problems = self._check()
 
     def _check(self):
@@ -111,34 +111,6 @@ class Observed:
         for obj in list(self.maps.values()) + list(self.programs.values()):
             os.close(obj["fd"])
         self.maps, self.programs = {}, {}
-
-
-def _open_pinned(directory, kind):
-    out = {}
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return out
-    for name in names:
-        path = os.path.join(directory, name)
-        try:
-            fd = syscalls.obj_get(path)
-        except SyscallError:
-            continue
-        info = syscalls.fdinfo(fd)
-        key = "map_id" if kind == "map" else "prog_id"
-        if key not in info:
-            os.close(fd)
-            continue
-        entry = {"fd": fd, "path": path, "id": int(info[key]), "memlock": int(info.get("memlock", 0))}
-        if kind == "map":
-            entry.update(type=int(info["map_type"]), key_size=int(info["key_size"]),
-                         value_size=int(info["value_size"]), max_entries=int(info["max_entries"]),
-                         flags=int(info.get("map_flags", "0"), 16))
-        else:
-            entry.update(type=int(info["prog_type"]), tag=info.get("prog_tag", ""))
-        out[name] = entry
-    return out
 
 
 class Plan:

@@ -47,6 +47,26 @@ struct xdp_md {
 	__u32 egress_ifindex;
 };
 
+/* Packet headers the test and example programs parse. */
+struct ethhdr {
+	unsigned char h_dest[6];
+	unsigned char h_source[6];
+	__u16 h_proto;
+} __attribute__((packed));
+
+struct iphdr {
+	__u8 ihl_version;
+	__u8 tos;
+	__u16 tot_len;
+	__u16 id;
+	__u16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__u16 check;
+	__u32 saddr;
+	__u32 daddr;
+};
+
 /* Legacy map definition, as in samples/bpf and iproute2. */
 struct bpf_map_def {
 	unsigned int type;

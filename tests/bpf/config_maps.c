@@ -2,25 +2,6 @@
  * trie), by protocol (hash), a default (array) and a per-CPU switch. */
 #include "common.h"
 
-struct ethhdr {
-	unsigned char h_dest[6];
-	unsigned char h_source[6];
-	__u16 h_proto;
-} __attribute__((packed));
-
-struct iphdr {
-	__u8 ihl_version;
-	__u8 tos;
-	__u16 tot_len;
-	__u16 id;
-	__u16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__u16 check;
-	__u32 saddr;
-	__u32 daddr;
-};
-
 enum verdict { VERDICT_DEFAULT = 0, VERDICT_PASS = 2, VERDICT_DROP = 1 };
 
 struct net_key {
