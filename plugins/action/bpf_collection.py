@@ -1,18 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of ebpf.deploy.bpf_collection: ship ``src`` to the host and
-name the playbook run (for the per-run BTF cache)."""
+"""Controller side of ebpf.deploy.bpf_collection: ship ``src`` to the host
+(once per host and run, see module_utils/shipped.py) and name the playbook
+run (for the per-run BTF cache)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import os
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ebpf.deploy.plugins.plugin_utils.run_id import controller_run_id
+from ansible_collections.ebpf.deploy.plugins.plugin_utils.sent_objects import SentObjects, file_sha256
 
 
 class ActionModule(ActionBase):
@@ -23,24 +27,41 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = self._task.args.copy()
-        src = args.pop("src", None)
+        src = args.get("src")
         try:
-            if src is not None:
+            args["run_id"] = controller_run_id()
+            if src is None:
+                result.update(self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args,
+                                                   task_vars=task_vars))
+            else:
                 if args.get("path"):
                     raise AnsibleError("src and path are mutually exclusive")
-                try:
-                    local = self._find_needle("files", src)
-                except AnsibleError as e:
-                    raise AnsibleError("src '%s': %s" % (src, to_text(e)))
-                remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "collection.bpf.o")
-                self._transfer_file(local, remote)
-                self._fixup_perms2((self._connection._shell.tmpdir, remote))
-                args["path"] = remote
-            args["run_id"] = controller_run_id()
-            result.update(self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args,
-                                               task_vars=task_vars))
+                result.update(self._run_with_src(src, args, task_vars))
         except AnsibleError as e:
             result.update(failed=True, msg=to_text(e))
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
+
+    def _run_with_src(self, src, args, task_vars):
+        try:
+            local = self._find_needle("files", src)
+        except AnsibleError as e:
+            raise AnsibleError("src '%s': %s" % (src, to_text(e)))
+        args["object_sha256"] = file_sha256(local)
+        sent = SentObjects(task_vars, self._play_context.remote_addr)
+        if sent.has(args["object_sha256"]):
+            res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args,
+                                       task_vars=task_vars)
+            if not res.pop("object_missing", False):
+                res.pop("object_kept", None)
+                return res
+        remote = self._connection._shell.join_path(self._connection._shell.tmpdir, os.path.basename(local))
+        self._transfer_file(local, remote)
+        self._fixup_perms2((self._connection._shell.tmpdir, remote))
+        args["path"] = remote
+        res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args, task_vars=task_vars)
+        res.pop("object_missing", None)
+        if res.pop("object_kept", False) and not res.get("failed"):
+            sent.add(args["object_sha256"])
+        return res

@@ -205,14 +205,34 @@ def _formats(fmt, option):
     return dict(fmt)
 
 
-def _apply(m, wanted, exclusive, state, key_formats, value_formats, check_mode):
-    is_array = m.type in ARRAY_TYPES
-    zero = b"\0" * m.lookup_size
+def read_entries(pin_root, ref, key_format=None, value_format=None):
+    """The map's entries decoded through its BTF: ({"key", "value"} list,
+    path). Zeroed array slots are left out, as ``exclusive`` treats them."""
+    key_formats = _formats(key_format, "key_format")
+    value_formats = _formats(value_format, "value_format")
+    m = PinnedMap(map_path(pin_root, ref))
+    try:
+        zero = b"\0" * m.lookup_size
+        skip_zero = m.type in ARRAY_TYPES
+        return [{"key": m.decode_key(key, key_formats), "value": m.decode_value(value, value_formats)}
+                for key, value in _current(m).items() if not (skip_zero and value == zero)], m.path
+    finally:
+        m.close()
+
+
+def _current(m):
     current = {}
     for key in syscalls.map_keys(m.fd, m.key_size, what=m.path):
         value = syscalls.map_lookup(m.fd, key, m.lookup_size, what=m.path)
         if value is not None:
             current[key] = value
+    return current
+
+
+def _apply(m, wanted, exclusive, state, key_formats, value_formats, check_mode):
+    is_array = m.type in ARRAY_TYPES
+    zero = b"\0" * m.lookup_size
+    current = _current(m)
     writes, deletes = [], []
     if state == "present":
         for key, value in wanted:

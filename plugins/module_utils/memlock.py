@@ -63,3 +63,29 @@ def memlock_delta(name, before, after, release=None):
         "kernel": release or os.uname().release,
         "rlimit_memlock": rlimit_memlock(),
     }
+
+
+def memlock_shortfall(spec, failed, programs=None, release=None):
+    """A LoaderError for the EPERM error ``failed`` (creating a map or
+    program of ``spec``) on a kernel that charges RLIMIT_MEMLOCK, saying how much the
+    collection needs and what the limit is; None on other kernels, or when
+    the limit is unlimited (then EPERM means missing privileges)."""
+    if accounting_mode(release) != "rlimit":
+        return None
+    limit = rlimit_memlock()
+    if limit == "unlimited":
+        return None
+    from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import estimate_spec
+
+    maps, progs = estimate_spec(spec, programs=programs, release=release)
+    needed = sum(maps.values()) + sum(progs.values())
+    biggest = sorted(maps.items(), key=lambda kv: -kv[1])[:3]
+    return LoaderError(
+        "%s; this kernel (%s) charges BPF memory to RLIMIT_MEMLOCK, which is %d bytes here, and the "
+        "collection needs about %d bytes locked (%d maps, %d programs; largest: %s), besides what other BPF "
+        "objects of the same user already hold" % (failed, release or os.uname().release, limit, needed, len(maps), len(progs),
+           ", ".join("%s %d" % kv for kv in biggest) or "none"),
+        hint="raise the limit to at least %d bytes (or unlimited): the ebpf.deploy.bpf_host role's "
+             "bpf_host_memlock, 'ulimit -l unlimited' before Ansible runs, or LimitMEMLOCK=infinity for a "
+             "service" % needed)

@@ -468,3 +468,22 @@ def estimate_program(jited_len, xlated_len, insn_cnt=None, page_size=PAGE_SIZE, 
     if include_jit and jited_len:
         usage += _round_up(jited_len, page_size)
     return usage
+
+
+def estimate_spec(spec, programs=None, layout=None, release=None):
+    """({map: bytes}, {program: bytes}) that loading ``spec`` (the programs
+    named in ``programs``, default all) would lock, before anything is
+    loaded: maps full, programs at their loaded size (the verifier's
+    rewrites are not known yet). Map types without a rule count 0."""
+    if layout is None:
+        layout = kernel_layout()
+    maps = {}
+    for m in spec.maps.values():
+        try:
+            maps[m.name] = estimate_map(m.type, m.key_size, m.value_size, m.max_entries, m.flags,
+                                        map_extra=m.map_extra, layout=layout, release=release)
+        except ValueError:
+            maps[m.name] = 0
+    progs = dict((name, estimate_program(0, len(p.insns), layout=layout))
+                 for name, p in spec.programs.items() if not programs or name in programs)
+    return maps, progs

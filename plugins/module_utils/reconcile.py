@@ -259,8 +259,14 @@ def apply(desired, observed, p):
         kernel_btf = KernelBTF(btf_path=desired.btf_path, cache=cache)
     loaded = None
     try:
-        loaded = load_collection(p.spec, pin_dir=pins.staging, programs=desired.programs, kernel_btf=kernel_btf,
-                                 reuse_maps=reuse)
+        try:
+            loaded = load_collection(p.spec, pin_dir=pins.staging, programs=desired.programs,
+                                     kernel_btf=kernel_btf, reuse_maps=reuse)
+        except SyscallError as e:
+            shortfall = memlock_shortfall(p.spec, str(e), desired.programs) if e.errno == errno.EPERM else None
+            if shortfall is None:
+                raise
+            raise shortfall
         migrated = {}
         for name, (action, old) in sorted(p.map_actions.items()):
             if action == "migrate":

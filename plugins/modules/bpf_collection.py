@@ -49,8 +49,10 @@ options:
     type: path
   src:
     description:
-      - Path of the ELF object on the controller; it is copied to the host for the task (the action plugin
-        does this) and removed afterwards.
+      - Path of the ELF object on the controller. The action plugin sends it to each host once per playbook run,
+        with its SHA-256, which the host checks; the host keeps it for the rest of the run in the run's private
+        directory (C(/run/ebpf_deploy/btf-cache/<run>/), removed with the run's BTF cache), so later tasks of the
+        run that name the same object send only its digest.
       - Mutually exclusive with I(path).
     type: path
   state:
@@ -111,6 +113,10 @@ options:
   run_id:
     description:
       - Internal; set by the action plugin to name the playbook run. Leave it unset.
+    type: str
+  object_sha256:
+    description:
+      - Internal; set by the action plugin with I(src). Leave it unset.
     type: str
   on_incompatible_map:
     description:
@@ -236,6 +242,12 @@ ansible_facts:
           packets_by_protocol: {before: 21520, after: 89088, delta: 67568}
         programs:
           count_packets: {before: 4096, after: 4096, delta: 0}
+src_sent:
+  description:
+    - Whether this task sent I(src) to the host; C(false) when an earlier task of the run had sent the same object.
+  returned: when I(src) is given
+  type: bool
+  sample: false
 btf_cache:
   description: What the per-run kernel BTF cache did, when kernel BTF was needed.
   returned: when the object needed kernel BTF
@@ -257,6 +269,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, VerifierError
 from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.shipped import shipped_object
 
 
 def main():
@@ -274,26 +287,44 @@ def main():
             btf_path=dict(type="path"),
             btf_cache=dict(type="str", default="run", choices=["run", "none"]),
             run_id=dict(type="str"),
+            object_sha256=dict(type="str"),
             on_incompatible_map=dict(type="str", default="migrate", choices=["migrate", "recreate", "fail"]),
         ),
-        mutually_exclusive=[("path", "src")],
         required_if=[("state", "present", ("path", "src"), True)],
         supports_check_mode=True,
     )
     p = module.params
-    if p["src"] and not p["path"]:
-        module.fail_json(msg="src needs the ebpf.deploy.bpf_collection action plugin (run it as a task, not with "
-                             "a raw module call); on the host, use path")
+    run_id = p["run_id"] or "adhoc-%d" % os.getpid()
+    path = p["path"]
+    shipped = None
+    if p["src"]:
+        if not p["object_sha256"]:
+            module.fail_json(msg="src needs the ebpf.deploy.bpf_collection action plugin (run it as a task, not "
+                                 "with a raw module call); on the host, use path")
+        try:
+            shipped = shipped_object(p["src"], p["object_sha256"], run_id, received=path)
+        except LoaderError as e:
+            module.fail_json(msg=str(e), hint=e.hint)
+        if shipped.path is None:
+            # Tells the action plugin to send the object: nothing was done.
+            module.exit_json(changed=False, object_missing=True)
+        path = shipped.path
+    elif p["object_sha256"]:
+        module.fail_json(msg="object_sha256 is internal to src; leave it unset")
     try:
-        desired = Desired(p["name"], p["pin_root"], path=p["path"], state=p["state"], maps=p["maps"],
+        desired = Desired(p["name"], p["pin_root"], path=path, state=p["state"], maps=p["maps"],
                           prealloc=p["prealloc"], constants=p["constants"], programs=p["programs"],
                           btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"],
-                          btf_cache=p["btf_cache"], run_id=p["run_id"] or "adhoc-%d" % os.getpid())
+                          btf_cache=p["btf_cache"], run_id=run_id)
         result = converge(desired, check_mode=module.check_mode)
     except VerifierError as e:
         module.fail_json(msg=str(e.message), hint=e.hint, verifier_log=e.log_tail)
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
+    if shipped is not None:
+        result["src_sent"] = p["path"] is not None
+        result["object_kept"] = shipped.kept
+        result["warnings"] = shipped.warnings + result["warnings"]
     for warning in result.pop("warnings"):
         module.warn(warning)
     result["ansible_facts"] = {"bpf_memlock": result.pop("bpf_memlock")}

@@ -48,9 +48,11 @@ options:
     type: bool
     default: false
   state:
-    description: C(present) writes the entries; C(absent) deletes the listed keys.
+    description:
+      - C(present) writes the entries; C(absent) deletes the listed keys.
+      - C(query) changes nothing and returns the map's entries, decoded, in RV(contents); I(entries) must be empty.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, query]
     default: present
   key_format:
     description:
@@ -94,6 +96,12 @@ EXAMPLES = r"""
     entries:
       - key: 192.168.1.0/24
     state: absent
+
+- name: Read a map back (decoded through its BTF)
+  ebpf.deploy.bpf_map:
+    map: counter/packets_by_protocol
+    state: query
+  register: counts
 """
 
 RETURN = r"""
@@ -117,12 +125,20 @@ entries:
   returned: always
   type: int
   sample: 2
+contents:
+  description:
+    - The map's entries as C(key) and C(value), decoded as I(entries) are written. Zeroed array slots are left out.
+    - Per-CPU values are one value when every CPU holds the same, else a list with one value per CPU.
+  returned: when I(state=query)
+  type: list
+  elements: dict
+  sample: [{key: 17, value: 10}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.map_entries import converge_entries
+from ansible_collections.ebpf.deploy.plugins.module_utils.map_entries import converge_entries, read_entries
 
 
 def main():
@@ -131,7 +147,7 @@ def main():
             map=dict(type="str", required=True),
             entries=dict(type="list", elements="dict", default=[]),
             exclusive=dict(type="bool", default=False),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
+            state=dict(type="str", default="present", choices=["present", "absent", "query"]),
             key_format=dict(type="raw"),
             value_format=dict(type="raw"),
             pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
@@ -139,6 +155,15 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if p["state"] == "query":
+        if p["entries"]:
+            module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
+        try:
+            contents, path = read_entries(p["pin_root"], p["map"], key_format=p["key_format"],
+                                          value_format=p["value_format"])
+        except LoaderError as e:
+            module.fail_json(msg=str(e), hint=e.hint)
+        module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
     try:
         result = converge_entries(p["pin_root"], p["map"], p["entries"], exclusive=p["exclusive"], state=p["state"],
                                   key_format=p["key_format"], value_format=p["value_format"],

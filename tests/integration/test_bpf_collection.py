@@ -273,3 +273,28 @@ def test_btf_cache_per_run(tmp_path, pin_dir, bpf_build):
     assert "btf_cache" not in uncached
     for name in ("c1", "c2", "c3"):
         run_playbook(tmp_path, [task(name=name, state="absent", pin_root=pin_dir)])
+
+
+def test_src_sent_once_per_host_and_run(tmp_path, pin_dir, maps_o):
+    """The first task of a run sends the object; later tasks naming it send
+    only its digest; when the host lost it, it is sent again."""
+    src = dict(src=maps_o, pin_root=pin_dir)
+    lose = {"ansible.builtin.shell": "rm -v /run/ebpf_deploy/btf-cache/*/*-maps.o", "changed_when": True}
+    stat = {"ansible.builtin.shell": "stat -c '%a %U' /run/ebpf_deploy/btf-cache/*/*-maps.o "
+                                     "$(dirname /run/ebpf_deploy/btf-cache/*/*-maps.o)", "changed_when": False}
+    end = {"ebpf.deploy.bpf_btf_cache": {"state": "absent"}}
+    gone = {"ansible.builtin.shell": "ls /run/ebpf_deploy/btf-cache/*/*-maps.o", "changed_when": False}
+    proc, (first, other, perms, again, _lost, resent, _end, after_end) = run_playbook(
+        tmp_path, [task(name="a", **src), task(name="b", **src), stat, task(name="a", **src), lose,
+                   task(name="b", **dict(src, maps={"hash_prealloc": {"max_entries": 64}})), end, gone])
+    assert first["changed"] and first["src_sent"] is True, proc.stdout
+    assert other["changed"] and other["src_sent"] is False, proc.stdout
+    assert again["changed"] is False and again["src_sent"] is False
+    assert perms["stdout_lines"] == ["600 root", "700 root"]
+    assert resent["changed"] and resent["src_sent"] is True, proc.stdout
+    assert after_end["rc"] != 0       # the run's end removed the kept object with the BTF cache
+    for name in ("a", "b"):
+        assert sorted(os.listdir(os.path.join(pin_dir, name, "progs")))
+    # A new run sends it again.
+    proc, (next_run,) = run_playbook(tmp_path, [task(name="a", **src)])
+    assert next_run["changed"] is False and next_run["src_sent"] is True, proc.stdout

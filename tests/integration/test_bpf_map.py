@@ -122,3 +122,23 @@ def test_module_with_diff(tmp_path, cfg):
     assert check["changed"] and real["changed"] and again["changed"] is False, proc.stdout
     assert "10.7.0.0/16" in proc.stdout and "VERDICT_DROP" in proc.stdout
     assert verdict("10.7.1.1") == XDP_DROP
+
+
+def test_query_reads_back_what_the_kernel_holds(tmp_path, cfg):
+    pin_dir, verdict = cfg
+    rules = [{"key": "10.8.0.0/16", "value": {"verdict": "VERDICT_DROP", "enabled": 1, "label": "lab"}}]
+    entries(pin_dir, "networks", rules, key_format="cidr")
+    entries(pin_dir, "default_verdict", [{"key": 0, "value": XDP_DROP}])
+    q = {"ebpf.deploy.bpf_map": {"map": "cfg/networks", "pin_root": pin_dir, "key_format": "cidr",
+                                 "state": "query"}}
+    arr = {"ebpf.deploy.bpf_map": {"map": "cfg/default_verdict", "pin_root": pin_dir, "state": "query"}}
+    bad = {"ebpf.deploy.bpf_map": {"map": "cfg/networks", "pin_root": pin_dir, "state": "query",
+                                   "entries": [{"key": 1}]}, "ignore_errors": True}
+    proc, (nets, verdicts, refused) = run_playbook(tmp_path, [q, arr, bad])
+    assert nets["changed"] is False and len(nets["contents"]) == 1, proc.stdout
+    got = nets["contents"][0]
+    assert got["key"] == "10.8.0.0/16"
+    assert got["value"]["verdict"] == "VERDICT_DROP" and got["value"]["label"] == "lab"
+    # Array: only the non-zero slot (the array has more slots, all zero).
+    assert verdicts["contents"] == [{"key": 0, "value": XDP_DROP}]
+    assert refused["failed"] and "must be empty with state=query" in refused["msg"]

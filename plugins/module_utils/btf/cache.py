@@ -293,6 +293,31 @@ def _open_dir_error(path, exc, name, dir_fd=None):
     return "%s: %s" % (path, exc.strerror or exc)
 
 
+def _open_private(dir_fd, file_name):
+    """Read-only fd of regular file ``file_name`` in ``dir_fd`` that only we
+    can have written (ours, mode 0600 or stricter, one link, not reached
+    through a symlink); None when missing; raises _Invalid otherwise."""
+    try:
+        fd = os.open(file_name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Invalid("is a symbolic link")
+        raise _Invalid("cannot open: %s" % (exc.strerror or exc))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Invalid("not a regular file")
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077 or st.st_nlink != 1:
+            raise _Invalid("not private to this user (uid %d, mode %04o, %d links)"
+                           % (st.st_uid, stat.S_IMODE(st.st_mode), st.st_nlink))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _remove_at(parent_fd, name, depth=0):
     # Remove entry ``name`` of the directory ``parent_fd``; directories
     # recursively, symlinks themselves, never what they point to.
@@ -467,21 +492,11 @@ class BTFCache:
     def _read(self, dir_fd, file_name, data, identity, name):
         """BTF over a valid index file, None when there is none; raises
         _Invalid for a file that must be replaced."""
-        try:
-            fd = os.open(file_name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
-        except FileNotFoundError:
+        fd = _open_private(dir_fd, file_name)
+        if fd is None:
             return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise _Invalid("is a symbolic link")
-            raise _Invalid("cannot open: %s" % (exc.strerror or exc))
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise _Invalid("not a regular file")
-            if st.st_uid != os.geteuid() or st.st_mode & 0o077 or st.st_nlink != 1:
-                raise _Invalid("not private to this user (uid %d, mode %04o, %d links)"
-                               % (st.st_uid, stat.S_IMODE(st.st_mode), st.st_nlink))
             if st.st_size > MAX_INDEX_SIZE:
                 raise _Invalid("%d bytes, larger than any index" % st.st_size)
             if st.st_size < HEADER_SIZE:
@@ -532,6 +547,57 @@ class BTFCache:
             os.unlink(file_name, dir_fd=dir_fd)
         except OSError:
             pass
+
+    # -- other files of the run ---------------------------------------------
+
+    def keep_file(self, file_name, data):
+        """Keep ``data`` as ``file_name`` in the run's directory for later
+        tasks of the run (e.g. an object shipped from the controller).
+        Returns its path, or None with a line in ``warnings`` when the
+        directory cannot be used."""
+        try:
+            dir_fd, created = self._open_run_dir()
+        except _Unusable as exc:
+            self.warnings.append("cannot keep %s for this run: %s" % (file_name, exc))
+            return None
+        try:
+            if created:
+                self.purge_other_runs()
+            self._write(dir_fd, file_name, data)
+            return os.path.join(self.run_directory, file_name)
+        except OSError as exc:
+            self.warnings.append("cannot keep %s for this run: %s" % (file_name, exc.strerror or exc))
+            return None
+        finally:
+            os.close(dir_fd)
+
+    def kept_file(self, file_name):
+        """(path, bytes) of a file ``keep_file`` wrote in this run, or None
+        when there is none or it is not private to us (then it is removed)."""
+        try:
+            dir_fd = os.open(self.run_directory, _DIR_FLAGS)
+        except OSError:
+            return None
+        try:
+            _check_owned_dir(dir_fd, self.run_directory)
+            fd = _open_private(dir_fd, file_name)
+            if fd is None:
+                return None
+            try:
+                data = _read_all(fd, os.fstat(fd).st_size)
+            finally:
+                os.close(fd)
+            return os.path.join(self.run_directory, file_name), data
+        except _Invalid:
+            try:
+                os.unlink(file_name, dir_fd=dir_fd)
+            except OSError:
+                pass
+            return None
+        except (OSError, _Unusable):
+            return None
+        finally:
+            os.close(dir_fd)
 
     # -- lifetime -----------------------------------------------------------
 
