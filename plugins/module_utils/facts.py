@@ -22,7 +22,10 @@ import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting_mode, rlimit_memlock
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import (
+    accounting_mode, footprint_figure, rlimit_memlock)
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import (
+    estimate_live_map, estimate_live_program, estimate_program, fallback_layout)
 from ansible_collections.ebpf.deploy.plugins.module_utils.pins import LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
 
@@ -94,7 +97,8 @@ def host_facts():
         "btf": {"vmlinux": os.path.exists(os.path.join(btf_dir, "vmlinux")), "modules": modules},
         "bpffs": mounts,
         "sysctl": sysctls,
-        "memlock": {"accounting": accounting_mode(uname.release), "rlimit": rlimit_memlock()},
+        "memlock": {"accounting": accounting_mode(uname.release), "rlimit": rlimit_memlock(),
+                    "footprint": footprint_figure(accounting_mode(uname.release))},
     }
 
 
@@ -194,7 +198,7 @@ def _by_release(minimum):
 
 
 def _objects(kind):
-    """Every loaded map or program: (id, fdinfo dict, name)."""
+    """Every loaded map or program: (id, fdinfo dict, name, memlock estimate)."""
     out = []
     obj_id = 0
     while True:
@@ -209,30 +213,38 @@ def _objects(kind):
             raise
         try:
             info = syscalls.fdinfo(fd)
-            name = syscalls.map_info(fd).name if kind == "map" else syscalls.prog_info(fd).name
+            if kind == "map":
+                name = syscalls.map_info(fd).name
+                estimate = estimate_live_map(fd, info)
+            else:
+                prog = syscalls.prog_info(fd)
+                name = prog.name
+                estimate = estimate_program(prog.jited_prog_len, prog.xlated_prog_len, layout=fallback_layout())
         finally:
             os.close(fd)
-        out.append((obj_id, info, name))
+        out.append((obj_id, info, name, estimate))
 
 
 def workload_facts():
     maps = []
-    for obj_id, info, name in _objects("map"):
+    for obj_id, info, name, estimate in _objects("map"):
         maps.append({"id": obj_id, "name": name,
                      "type": uapi.MAP_TYPE_NAMES.get(int(info.get("map_type", 0)), info.get("map_type")),
                      "key_size": int(info.get("key_size", 0)), "value_size": int(info.get("value_size", 0)),
                      "max_entries": int(info.get("max_entries", 0)), "flags": int(info.get("map_flags", "0"), 16),
-                     "memlock": int(info.get("memlock", 0))})
+                     "memlock": int(info.get("memlock", 0)), "memlock_estimate": estimate})
     programs = []
-    for obj_id, info, name in _objects("prog"):
+    for obj_id, info, name, estimate in _objects("prog"):
         programs.append({"id": obj_id, "name": name,
                          "type": uapi.PROG_TYPE_NAMES.get(int(info.get("prog_type", 0)), info.get("prog_type")),
-                         "tag": info.get("prog_tag", ""), "memlock": int(info.get("memlock", 0))})
-    map_total = sum(m["memlock"] for m in maps)
-    prog_total = sum(p["memlock"] for p in programs)
-    return {"maps": maps, "programs": programs,
-            "totals": {"maps": len(maps), "programs": len(programs), "maps_memlock": map_total,
-                       "programs_memlock": prog_total, "memlock": map_total + prog_total}}
+                         "tag": info.get("prog_tag", ""), "memlock": int(info.get("memlock", 0)),
+                         "memlock_estimate": estimate})
+    totals = {"maps": len(maps), "programs": len(programs)}
+    for key in ("memlock", "memlock_estimate"):
+        totals["maps_" + key] = sum(m[key] or 0 for m in maps)
+        totals["programs_" + key] = sum(p[key] or 0 for p in programs)
+        totals[key] = totals["maps_" + key] + totals["programs_" + key]
+    return {"maps": maps, "programs": programs, "totals": totals}
 
 
 def collection_facts(pin_root):
@@ -246,10 +258,12 @@ def collection_facts(pin_root):
         record = read_state(path) if os.path.isdir(path) and not os.path.islink(path) else None
         if record is None:
             continue
-        memlock = 0
+        memlock = estimate = 0
         for sub, kind in ((MAPS_DIR, "map"), (PROGS_DIR, "prog")):
             for obj in open_pinned(os.path.join(path, sub), kind).values():
                 memlock += obj["memlock"]
+                estimate += (estimate_live_map(obj["fd"], obj["fdinfo"]) if kind == "map"
+                             else estimate_live_program(obj["fd"])) or 0
                 os.close(obj["fd"])
         try:
             links = sorted(os.listdir(os.path.join(path, LINKS_DIR)))
@@ -257,7 +271,7 @@ def collection_facts(pin_root):
             links = []
         out[name] = {"path": path, "object_sha256": record.get("object_sha256"), "options": record.get("options"),
                      "maps": sorted(record.get("maps", {})), "programs": sorted(record.get("programs", {})),
-                     "links": links, "memlock": memlock}
+                     "links": links, "memlock": memlock, "memlock_estimate": estimate}
     return out
 
 

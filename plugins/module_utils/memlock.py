@@ -39,30 +39,56 @@ def rlimit_memlock():
     return "unlimited" if soft == resource.RLIM_INFINITY else soft
 
 
+def footprint_figure(mode):
+    """Which figure shows a map's real footprint under accounting ``mode``:
+    the kernel's from 6.4, else our estimate (docs/memlock.md)."""
+    return "kernel" if mode == "memcg-exact" else "estimate"
+
+
 def memlock_delta(name, before, after, release=None):
-    """The ``bpf_memlock`` fact: ``before`` and ``after`` are
-    {'maps': {name: bytes}, 'programs': {name: bytes}} (empty when absent)."""
+    """The ``bpf_memlock`` fact. ``before`` and ``after`` are
+    {'maps': {name: bytes}, 'programs': {name: bytes}, 'estimate': {'maps':
+    {...}, 'programs': {...}}} (empty when absent): the kernel's figures
+    and, under 'estimate', ours (None where a map type has no rule).
+
+    Top-level before/after/delta and those of each map and program are the
+    kernel's figures; ``estimate`` holds ours in the same shape, and
+    ``footprint`` names the one that shows the real cost on this kernel."""
     def total(side):
         return sum(side.get("maps", {}).values()) + sum(side.get("programs", {}).values())
 
-    def per(kind):
-        names = sorted(set(before.get(kind, {})) | set(after.get(kind, {})))
-        return dict((n, {"before": before.get(kind, {}).get(n, 0), "after": after.get(kind, {}).get(n, 0),
-                         "delta": after.get(kind, {}).get(n, 0) - before.get(kind, {}).get(n, 0)})
-                    for n in names)
+    def estimated(side):
+        return side.get("estimate", {"maps": {}, "programs": {}})
 
-    b, a = total(before), total(after)
-    return {
+    def change(b, a):
+        return {"before": b, "after": a, "delta": a - b}
+
+    def per(kind):
+        out = {}
+        for n in sorted(set(before.get(kind, {})) | set(after.get(kind, {}))):
+            entry = change(before.get(kind, {}).get(n, 0), after.get(kind, {}).get(n, 0))
+            entry["estimate"] = change(estimated(before).get(kind, {}).get(n) or 0,
+                                       estimated(after).get(kind, {}).get(n) or 0)
+            out[n] = entry
+        return out
+
+    def estimate_total(side):
+        est = estimated(side)
+        return sum(v or 0 for v in est.get("maps", {}).values()) + sum(v or 0 for v in est.get("programs", {}).values())
+
+    mode = accounting_mode(release)
+    fact = change(total(before), total(after))
+    fact.update({
         "collection": name,
-        "before": b,
-        "after": a,
-        "delta": a - b,
+        "estimate": change(estimate_total(before), estimate_total(after)),
         "maps": per("maps"),
         "programs": per("programs"),
-        "accounting": accounting_mode(release),
+        "accounting": mode,
+        "footprint": footprint_figure(mode),
         "kernel": release or os.uname().release,
         "rlimit_memlock": rlimit_memlock(),
-    }
+    })
+    return fact
 
 
 def memlock_shortfall(spec, failed, programs=None, release=None):

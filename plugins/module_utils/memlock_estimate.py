@@ -487,3 +487,49 @@ def estimate_spec(spec, programs=None, layout=None, release=None):
     progs = dict((name, estimate_program(0, len(p.insns), layout=layout))
                  for name, p in spec.programs.items() if not programs or name in programs)
     return maps, progs
+
+
+_FALLBACK_LAYOUT = []
+
+
+def fallback_layout():
+    """A KernelLayout of the fallback sizes only, made once per process.
+    Facts use it: reading struct sizes from kernel BTF would cost a parse
+    of vmlinux BTF on runs that need none, for at most the size of one map
+    header of difference (docs/memlock.md)."""
+    if not _FALLBACK_LAYOUT:
+        _FALLBACK_LAYOUT.append(KernelLayout())
+    return _FALLBACK_LAYOUT[0]
+
+
+def estimate_live_map(fd, fdinfo, layout=None):
+    """Estimate for the open map ``fd`` whose /proc fdinfo is ``fdinfo``
+    (a dict): counts its elements where the figure depends on them. None
+    for a map type without a rule."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+
+    map_type = int(fdinfo.get("map_type", 0))
+    flags = int(fdinfo.get("map_flags", "0"), 16)
+    key_size, value_size = int(fdinfo.get("key_size", 0)), int(fdinfo.get("value_size", 0))
+    if map_type not in ESTIMATED_MAP_TYPES:
+        return None
+    entries = None
+    if counts_entries(map_type, flags):
+        lookup_size = value_size
+        if map_type in _PERCPU_HASH_TYPES:
+            lookup_size = _round_up(value_size, 8) * _possible_cpus()
+        entries = syscalls.map_count(fd, key_size, lookup_size)
+    try:
+        return estimate_map(map_type, key_size, value_size, int(fdinfo.get("max_entries", 0)), flags,
+                            entries=entries, map_extra=int(fdinfo.get("map_extra", "0"), 16),
+                            layout=layout or fallback_layout())
+    except ValueError:
+        return None
+
+
+def estimate_live_program(fd, layout=None):
+    """Estimate for the open program ``fd``, from its translated size."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+
+    info = syscalls.prog_info(fd)
+    return estimate_program(info.jited_prog_len, info.xlated_prog_len, layout=layout or fallback_layout())

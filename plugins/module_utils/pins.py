@@ -170,7 +170,8 @@ def open_pinned(directory, kind):
         if key not in info:
             os.close(fd)
             continue
-        entry = {"fd": fd, "path": path, "id": int(info[key]), "memlock": int(info.get("memlock", 0))}
+        entry = {"fd": fd, "path": path, "id": int(info[key]), "memlock": int(info.get("memlock", 0)),
+                 "fdinfo": info}
         if kind == "map":
             entry.update(type=int(info["map_type"]), key_size=int(info["key_size"]),
                          value_size=int(info["value_size"]), max_entries=int(info["max_entries"]),

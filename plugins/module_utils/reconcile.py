@@ -27,7 +27,9 @@ import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import memlock_delta
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import memlock_delta, memlock_shortfall
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import (
+    estimate_live_map, estimate_live_program)
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
     LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, open_pinned, pin_name, remove_tree)
@@ -104,8 +106,18 @@ class Observed:
         return problems
 
     def memlock(self):
+        """The kernel's figures and our estimates, as memlock_delta takes them."""
         return {"maps": dict((n, o["memlock"]) for n, o in self.maps.items()),
-                "programs": dict((n, o["memlock"]) for n, o in self.programs.items())}
+                "programs": dict((n, o["memlock"]) for n, o in self.programs.items()),
+                "estimate": {"maps": dict((n, self.estimate(o)) for n, o in self.maps.items()),
+                             "programs": dict((n, self.estimate(o)) for n, o in self.programs.items())}}
+
+    @staticmethod
+    def estimate(obj):
+        if "memlock_estimate" not in obj:
+            obj["memlock_estimate"] = (estimate_live_map(obj["fd"], obj["fdinfo"]) if "map_id" in obj["fdinfo"]
+                                       else estimate_live_program(obj["fd"]))
+        return obj["memlock_estimate"]
 
     def close(self):
         for obj in list(self.maps.values()) + list(self.programs.values()):
@@ -319,9 +331,15 @@ def apply(desired, observed, p):
         entry["type"] = uapi.PROG_TYPE_NAMES.get(lp.type, lp.type)
         result["programs"].append(entry)
     # Read again: maps without preallocation grow as entries are copied in.
-    result["memlock_after"] = {
-        "maps": dict((pin_name(n), int(syscalls.fdinfo(m.fd).get("memlock", 0))) for n, m in loaded.maps.items()),
-        "programs": dict((pin_name(n), pr.memlock) for n, pr in loaded.programs.items())}
+    after = {"maps": {}, "programs": {}, "estimate": {"maps": {}, "programs": {}}}
+    for entry, (n, m) in zip(result["maps"], loaded.maps.items()):
+        info = syscalls.fdinfo(m.fd)
+        after["maps"][pin_name(n)] = int(info.get("memlock", 0))
+        entry["memlock_estimate"] = after["estimate"]["maps"][pin_name(n)] = estimate_live_map(m.fd, info)
+    for entry, (n, pr) in zip(result["programs"], loaded.programs.items()):
+        after["programs"][pin_name(n)] = pr.memlock
+        entry["memlock_estimate"] = after["estimate"]["programs"][pin_name(n)] = estimate_live_program(pr.fd)
+    result["memlock_after"] = after
     result["warnings"] = list(loaded.warnings) + link_warnings
     cache = kernel_btf.cache
     if cache is not None and cache.status is not None:
@@ -474,7 +492,7 @@ def converge(desired, check_mode=False):
 
 
 def _observed_entry(name, obj, kind):
-    entry = dict((k, v) for k, v in obj.items() if k not in ("fd", "path"))
+    entry = dict((k, v) for k, v in obj.items() if k not in ("fd", "path", "fdinfo"))
     entry["name"] = name
     entry["pin"] = obj["path"]
     names = uapi.MAP_TYPE_NAMES if kind == "map" else uapi.PROG_TYPE_NAMES

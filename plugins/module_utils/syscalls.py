@@ -47,6 +47,7 @@ BPF_PROG_DETACH = 9
 BPF_RAW_TRACEPOINT_OPEN = 17
 BPF_BTF_LOAD = 18
 BPF_MAP_FREEZE = 22
+BPF_MAP_LOOKUP_BATCH = 24
 BPF_LINK_CREATE = 28
 BPF_LINK_UPDATE = 29
 BPF_LINK_GET_FD_BY_ID = 30
@@ -63,6 +64,7 @@ BPF_EXIST = 2
 MAP_CREATE_ATTR = struct.Struct("=7I16s5IQ")
 MAP_ELEM_ATTR = struct.Struct("=I4xQQQ")
 MAP_FREEZE_ATTR = struct.Struct("=I")
+MAP_BATCH_ATTR = struct.Struct("=QQQQIIQQ")
 PROG_LOAD_ATTR = struct.Struct("=IIQQIIQII16sIIIIQIIQIIIIQQII")
 OBJ_PIN_ATTR = struct.Struct("=QII")
 BTF_LOAD_ATTR = struct.Struct("=QQIIII")
@@ -201,6 +203,37 @@ def map_keys(fd, key_size, what="map"):
             raise
         cur = nbuf.raw
         yield cur
+
+
+def map_count(fd, key_size, value_size, what="map", batch=4096):
+    """How many elements the map holds. Batched lookups (5.6+, hash maps)
+    copy thousands of elements per call; map types or kernels without them
+    fall back to walking the keys one call each. ``value_size`` is the
+    size a lookup returns (per-CPU maps: rounded to 8 bytes, times CPUs)."""
+    token_in, token_out = buffer(max(key_size, 8)), buffer(max(key_size, 8))
+    count, first = 0, True
+    while True:
+        keys, values = buffer(key_size * batch), buffer(value_size * batch)
+        attr = _attr(MAP_BATCH_ATTR, 0 if first else ctypes.addressof(token_in), ctypes.addressof(token_out),
+                     ctypes.addressof(keys), ctypes.addressof(values), batch, fd, 0, 0)
+        try:
+            bpf(BPF_MAP_LOOKUP_BATCH, attr, "%s: lookup batch" % what)
+            done = False
+        except SyscallError as e:
+            if e.errno == errno.ENOENT:
+                done = True
+            elif e.errno == errno.ENOSPC and batch < (1 << 20):
+                batch *= 4      # one hash bucket holds more than a batch
+                continue
+            elif first and e.errno in (errno.EINVAL, errno.ENOTSUP, 524):  # 524: the kernel's ENOTSUPP
+                return sum(1 for _key in map_keys(fd, key_size, what))
+            else:
+                raise
+        count += MAP_BATCH_ATTR.unpack_from(attr)[4]
+        if done:
+            return count
+        ctypes.memmove(token_in, token_out, len(token_out.raw))
+        first = False
 
 
 def map_freeze(fd, what="map"):

@@ -203,6 +203,7 @@ maps:
       max_entries: 1024
       flags: 0
       memlock: 89088
+      memlock_estimate: 89088
       pin: /sys/fs/bpf/ebpf_deploy/counter/maps/packets_by_protocol
       action: migrate
       migrated_entries: 3
@@ -217,6 +218,7 @@ programs:
       type: xdp
       tag: 4a3c1d2e5f607182
       memlock: 4096
+      memlock_estimate: 4096
       pin: /sys/fs/bpf/ebpf_deploy/counter/progs/count_packets
 ansible_facts:
   description: Facts set by the module.
@@ -227,21 +229,29 @@ ansible_facts:
       description:
         - Locked kernel memory of the collection before and after the run, in bytes, with per-map and
           per-program figures.
-        - C(accounting) is C(rlimit) (before 5.11), C(memcg-approximate) (5.11 to 6.3, preallocation not
-          counted) or C(memcg-exact) (6.4 and later).
+        - C(before), C(after) and C(delta) (top level, per map, per program) are the kernel's figures (the
+          C(memlock) line of fdinfo). C(estimate) holds ours in the same shape, computed by the 6.4+ kernel's
+          per-map-type rules (elements counted where the cost depends on them), so a prealloc or max_entries
+          saving shows on every kernel.
+        - C(accounting) is C(rlimit) (before 5.11, the RLIMIT_MEMLOCK charge), C(memcg-approximate) (5.11 to
+          6.3, preallocation not counted) or C(memcg-exact) (6.4 and later). C(footprint) names the figure that
+          shows the real cost on this kernel, C(kernel) or C(estimate).
       type: dict
       sample:
         collection: counter
         before: 26256
         after: 93824
         delta: 67568
+        estimate: {before: 26256, after: 93824, delta: 67568}
         accounting: memcg-exact
+        footprint: kernel
         kernel: 6.18.44
         rlimit_memlock: unlimited
         maps:
-          packets_by_protocol: {before: 21520, after: 89088, delta: 67568}
+          packets_by_protocol: {before: 21520, after: 89088, delta: 67568,
+                                estimate: {before: 21520, after: 89088, delta: 67568}}
         programs:
-          count_packets: {before: 4096, after: 4096, delta: 0}
+          count_packets: {before: 4096, after: 4096, delta: 0, estimate: {before: 4096, after: 4096, delta: 0}}
 src_sent:
   description:
     - Whether this task sent I(src) to the host; C(false) when an earlier task of the run had sent the same object.

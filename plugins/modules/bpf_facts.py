@@ -63,7 +63,12 @@ ansible_facts:
   type: dict
   contains:
     bpf:
-      description: One key per subset gathered (C(maps), C(programs) and C(totals) for C(workload)).
+      description:
+        - One key per subset gathered (C(maps), C(programs) and C(totals) for C(workload)).
+        - Every C(memlock) is the kernel's figure (fdinfo); C(memlock_estimate) beside it is our estimate of the
+          real footprint by the 6.4+ kernel's rules (null for a map type without a rule). On 5.11 to 6.3
+          (C(host.memlock.accounting=memcg-approximate)) the kernel's figure ignores preallocation and only the
+          estimate shows it; C(host.memlock.footprint) names the figure that shows the real cost on this host.
       type: dict
       sample:
         host:
@@ -71,14 +76,17 @@ ansible_facts:
           btf: {vmlinux: true, modules: 0}
           bpffs: [/sys/fs/bpf]
           sysctl: {bpf_jit_enable: 1, bpf_jit_harden: 0, unprivileged_bpf_disabled: 2}
-          memlock: {accounting: memcg-exact, rlimit: 8388608}
+          memlock: {accounting: memcg-exact, rlimit: 8388608, footprint: kernel}
         features: {map_types: [array, hash], program_types: [xdp], link_types: [xdp], cached: true}
-        maps: [{id: 12, name: counts, type: hash, max_entries: 1024, flags: 0, memlock: 89088}]
-        programs: [{id: 40, name: count_packets, type: xdp, tag: f0436965e8747fa0, memlock: 4096}]
-        totals: {maps: 1, programs: 1, maps_memlock: 89088, programs_memlock: 4096, memlock: 93184}
+        maps: [{id: 12, name: counts, type: hash, max_entries: 1024, flags: 0, memlock: 89088,
+                memlock_estimate: 89088}]
+        programs: [{id: 40, name: count_packets, type: xdp, tag: f0436965e8747fa0, memlock: 4096,
+                    memlock_estimate: 4096}]
+        totals: {maps: 1, programs: 1, maps_memlock: 89088, programs_memlock: 4096, memlock: 93184,
+                 maps_memlock_estimate: 89088, programs_memlock_estimate: 4096, memlock_estimate: 93184}
         collections:
           counter: {path: /sys/fs/bpf/ebpf_deploy/counter, maps: [counts], programs: [count_packets],
-                    links: [], memlock: 93184}
+                    links: [], memlock: 93184, memlock_estimate: 93184}
 """
 
 from ansible.module_utils.basic import AnsibleModule

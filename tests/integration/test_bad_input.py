@@ -401,3 +401,34 @@ def test_fuzzed_object(bpf_build, pin_dir, all_names, obj):
     assert not escaped, "non-LoaderError exceptions (file, function, type) -> (case, message): %s" % escaped
     assert_pin_dir_empty(pin_dir)
     assert_nothing_left(before, all_names)
+
+
+def test_memlock_shortfall_on_rlimit_kernels_names_the_figure_and_keeps_the_old_version(bpf_build, pin_dir,
+                                                                                        monkeypatch):
+    """This kernel charges memcg, so the kernel's EPERM for a full
+    RLIMIT_MEMLOCK (kernels < 5.11) is simulated at the map-create call and
+    the accounting mode read as 'rlimit'; the reconcile path around it is
+    real: the message, and the live version left as it was."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils import memlock
+    from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+
+    obj = os.path.join(bpf_build.dir, "maps.o")
+    converge(Desired("m", pin_dir, path=obj))
+    before = sorted(os.listdir(os.path.join(pin_dir, "m", "maps")))
+
+    def refuse(*args, **kwargs):
+        raise SyscallError("map 'hash_prealloc': create", errno.EPERM)
+
+    monkeypatch.setattr(syscalls, "map_create", refuse)
+    monkeypatch.setattr(memlock, "accounting_mode", lambda release=None: "rlimit")
+    monkeypatch.setattr(memlock, "rlimit_memlock", lambda: 65536)
+    with pytest.raises(LoaderError) as info:
+        converge(Desired("m", pin_dir, path=obj, maps={"hash_prealloc": {"max_entries": 4096}}))
+    text = str(info.value)
+    assert "map 'hash_prealloc': create" in text and "EPERM" in text and "RLIMIT_MEMLOCK, which is 65536 bytes" in text
+    assert "needs about" in text and "bpf_host_memlock" in info.value.hint
+    monkeypatch.undo()
+    assert sorted(os.listdir(os.path.join(pin_dir, "m", "maps"))) == before
+    assert not os.path.exists(os.path.join(pin_dir, "m__staging"))
+    assert converge(Desired("m", pin_dir, path=obj))["changed"] is False
+    converge(Desired("m", pin_dir, state="absent"))
