@@ -19,6 +19,7 @@ import errno
 import hashlib
 import json
 import os
+import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
@@ -99,7 +100,18 @@ def host_facts():
         "sysctl": sysctls,
         "memlock": {"accounting": accounting_mode(uname.release), "rlimit": rlimit_memlock(),
                     "footprint": footprint_figure(accounting_mode(uname.release))},
+        "python": {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3],
+                   "pyroute2": _importable("pyroute2")},
     }
+
+
+def _importable(name):
+    # Whether the module is installed, without the cost of importing it.
+    try:
+        from importlib.util import find_spec
+        return find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # Parameters that let each map type be created for a probe.

@@ -50,6 +50,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+removed:
+  description:
+    - Whether the run had a cache on the host (kernel BTF indexes, objects sent with I(src)) that was removed.
+    - The task never reports C(changed); the cache is scratch space of the run, not state of the host.
+  returned: always
+  type: bool
+  sample: true
 run_id:
   description: The playbook run whose cache was removed.
   returned: always
@@ -80,7 +87,10 @@ def main():
     exists = os.path.isdir(path) and not os.path.islink(path)
     if exists and not module.check_mode:
         BTFCache.remove_run(module.params["directory"], run_id)
-    module.exit_json(changed=exists, run_id=run_id)
+    # The cache is the run's scratch space, not host state: removing it is
+    # reported as removed, never as a change (a converged host re-run stays
+    # at changed=0).
+    module.exit_json(changed=False, removed=exists, run_id=run_id)
 
 
 if __name__ == "__main__":

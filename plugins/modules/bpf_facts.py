@@ -77,6 +77,7 @@ ansible_facts:
           bpffs: [/sys/fs/bpf]
           sysctl: {bpf_jit_enable: 1, bpf_jit_harden: 0, unprivileged_bpf_disabled: 2}
           memlock: {accounting: memcg-exact, rlimit: 8388608, footprint: kernel}
+          python: {executable: /usr/bin/python3, version: 3.11.2, pyroute2: true}
         features: {map_types: [array, hash], program_types: [xdp], link_types: [xdp], cached: true}
         maps: [{id: 12, name: counts, type: hash, max_entries: 1024, flags: 0, memlock: 89088,
                 memlock_estimate: 89088}]

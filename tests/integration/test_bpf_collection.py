@@ -281,7 +281,7 @@ def test_btf_cache_per_run(tmp_path, pin_dir, bpf_build):
     assert first["btf_cache"]["status"] in ("built", "rebuilt") and first["btf_cache"]["size"] > 0
     assert second["btf_cache"]["status"] == "hit"
     assert not noop["changed"] and "btf_cache" not in noop
-    assert end["changed"] and not os.path.exists(os.path.dirname(first["btf_cache"]["path"]))
+    assert end["removed"] and not end["changed"] and not os.path.exists(os.path.dirname(first["btf_cache"]["path"]))
     assert "btf_cache" not in uncached
     for name in ("c1", "c2", "c3"):
         run_playbook(tmp_path, [task(name=name, state="absent", pin_root=pin_dir)])

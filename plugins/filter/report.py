@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet's memlock report, from the ``bpf_deploy_memlock`` each host's
+bpf_deploy role left: one row per host and collection with the kernel's
+figure and our estimate side by side, per-host and fleet totals, CSV."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import csv
+import io
+
+from ansible.errors import AnsibleFilterError
+
+COLUMNS = ("host", "kernel", "accounting", "approximate", "collection", "kernel_before", "kernel_after",
+           "kernel_delta", "estimate_before", "estimate_after", "estimate_delta", "footprint")
+_SUMS = ("kernel_before", "kernel_after", "kernel_delta", "estimate_before", "estimate_after", "estimate_delta")
+
+
+def bpf_memlock_report(hostvars, hosts):
+    """{rows, hosts, fleet, csv} for ``hosts`` (names) from ``hostvars``.
+    Hosts without figures (unreachable, failed) are listed under
+    ``fleet.missing``. ``approximate`` marks kernels whose own figure does
+    not show the real footprint (anything but memcg-exact)."""
+    rows, per_host, missing = [], {}, []
+    for host in hosts:
+        facts = hostvars[host].get("bpf_deploy_memlock") if host in hostvars else None
+        if facts is None:
+            missing.append(host)
+            continue
+        totals = dict((k, 0) for k in _SUMS)
+        for fact in facts:
+            try:
+                row = {"host": host, "kernel": fact["kernel"], "accounting": fact["accounting"],
+                       "approximate": fact["accounting"] != "memcg-exact", "collection": fact["collection"],
+                       "kernel_before": fact["before"], "kernel_after": fact["after"], "kernel_delta": fact["delta"],
+                       "estimate_before": fact["estimate"]["before"], "estimate_after": fact["estimate"]["after"],
+                       "estimate_delta": fact["estimate"]["delta"], "footprint": fact["footprint"]}
+            except (KeyError, TypeError) as e:
+                raise AnsibleFilterError("host '%s': a bpf_memlock fact without %s" % (host, e))
+            rows.append(row)
+            for k in _SUMS:
+                totals[k] += row[k]
+        kernel = facts[0]["kernel"] if facts else None
+        accounting = facts[0]["accounting"] if facts else None
+        per_host[host] = dict(totals, kernel=kernel, accounting=accounting,
+                              approximate=accounting not in (None, "memcg-exact"), collections=len(facts))
+    fleet = dict((k, sum(h[k] for h in per_host.values())) for k in _SUMS)
+    fleet.update(hosts=len(per_host), approximate_hosts=sorted(h for h, v in per_host.items() if v["approximate"]),
+                 missing=missing)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return {"rows": rows, "hosts": per_host, "fleet": fleet, "csv": out.getvalue()}
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"bpf_memlock_report": bpf_memlock_report}

@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the bpf_deploy role and the memlock report."""
+
+from __future__ import absolute_import, division, print_function
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ebpf.deploy.plugins.filter.deploy import (
+    bpf_deploy_entries, bpf_deploy_links, bpf_deploy_maps)
+from ansible_collections.ebpf.deploy.plugins.filter.report import bpf_memlock_report
+
+COUNTER = {"name": "counter", "maps": {"flows": {"prealloc": False}, "counts": {"max_entries": 10}},
+           "presets": {"small": {"flows": 64, "counts": 8}, "large": {"flows": 65536}}}
+
+
+def test_preset_sizes_maps_and_own_settings_win():
+    assert bpf_deploy_maps(COUNTER, "small") == {"flows": {"prealloc": False, "max_entries": 64},
+                                                 "counts": {"max_entries": 10}}
+    assert bpf_deploy_maps(COUNTER, "") == COUNTER["maps"]
+    assert bpf_deploy_maps({"name": "plain", "maps": {}}, "large") == {}
+
+
+@pytest.mark.parametrize("collection, preset, words", [
+    (COUNTER, "medium", ["collection 'counter'", "no preset 'medium'", "large, small"]),
+    (COUNTER, "huge", ["unknown preset 'huge'"]),
+    (dict(COUNTER, presets={"small": {"flows": 0}}), "small", ["presets.small.flows", "positive"]),
+])
+def test_preset_errors_name_collection_and_preset(collection, preset, words):
+    with pytest.raises(AnsibleFilterError) as info:
+        bpf_deploy_maps(collection, preset)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_links_and_entries_flattened_for_present_collections():
+    collections = [dict(COUNTER, links=[{"program": "count", "type": "xdp", "interface": "eth0"}],
+                        entries={"counts": [{"key": 1, "value": 2}],
+                                 "flows": {"entries": [], "exclusive": True}}),
+                   {"name": "gone", "state": "absent", "links": [{"program": "x"}], "entries": {"m": []}}]
+    assert bpf_deploy_links(collections) == [{"program": "count", "type": "xdp", "interface": "eth0",
+                                              "collection": "counter"}]
+    assert bpf_deploy_entries(collections) == [{"entries": [{"key": 1, "value": 2}], "map": "counter/counts"},
+                                               {"entries": [], "exclusive": True, "map": "counter/flows"}]
+    with pytest.raises(AnsibleFilterError, match=r"links\[0\]: unknown field\(s\) iface"):
+        bpf_deploy_links([{"name": "c", "links": [{"program": "p", "iface": "eth0"}]}])
+    with pytest.raises(AnsibleFilterError, match="entries.m: unknown field"):
+        bpf_deploy_entries([{"name": "c", "entries": {"m": {"entries": [], "keyformat": "ipv4"}}}])
+
+
+def fact(name, kernel_after, estimate_after, accounting):
+    return {"collection": name, "kernel": "6.1.0" if accounting != "memcg-exact" else "6.18.0",
+            "accounting": accounting, "footprint": "kernel" if accounting == "memcg-exact" else "estimate",
+            "before": 100, "after": kernel_after, "delta": kernel_after - 100,
+            "estimate": {"before": 1000, "after": estimate_after, "delta": estimate_after - 1000}}
+
+
+def test_memlock_report_rows_totals_and_csv():
+    hostvars = {"a": {"bpf_deploy_memlock": [fact("c1", 100, 400, "memcg-approximate"),
+                                             fact("c2", 300, 300, "memcg-approximate")]},
+                "b": {"bpf_deploy_memlock": [fact("c1", 50, 50, "memcg-exact")]},
+                "down": {}}
+    report = bpf_memlock_report(hostvars, ["a", "b", "down"])
+    assert len(report["rows"]) == 3
+    assert report["hosts"]["a"]["estimate_delta"] == (400 - 1000) + (300 - 1000)
+    assert report["hosts"]["a"]["approximate"] and not report["hosts"]["b"]["approximate"]
+    assert report["fleet"]["kernel_after"] == 450 and report["fleet"]["estimate_after"] == 750
+    assert report["fleet"]["approximate_hosts"] == ["a"] and report["fleet"]["missing"] == ["down"]
+    lines = report["csv"].splitlines()
+    assert lines[0].startswith("host,kernel,accounting,approximate,collection,kernel_before")
+    assert lines[1].startswith("a,6.1.0,memcg-approximate,True,c1,100,100,0,1000,400,-600")
