@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the per-run BTF cache saves: kernel BTF (vmlinux) opened by a fresh
@@ -112,7 +111,7 @@ def median(results, key):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--btf", default="/sys/kernel/btf/vmlinux")
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
@@ -120,15 +119,15 @@ def main():
     directory = tempfile.mkdtemp(prefix="btf-cache-bench-")
     try:
         rows = {}
-        rows["fresh parse"] = [child_wait4("fresh", args.btf, directory) for _ in range(args.repeat)]
+        rows["fresh parse"] = [child_wait4("fresh", args.btf, directory) for _run in range(args.repeat)]
         builds = []
-        for _ in range(args.repeat):
+        for _run in range(args.repeat):
             shutil.rmtree(os.path.join(directory, "bench"), ignore_errors=True)
             builds.append(child_wait4("cache", args.btf, directory))
         rows["cache build"] = builds
-        rows["cache hit"] = [child_wait4("cache", args.btf, directory) for _ in range(args.repeat)]
+        rows["cache hit"] = [child_wait4("cache", args.btf, directory) for _run in range(args.repeat)]
         rows["identity only (sha256)"] = [child_wait4("identity", args.btf, directory)
-                                          for _ in range(args.repeat)]
+                                          for _run in range(args.repeat)]
         for name in ("cache build", "cache hit"):
             statuses = sorted(set(r["status"] for r in rows[name]))
             want = ["built"] if name == "cache build" else ["hit"]

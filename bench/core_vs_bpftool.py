@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """CO-RE loads: our loader cold (no BTF cache), warm (per-run cache hit) and
@@ -66,7 +65,7 @@ def measure(obj, repeat, cache_dir):
         unpin(os.path.join(PIN_BASE, "prime"))
         for label, mode in (("cold", "none"), ("warm", "run")):
             walls, rss, inside, loads, statuses = [], [], [], [], set()
-            for _ in range(repeat):
+            for _run in range(repeat):
                 pin = os.path.join(PIN_BASE, label)
                 wall, peak, out = run([sys.executable, child.name, obj, pin, mode, cache_dir], env)
                 unpin(pin)
@@ -80,7 +79,7 @@ def measure(obj, repeat, cache_dir):
                            "bpf_ms": statistics.median(inside) * 1000, "load_call_ms": statistics.median(loads) * 1000,
                            "cache": sorted(statuses)}
         walls, rss = [], []
-        for _ in range(repeat):
+        for _run in range(repeat):
             progs, maps = os.path.join(PIN_BASE, "bt_progs"), os.path.join(PIN_BASE, "bt_maps")
             wall, peak, _out = run(["bpftool", "prog", "loadall", obj, progs, "pinmaps", maps])
             unpin(progs)
@@ -109,7 +108,7 @@ def main():
             bt = rows["bpftool"]
             print("\nCO-RE object with %d programs (median of %d fresh processes):" % (count, args.repeat))
             print("  %-8s %9s %10s %9s %9s %8s %7s" % ("", "wall ms", "load_file", "in bpf()", "RSS MiB", "time x",
-                                                        "RSS x"))
+                                                       "RSS x"))
             for label in ("cold", "warm"):
                 r = rows[label]
                 print("  %-8s %9.1f %10.1f %9.1f %9.1f %8.2f %7.2f   cache %s" % (

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """bpf_facts on a busy host: this process holds N maps and N programs while a
@@ -31,14 +30,14 @@ def main():
     parser.add_argument("--objects", type=int, default=1000)
     args = parser.parse_args()
     fds = []
-    trivial = bytes.fromhex("b700000000000000" "9500000000000000")
+    trivial = bytes.fromhex("b700000000000000" + "9500000000000000")  # r0 = 0; exit
     try:
         for i in range(args.objects):
             fds.append(syscalls.map_create(1, 4, 8, 64, name="busy%d" % i))
             fds.append(syscalls.prog_load(1, trivial, "GPL", name="busy%d" % i)[0])
         env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".venv", "collections"))
         runs = []
-        for _ in range(5):
+        for _run in range(5):
             out = subprocess.run([sys.executable, "-c", CHILD], env=env, check=True, capture_output=True,
                                  text=True).stdout.split()
             runs.append(float(out[2]))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Write and compile a CO-RE object with N kprobe programs, each reading
@@ -21,20 +20,20 @@ static __u64 (*bpf_get_current_task)(void) = (void *)35;
 __u64 seen[%(n)d];
 '''
 
-PROG = r'''
+PROG = '''
 SEC("kprobe/do_sys_openat2")
 int read_mnt_ns_%(i)d(void *ctx)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct nsproxy *nsproxy;
-	struct mnt_namespace *mnt_ns;
-	unsigned int inum;
+\tstruct task_struct *task = (void *)bpf_get_current_task();
+\tstruct nsproxy *nsproxy;
+\tstruct mnt_namespace *mnt_ns;
+\tunsigned int inum;
 
-	READ(nsproxy, task->nsproxy);
-	READ(mnt_ns, nsproxy->mnt_ns);
-	READ(inum, mnt_ns->ns.inum);
-	seen[%(i)d] = inum;
-	return 0;
+\tREAD(nsproxy, task->nsproxy);
+\tREAD(mnt_ns, nsproxy->mnt_ns);
+\tREAD(inum, mnt_ns->ns.inum);
+\tseen[%(i)d] = inum;
+\treturn 0;
 }
 '''
 

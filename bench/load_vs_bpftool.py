@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Load time and peak RSS of our loader against `bpftool prog loadall`
@@ -84,7 +83,7 @@ def measure(obj, repeat):
     child.write(CHILD)
     child.close()
     try:
-        for _ in range(repeat):
+        for _run in range(repeat):
             pin = os.path.join(PIN_BASE, "ours")
             wall, rss, out = run([sys.executable, child.name, obj, pin], env)
             unpin(pin)

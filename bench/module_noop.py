@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """bpf_collection through Ansible: what a no-op re-run costs next to a load

@@ -141,7 +141,7 @@ def _probe_map(map_type):
 
 
 # "r0 = 0; exit": verified by every program type that exists.
-_TRIVIAL = bytes.fromhex("b700000000000000" "9500000000000000")
+_TRIVIAL = bytes.fromhex("b700000000000000" + "9500000000000000")
 
 
 def _probe_prog(prog_type, expected_attach_type):

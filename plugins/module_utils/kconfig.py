@@ -152,7 +152,7 @@ class KernelConfig:
             out = {}
             for line in text.splitlines():
                 if line.startswith("CONFIG_"):
-                    key, _, value = line.partition("=")
+                    key, _sep, value = line.partition("=")
                     out[key] = value
                 elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
                     out[line[2:-len(" is not set")]] = "n"
@@ -243,5 +243,3 @@ def _encode(btf, ext, raw, warnings):
             raise SpecError("%s: value %d does not fit %d-byte %s integer" % (
                 what, number, ext.size, "signed" if signed else "unsigned"))
     raise SpecError("%s: unsupported type %s" % (what, layout.KIND_NAMES.get(t.kind, t.kind)))
-
-

@@ -128,7 +128,7 @@ def resolve(req, prog):
         expect = ("ifindex", attach.ifindex(req.interface))
         if _tc_by_netlink(req):
             point = "tc %s on %s (clsact, priority %d, handle %d)" % (direction, req.interface, req.priority,
-                                                                       req.handle)
+                                                                      req.handle)
             expect = ("netlink-tc", {"netlink": "tc", "interface": req.interface, "direction": direction,
                                      "priority": req.priority, "handle": req.handle})
 
@@ -164,7 +164,7 @@ def resolve(req, prog):
         expect = None
     elif link_type in ("kprobe", "kretprobe"):
         _need(target, "target", prog, link_type)
-        function, _, offset = target.partition("+")
+        function, _sep, offset = target.partition("+")
         try:
             offset = int(offset, 0) if offset else 0
         except ValueError:
@@ -245,7 +245,7 @@ def converge_link(req, check_mode=False):
         try:
             if not req.program and req.type == "auto":
                 if prog.kind is None or _SECTION_KIND_TO_TYPE.get(prog.kind.attach_kind) in (None, "xdp", "tc",
-                                                                                              "cgroup"):
+                                                                                             "cgroup"):
                     # Only targets a section fully names are attached by auto.
                     continue
             link_type, point, link_name, do, expect = resolve(req, prog)

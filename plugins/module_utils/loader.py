@@ -26,7 +26,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import al
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import possible_cpus
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import MAPS_DIR, PROGS_DIR, pin_name
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.kconfig import KCONFIG_SECTION, KernelConfig, kconfig_value
 
 # Map types whose kernel implementation takes no BTF key/value (libbpf
@@ -44,7 +44,6 @@ _NO_BTF_MAP_TYPES = frozenset((
 _LOG_SIZES = (1 << 20, 16 << 20)
 
 _KEY0 = (0).to_bytes(4, sys.byteorder)
-
 
 
 class LoadedMap:
@@ -431,15 +430,4 @@ def _pin_all(loaded, pin_dir):
 
 
 def _mkdirs(loaded, directory):
-    missing = []
-    path = directory
-    while not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except OSError as e:
-            raise LoaderError("cannot create pin directory '%s': %s" % (path, e.strerror),
-                              hint="is bpffs mounted? mount -t bpf bpf /sys/fs/bpf")
-        loaded.pins.append(path)
+    make_dirs(directory, loaded.pins)

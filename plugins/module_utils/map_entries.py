@@ -201,7 +201,7 @@ def _formats(fmt, option):
     for path, name in fmt.items():
         if name not in FORMATS:
             raise SpecError("%s: '%s': unknown format '%s' (want one of %s)" % (option, path, name,
-                                                                                 ", ".join(FORMATS)))
+                                                                                ", ".join(FORMATS)))
     return dict(fmt)
 
 

@@ -106,12 +106,12 @@ def memlock_shortfall(spec, failed, programs=None, release=None):
 
     maps, progs = estimate_spec(spec, programs=programs, release=release)
     needed = sum(maps.values()) + sum(progs.values())
-    biggest = sorted(maps.items(), key=lambda kv: -kv[1])[:3]
+    biggest = ", ".join("%s %d" % kv for kv in sorted(maps.items(), key=lambda kv: -kv[1])[:3]) or "none"
     return LoaderError(
         "%s; this kernel (%s) charges BPF memory to RLIMIT_MEMLOCK, which is %d bytes here, and the "
         "collection needs about %d bytes locked (%d maps, %d programs; largest: %s), besides what other BPF "
-        "objects of the same user already hold" % (failed, release or os.uname().release, limit, needed, len(maps), len(progs),
-           ", ".join("%s %d" % kv for kv in biggest) or "none"),
+        "objects of the same user already hold"
+        % (failed, release or os.uname().release, limit, needed, len(maps), len(progs), biggest),
         hint="raise the limit to at least %d bytes (or unlimited): the ebpf.deploy.bpf_host role's "
              "bpf_host_memlock, 'ulimit -l unlimited' before Ansible runs, or LimitMEMLOCK=infinity for a "
              "service" % needed)

@@ -40,7 +40,7 @@ def possible_cpus():
         return os.cpu_count() or 1
     count = 0
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
+        lo, _sep, hi = part.partition("-")
         count += int(hi or lo) - int(lo) + 1
     return count
 
@@ -103,7 +103,7 @@ def copy_entries(old_fd, new_fd, map_type, key_size, value_size, new_max_entries
                     name, len(entries), e))
             raise
     if map_type not in ARRAY_TYPES:
-        copied = sum(1 for _ in syscalls.map_keys(new_fd, key_size, what=what))
+        copied = sum(1 for _key in syscalls.map_keys(new_fd, key_size, what=what))
         if copied != len(entries):
             raise LoaderError("map '%s': copied %d entries but the new map holds %d" % (
                 name, len(entries), copied))

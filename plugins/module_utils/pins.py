@@ -77,6 +77,7 @@ class CollectionPins:
     def check(self):
         """Raise LoaderError if pin_root is not a real directory on bpffs
         (missing bpffs, a symlink, a dot in a component, not absolute)."""
+        check_privileges()
         root = self.pin_root
         if not os.path.isabs(root):
             raise LoaderError("pin_root '%s' is not an absolute path" % root)
@@ -104,13 +105,28 @@ class CollectionPins:
 
     def make_root(self):
         """Create pin_root (0700) if needed."""
-        missing = []
-        path = self.pin_root
-        while not os.path.isdir(path):
-            missing.append(path)
-            path = os.path.dirname(path)
-        for path in reversed(missing):
+        make_dirs(self.pin_root)
+
+
+def make_dirs(directory, created=None):
+    """Create ``directory`` and its missing parents (0700); returns the
+    directories created, outermost first (appended to ``created`` as they
+    are made, so a caller can clean up after a failure half-way). Raises
+    LoaderError saying why."""
+    missing = []
+    path = directory
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    created = [] if created is None else created
+    for path in reversed(missing):
+        try:
             os.mkdir(path, 0o700)
+        except OSError as e:
+            raise LoaderError("cannot create pin directory '%s': %s" % (path, e.strerror or e),
+                              hint=_write_hint(e.errno))
+        created.append(path)
+    return created
 
 
 def exchange(a, b):
@@ -151,10 +167,63 @@ def remove_tree(path):
     os.rmdir(path)
 
 
+# Capability numbers (linux/capability.h).
+CAP_SYS_ADMIN = 21
+CAP_BPF = 39
+
+
+def check_privileges():
+    """Raise LoaderError unless this process may use bpf() for loading:
+    root's capabilities, or CAP_BPF (5.8+) or CAP_SYS_ADMIN in its
+    effective set. Checked first so that a non-root run says so instead of
+    failing later on some EPERM."""
+    effective = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    effective = int(line.split()[1], 16)
+    except (IOError, OSError, ValueError):
+        return  # no procfs: let bpf() itself answer
+    if effective & (1 << CAP_BPF | 1 << CAP_SYS_ADMIN):
+        return
+    raise LoaderError("loading eBPF needs root (or CAP_BPF or CAP_SYS_ADMIN); this runs as uid %d without them"
+                      % os.geteuid(), hint="run the task with become: true")
+
+
+def _write_hint(err):
+    if err == errno.ENOENT:
+        return "is bpffs mounted? mount -t bpf bpf /sys/fs/bpf"
+    if err == errno.EROFS:
+        return "the bpf filesystem is mounted read-only: mount -o remount,rw it (e.g. /sys/fs/bpf)"
+    if err in (errno.EACCES, errno.EPERM):
+        return "not allowed to write there: run as root (become: true)"
+    return None
+
+
+def planted_symlinks(version):
+    """Symlinks in a collection's version directory (its subdirectories and
+    pins, not below a symlinked directory): ebpf.deploy makes none."""
+    found = []
+    for path in [version] + [os.path.join(version, d) for d in (MAPS_DIR, PROGS_DIR, LINKS_DIR)]:
+        if os.path.islink(path):
+            found.append(path)
+            continue
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            continue
+        found.extend(os.path.join(path, n) for n in names if os.path.islink(os.path.join(path, n)))
+    return found
+
+
 def open_pinned(directory, kind):
     """{pin name: {fd, path, id, memlock, type, ...}} of the maps ('map') or
-    programs ('prog') pinned in ``directory``; the caller closes the fds."""
+    programs ('prog') pinned in ``directory``; the caller closes the fds.
+    Symlinks (and a symlinked ``directory``) are not followed."""
     out = {}
+    if os.path.islink(directory):
+        return out
     try:
         names = sorted(os.listdir(directory))
     except OSError:

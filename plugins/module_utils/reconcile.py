@@ -32,7 +32,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate impor
     estimate_live_map, estimate_live_program)
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
-    LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, open_pinned, pin_name, remove_tree)
+    LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, open_pinned, pin_name, planted_symlinks, remove_tree)
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import STATE_PIN, create_state_map, read_state
 
 LOCK_DIR = "/run/ebpf_deploy/locks"
@@ -89,9 +89,10 @@ class Observed:
         """Why the pinned version does not match its own record ([] if it does)."""
         if not self.exists:
             return []
+        problems = ["'%s' is a symbolic link (ebpf.deploy makes none; it is removed, never followed)" % path
+                    for path in planted_symlinks(self.pins.live)]
         if self.record is None:
-            return ["no state record (not deployed by ebpf.deploy, or damaged)"]
-        problems = []
+            return problems + ["no state record (not deployed by ebpf.deploy, or damaged)"]
         for kind, recorded, pinned in (("map", self.record.get("maps", {}), self.maps),
                                        ("program", self.record.get("programs", {}), self.programs)):
             for name, entry in sorted(recorded.items()):
@@ -355,6 +356,8 @@ def carry_links(src, src_record, dst):
     per link, and only if it still runs ``src``'s program) and pinned in
     ``dst``. Links ``dst`` already has are left alone. Returns warnings for
     links whose program ``dst`` lacks (they go when ``src`` is removed)."""
+    if os.path.islink(os.path.join(src, LINKS_DIR)):
+        return []
     try:
         names = sorted(os.listdir(os.path.join(src, LINKS_DIR)))
     except OSError:
@@ -363,7 +366,7 @@ def carry_links(src, src_record, dst):
     src_by_id = dict((e["id"], e["pin"]) for e in (src_record or {}).get("programs", {}).values())
     warnings = []
     for name in names:
-        if os.path.lexists(os.path.join(dst_links, name)):
+        if os.path.lexists(os.path.join(dst_links, name)) or os.path.islink(os.path.join(src, LINKS_DIR, name)):
             continue
         lfd = syscalls.obj_get(os.path.join(src, LINKS_DIR, name))
         try:
@@ -397,11 +400,15 @@ def _detach_netlink(version):
     from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
     from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
 
+    if os.path.islink(os.path.join(version, LINKS_DIR)):
+        return
     try:
         names = os.listdir(os.path.join(version, LINKS_DIR))
     except OSError:
         return
     for name in names:
+        if os.path.islink(os.path.join(version, LINKS_DIR, name)):
+            continue
         record = read_record(os.path.join(version, LINKS_DIR, name))
         if record and record.get("netlink") == "tc":
             netlink_tc.detach(record["interface"], record["direction"], record["priority"], record["handle"],

@@ -128,6 +128,8 @@ def _hint(err):
                 "on kernels before 5.11 it may also mean RLIMIT_MEMLOCK is too low ('ulimit -l')")
     if err == errno.ENOSYS:
         return "this kernel was built without CONFIG_BPF_SYSCALL"
+    if err == errno.EROFS:
+        return "the bpf filesystem is mounted read-only: mount -o remount,rw it (e.g. /sys/fs/bpf)"
     return None
 
 
@@ -293,7 +295,12 @@ def obj_pin(fd, path):
 
 
 def obj_get(path, flags=0):
-    """Open a pinned object; returns its fd."""
+    """Open a pinned object; returns its fd. A symlink is refused (ELOOP):
+    bpffs allows them, and following one planted among our pins would hand
+    us another tool's map, program or link."""
+    if os.path.islink(path):
+        raise SyscallError("open pin '%s': a symbolic link, not a pin; refusing to follow it" % path, errno.ELOOP,
+                           hint="remove the symlink; ebpf.deploy makes none")
     pbuf = buffer(os.fsencode(path) + b"\0")
     return bpf(BPF_OBJ_GET, _attr(OBJ_PIN_ATTR, _ptr(pbuf), 0, flags), "open pin '%s'" % path)
 

@@ -148,7 +148,7 @@ def main():
             entries=dict(type="list", elements="dict", default=[]),
             exclusive=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent", "query"]),
-            key_format=dict(type="raw"),
+            key_format=dict(type="raw", no_log=False),  # a format name, not a secret
             value_format=dict(type="raw"),
             pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
         ),

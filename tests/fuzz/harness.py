@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -51,9 +50,9 @@ reverted to the seed while the finding still reproduces) and written to
 one again (in a child under the same bounds); ``--case N`` rebuilds input N
 of --seed. The exit status is 1 when anything but advisories was found.
 
-    tests/fuzz/harness.py --inputs 100000 --seed 1
-    tests/fuzz/harness.py --seconds 600
-    tests/fuzz/harness.py --replay tests/fuzz/regressions/<id>.json
+    python3 tests/fuzz/harness.py --inputs 100000 --seed 1
+    python3 tests/fuzz/harness.py --seconds 600
+    python3 tests/fuzz/harness.py --replay tests/fuzz/regressions/<id>.json
 """
 
 from __future__ import absolute_import, division, print_function
@@ -67,6 +66,7 @@ import importlib.util
 import json
 import multiprocessing
 import multiprocessing.connection
+import operator
 import os
 import random
 import resource
@@ -603,7 +603,7 @@ class BTFModel:
         put_uint(self.rec(tid), slot, 4, value)
 
     def resolve(self, tid, hops=40):
-        for _ in range(hops):
+        for _hop in range(hops):
             if self.kind(tid) in MODIFIER_KINDS:
                 tid = self.sot(tid)
             else:
@@ -620,7 +620,7 @@ class BTFModel:
 
 def _random_ref(model, rng):
     """(tid, slot) of a random type-id slot among the records, or None."""
-    for _ in range(20):
+    for _attempt in range(20):
         tid = rng.randrange(1, model.count) if model.count > 1 else 0
         if not tid:
             return None
@@ -649,7 +649,7 @@ def _struct_op(model, rng, op=None):
         length = rng.choice((8, 31, 32, 33, 34, 64, 500))
         end = rng.randrange(count)
         head = end
-        for _ in range(length):
+        for _link in range(length):
             head = model.add(rng.choice(MODIFIER_KINDS + (2, 14)), sot=head)
         ref = _random_ref(model, rng)
         if ref:
@@ -664,7 +664,7 @@ def _struct_op(model, rng, op=None):
         if ref:
             model.set_ref(ref[0], ref[1], first)
     elif op == "selfref":
-        for _ in range(rng.randint(1, 4)):
+        for _edit in range(rng.randint(1, 4)):
             ref = _random_ref(model, rng)
             if ref:
                 model.set_ref(ref[0], ref[1], ref[0])
@@ -696,12 +696,12 @@ def _struct_op(model, rng, op=None):
             put_uint(r, 8, 4, tid)
         model.add(12, name_off=model.add_str("fz_func"), sot=tid, vlen=rng.choice((0, 1, 2, 3, 0xffff)))
     elif op == "huge":
-        for _ in range(rng.randint(1, 3)):
+        for _edit in range(rng.randint(1, 3)):
             cands = model.ids_of_kind((1, 4, 5, 6, 15, 16, 19))
             if cands:
                 put_uint(model.rec(rng.choice(cands)), 8, 4, rng.choice(INTERESTING))
         inner = rng.randrange(count)
-        for _ in range(rng.randint(1, 6)):
+        for _level in range(rng.randint(1, 6)):
             inner = model.add(3, body=struct.pack("<III", inner, 1, rng.choice((0, 1, 0xffffffff, 0x80000000))))
         ref = _random_ref(model, rng)
         if ref:
@@ -723,7 +723,7 @@ def _struct_op(model, rng, op=None):
             if model.vlen(tid):
                 put_uint(r, 12 + 12 * rng.randrange(model.vlen(tid)) + 4, 4, zero)
     elif op == "strings":
-        for _ in range(rng.randint(1, 4)):
+        for _edit in range(rng.randint(1, 4)):
             off = model.add_str(rng.choice(WEIRD_STRINGS))
             tid = rng.randrange(1, model.count) if model.count > 1 else 0
             if tid:
@@ -746,7 +746,7 @@ def _struct_op(model, rng, op=None):
             kind = rng.randint(1, 19)
             vlen = model.vlen(tid) if rng.random() < 0.7 else rng.choice((0, 1, 2, 100))
             need = record_size(kind, vlen)
-            body = bytes(r[12:]) + bytes(rng.getrandbits(8) for _ in range(max(0, need - len(r))))
+            body = bytes(r[12:]) + bytes(rng.getrandbits(8) for _byte in range(max(0, need - len(r))))
             new = bytearray(struct.pack("<III", get_uint(r, 0, 4),
                                         (rng.getrandbits(1) << 31) | (kind << 24) | vlen,
                                         get_uint(r, 8, 4))) + body
@@ -772,13 +772,13 @@ def _struct_op(model, rng, op=None):
         name = model.find_str(rng.choice((".kconfig", ".maps", ".ksyms", ".data", ".rodata")))
         n = rng.randint(0, 3)
         body = b""
-        for _ in range(n):
+        for _var in range(n):
             var = model.add(14, name_off=model.add_str(rng.choice(("CONFIG_FZ", "LINUX_KERNEL_VERSION", "m"))),
                             sot=rng.randrange(model.count), body=struct.pack("<I", rng.choice((0, 1, 2, 7))))
             body += struct.pack("<III", var, rng.choice((0, 4, 8, 0xfffffff0)), rng.choice((0, 4, 8, 0xffffffff)))
         model.add(15, name_off=name, sot=rng.choice((0, 8, 64, 0xffffffff)), vlen=n, body=body)
     elif op == "decl_tag":
-        for _ in range(rng.randint(1, 3)):
+        for _tag in range(rng.randint(1, 3)):
             target = rng.choice((0, rng.randrange(model.count), model.count, 0xffffffff))
             model.add(17, name_off=model.add_str("tag"), sot=target,
                       body=struct.pack("<i", rng.choice((-1, -2, 0, 1, 1000, 0x7fffffff))))
@@ -789,7 +789,7 @@ def _struct_op(model, rng, op=None):
         body = b""
         for j in range(vlen):
             body += struct.pack("<I", model.add_str(rng.choice(("E_A", "E_A___x", "\xff", "E_B")))) + \
-                bytes(rng.getrandbits(8) for _ in range(per - 4))
+                bytes(rng.getrandbits(8) for _byte in range(per - 4))
         model.add(kind, name_off=model.add_str(rng.choice(("fz_enum", "fz_enum___v2"))),
                   sot=rng.choice((0, 1, 2, 3, 4, 8, 16, 0xffffffff)), vlen=vlen, kflag=rng.getrandbits(1), body=body)
     elif op == "wide":
@@ -797,8 +797,8 @@ def _struct_op(model, rng, op=None):
         vlen = rng.choice((0xffff, 5000, 300))
         per = KIND_VLEN[kind]
         chunk = bytearray()
-        for _ in range(vlen):
-            entry = bytearray(rng.getrandbits(8) for _ in range(per))
+        for _entry in range(vlen):
+            entry = bytearray(rng.getrandbits(8) for _byte in range(per))
             put_uint(entry, 0, 4, rng.choice((0, 1, rng.randrange(max(1, len(model.strings))))))
             if kind in (4, 5, 13):
                 put_uint(entry, 4 if kind != 13 else 4, 4, rng.randrange(model.count + 1))
@@ -1084,7 +1084,7 @@ class Generator:
         n = 1
         while n < 8 and rng.random() < 0.45:
             n += 1
-        ops = [(_weighted(rng, OP_WEIGHTS[target]), rng.getrandbits(32)) for _ in range(n)]
+        ops = [(_weighted(rng, OP_WEIGHTS[target]), rng.getrandbits(32)) for _op in range(n)]
         variant = None
         if target == "btf":
             variant = rng.randrange(len(pool)) if rng.random() < 0.15 else -1
@@ -1200,11 +1200,11 @@ def apply_size(name, rng, buf, regions):
             cut = rng.randrange(n + 1) if n else 0
         return buf[:cut]
     if name == "append":
-        return buf + bytes(rng.getrandbits(8) for _ in range(rng.choice((1, 4, 8, 64, 1000))))
+        return buf + bytes(rng.getrandbits(8) for _byte in range(rng.choice((1, 4, 8, 64, 1000))))
     pos = rng.randrange(n + 1) if n else 0
     if name == "insert":
         k = rng.choice((1, 2, 4, 8, 12, 16, 100))
-        return buf[:pos] + bytes(rng.getrandbits(8) for _ in range(k)) + buf[pos:]
+        return buf[:pos] + bytes(rng.getrandbits(8) for _byte in range(k)) + buf[pos:]
     if name == "delete":
         k = rng.choice((1, 2, 4, 8, 12, 16, 100))
         return buf[:pos] + buf[pos + k:]
@@ -1380,7 +1380,7 @@ def _gen_access(model, tid, rng, kind):
         return str(rng.randrange(vlen + 2))
     path = [rng.choice((0, 0, 0, 0, 1, 3))]
     cur = tid
-    for _ in range(rng.randint(0, 6)):
+    for _level in range(rng.randint(0, 6)):
         cur = model.resolve(cur)
         k = model.kind(cur)
         if k in (4, 5):
@@ -1447,7 +1447,7 @@ def _relo_op(name, rng, model, blocks, info, data):
         patchable = (0x61, 0x69, 0x71, 0x79, 0x07, 0x04, 0xb7, 0x18, 0xb4, 0x62, 0x7b)
         good = [j for j in range(ninsns) if code_bytes[8 * j] in patchable]
         new = []
-        for _ in range(rng.randint(1, 4)):
+        for _edit in range(rng.randint(1, 4)):
             r = rng.random()
             if r < 0.75 and good:
                 insn = 8 * rng.choice(good)
@@ -1473,7 +1473,7 @@ def _relo_op(name, rng, model, blocks, info, data):
             secs.append((sec_off, new))
     else:
         s, recs = rng.choice(secs)
-        for _ in range(rng.randint(1, 3)):
+        for _edit in range(rng.randint(1, 3)):
             if not recs:
                 break
             j = rng.randrange(len(recs))
@@ -1678,7 +1678,7 @@ def exercise_btf(btf, rng_seed=0):
         ids = list(range(count))
     else:
         rng = random.Random(rng_seed)
-        ids = [0, 1, count - 1] + [rng.randrange(count) for _ in range(BTF_EXERCISE_CAP)]
+        ids = [0, 1, count - 1] + [rng.randrange(count) for _sample in range(BTF_EXERCISE_CAP)]
     ids += [count, count + 1, -1]
     names = set()
     for tid in ids:
@@ -1721,7 +1721,7 @@ def _touch_type(t):
     # Decoded values must be usable (repr/eq/hash) whatever they hold.
     repr(t)
     hash(t)
-    t == t   # noqa: B015
+    operator.eq(t, t)
 
 
 def exec_case(case, env):

@@ -8,7 +8,7 @@ find nothing; and every reproducer saved in tests/fuzz/regressions/ must
 no longer reproduce. The long run is bench/fuzz_long.sh.
 
 A failure names the finding (file:function:exception), the input index and
-the seed: ``tests/fuzz/harness.py --seed SEED --case INDEX --out DIR``
+the seed: ``python3 tests/fuzz/harness.py --seed SEED --case INDEX --out DIR``
 writes that input's files for a look."""
 
 from __future__ import absolute_import, division, print_function

@@ -52,6 +52,7 @@ def refuse(path, pin_dir, names, exc_type=LoaderError, **kwargs):
     """load_file(path) must raise exc_type (a LoaderError) and leave
     nothing behind. Returns the exception."""
     before = Snapshot()
+    error = None
     try:
         coll = load_file(path, pin_dir=pin_dir, **kwargs)
     except LoaderError as e:
@@ -86,7 +87,7 @@ def test_truncated_object(bpf_build, tmp_path, pin_dir, all_names, obj, eighths)
 
 def _garbage(seed, size, prefix=b""):
     rnd = random.Random(seed)
-    return prefix + bytes(rnd.randrange(256) for _ in range(size))
+    return prefix + bytes(rnd.randrange(256) for _byte in range(size))
 
 
 # ELF64 little-endian EM_BPF header fields for hand-made files.
@@ -381,7 +382,7 @@ def test_fuzzed_object(bpf_build, pin_dir, all_names, obj):
     escaped = {}
     for i in range(200):
         buf = bytearray(data)
-        for _ in range(rnd.randint(1, 6)):
+        for _flip in range(rnd.randint(1, 6)):
             pos = rnd.randrange(len(buf))
             buf[pos] = rnd.choice((rnd.randrange(256), 0, 0xff, buf[pos] ^ 1))
         try:

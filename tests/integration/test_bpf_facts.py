@@ -29,7 +29,7 @@ def test_workload_totals_equal_bpftool(bpf_build, pin_dir):
     try:
         # Objects may be freed by the kernel between two listings: compare
         # snapshots whose id sets agree.
-        for _ in range(20):
+        for _attempt in range(20):
             ours = workload_facts()
             maps, progs = bpftool("map"), bpftool("prog")
             if set(m["id"] for m in ours["maps"]) == set(maps) and \

@@ -54,11 +54,11 @@ def veth():
         for cmd in cmds:
             subprocess.run(cmd, check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as e:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         pytest.skip("cannot build a veth pair into a network namespace here: %s" % e)
     yield host, ns, host_ip, peer_ip
-    subprocess.run(["ip", "link", "del", host], capture_output=True)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", host], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 
 def send_from_netns(ns, dest, count, port=9999, gap=0.001):
@@ -137,7 +137,7 @@ def test_tc_ingress_and_egress(targets, veth):
     assert link(targets, "tc_in", "tc", interface=host)["changed"] is False
     send_from_netns(ns, host_ip, 10)
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for _ in range(10):
+    for _packet in range(10):
         out.sendto(b"y", (peer_ip, 9999))
     out.close()
     assert bss_counter(targets, "targets", "tc_ingress_packets") >= 10
@@ -152,7 +152,7 @@ def cgroup():
     path = os.path.join(root, "ebpf_deploy_test_%s" % secrets.token_hex(3))
     os.mkdir(path)
     yield path
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             os.rmdir(path)
             return
@@ -190,7 +190,7 @@ def test_cgroup_egress_counts_and_denies(bpf_build, pin_dir, cgroup, veth):
 
 
 def _run_true(count):
-    for _ in range(count):
+    for _run in range(count):
         subprocess.run(["/bin/true"], check=True)
 
 
@@ -297,7 +297,7 @@ def test_module_check_idempotent_diff_absent(tmp_path, pin_dir, veth, bpf_build)
 
 def _tc_filters(ns_or_none, ifname, direction):
     cmd = ["tc", "filter", "show", "dev", ifname, direction]
-    return subprocess.run(cmd, capture_output=True, text=True).stdout
+    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
 
 
 def test_tc_through_netlink_idempotent_upgrade_and_foreign_filter(bpf_build, pin_dir, veth):
@@ -329,7 +329,7 @@ def test_tc_through_netlink_idempotent_upgrade_and_foreign_filter(bpf_build, pin
                    name="other-tool", parent=0xfffffff2, direct_action=True, prio=9, classid=1)
         foreign.close()
         with pytest.raises(LoaderError) as info:
-            converge_link(LinkRequest(pin_dir, "nl", "tc_in", name="second", **dict(req, priority=9)))
+            converge_link(LinkRequest(pin_dir, "nl", "tc_in", name="second", **{**req, "priority": 9}))
         assert "refusing" in str(info.value) and "other-tool" in str(info.value)
     finally:
         converge(Desired("nl", pin_dir, state="absent"))

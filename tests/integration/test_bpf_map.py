@@ -117,7 +117,7 @@ def test_module_with_diff(tmp_path, cfg):
     pin_dir, verdict = cfg
     t = {"ebpf.deploy.bpf_map": {"map": "cfg/networks", "pin_root": pin_dir, "key_format": "cidr",
                                  "entries": [{"key": "10.7.0.0/16", "value": {"verdict": "VERDICT_DROP",
-                                                                             "enabled": 1}}]}}
+                                                                              "enabled": 1}}]}}
     proc, (check, real, again) = run_playbook(tmp_path, [dict(t, check_mode=True), t, t], diff=True)
     assert check["changed"] and real["changed"] and again["changed"] is False, proc.stdout
     assert "10.7.0.0/16" in proc.stdout and "VERDICT_DROP" in proc.stdout

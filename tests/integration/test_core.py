@@ -42,7 +42,7 @@ def bpffs_dir():
 
 
 def run_and_read(coll, prog, count):
-    retval, _ = syscalls.prog_test_run(coll.programs[prog].fd, PACKET)
+    retval, _data_out = syscalls.prog_test_run(coll.programs[prog].fd, PACKET)
     bss = coll.maps[".bss"]
     value = syscalls.map_lookup(bss.fd, b"\0" * 4, bss.value_size)
     return retval, list(struct.unpack_from("=%dQ" % count, value))

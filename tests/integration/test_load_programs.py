@@ -89,7 +89,7 @@ def filled_maps(bpf_build):
 @pytest.mark.parametrize("name", ["hash_prealloc", "hash_noprealloc"])
 def test_fill_maps_hash_holds_42_at_7(filled_maps, name):
     assert lookup(filled_maps.maps[name], u64(7)) == u32(42)
-    assert [k for k in syscalls.map_keys(filled_maps.maps[name].fd, 8)] == [u64(7)]
+    assert list(syscalls.map_keys(filled_maps.maps[name].fd, 8)) == [u64(7)]
 
 
 def test_fill_maps_array_holds_u64_at_3(filled_maps):
@@ -348,14 +348,14 @@ def test_globals_refused_constants_change_nothing(bpf_build):
         assert var(coll, spec, ".bss", "result") == _globals_result(11)
 
 
-ENUM_SRC = r"""
+ENUM_SRC = """
 #include "common.h"
 enum mode { MODE_OFF = 0, MODE_FAST = 3, MODE_SAFE = 7 };
 const volatile enum mode mode = MODE_OFF;
 SEC("xdp")
 int get_mode(struct xdp_md *ctx)
 {
-	return mode;
+\treturn mode;
 }
 char _license[] SEC("license") = "GPL";
 """
@@ -490,7 +490,7 @@ def _kernel_config():
         config = {}
         for line in text.splitlines():
             if line.startswith("CONFIG_"):
-                key, _, value = line.partition("=")
+                key, _sep, value = line.partition("=")
                 config[key] = value
         return config
     pytest.skip("no kernel config (/proc/config.gz or /boot/config-%s)" % release)
@@ -667,7 +667,7 @@ def test_corpus_strings_key_from_rodata_string(corpus_dir):
     with loaded(corpus(corpus_dir, "strings")) as coll:
         prog = coll.programs["filter"]
         # first run inserts 1, the next ones increment; always XDP_PASS
-        assert [run(prog) for _ in range(3)] == [XDP_PASS] * 3
+        assert [run(prog) for _run in range(3)] == [XDP_PASS] * 3
         m = coll.maps["my_map"]
         assert list(syscalls.map_keys(m.fd, 48)) == [key]
         assert as_u32(lookup(m, key)) == 3
@@ -731,7 +731,7 @@ def test_corpus_variables_struct_and_array_checks(variables):
 
 def test_corpus_variables_add_atomic(variables):
     spec, coll = variables
-    for _ in range(3):
+    for _run in range(3):
         assert run(coll.programs["add_atomic"]) == 0
     assert var(coll, spec, ".data.atomic", "var_atomic") == 3
 

@@ -126,7 +126,7 @@ def test_golden_index_opens(fresh, golden):
 @pytest.fixture(scope="module")
 def built_and_hit(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("cache") / "btf-cache")
-    first, _ = load(directory)
+    first, _loaded = load(directory)
     assert first.status == "built", first.reason
     second, hit = load(directory)
     return directory, first, second, hit
@@ -304,7 +304,7 @@ def test_changed_source_file_is_rebuilt(tmp_path):
     path = str(tmp_path / "k.btf")
     directory = str(tmp_path / "cache")
     shutil.copyfile(VMLINUX, path)
-    cache, _ = load(directory, source=path, name="k.btf")
+    cache, _loaded = load(directory, source=path, name="k.btf")
     assert cache.status == "built"
     with open(path, "wb") as f:
         f.write(small_btf(["u32", "task_struct"]))
@@ -416,7 +416,7 @@ def test_loose_directory_mode_is_tightened(tmp_path):
     base = tmp_path / "btf-cache"
     base.mkdir(mode=0o755)
     os.chmod(str(base), 0o777)
-    cache, _ = load(str(base))
+    cache, _loaded = load(str(base))
     assert cache.status == "built"
     assert stat.S_IMODE(os.stat(str(base)).st_mode) == 0o700
 
@@ -430,7 +430,7 @@ def mounted(tmp_path):
         point = tmp_path / ("mnt%d" % len(points))
         point.mkdir()
         result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
         if result.returncode != 0:
             pytest.skip("cannot mount tmpfs here: %s" % result.stdout.decode().strip())
         points.append(str(point))
@@ -438,7 +438,7 @@ def mounted(tmp_path):
 
     yield mount
     for point in points:
-        subprocess.run(["umount", "-l", point])
+        subprocess.run(["umount", "-l", point], check=False)
 
 
 def test_read_only_filesystem(mounted, fresh):
@@ -474,10 +474,10 @@ def test_concurrent_builders(cache_dir, fresh):
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(4)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_concurrent_load, args=(cache_dir, barrier, results)) for _ in range(4)]
+    procs = [ctx.Process(target=_concurrent_load, args=(cache_dir, barrier, results)) for _worker in range(4)]
     for p in procs:
         p.start()
-    got = [results.get(timeout=120) for _ in procs]
+    got = [results.get(timeout=120) for _proc in procs]
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
@@ -522,19 +522,19 @@ def test_purge_without_directory(tmp_path):
 def test_first_load_of_a_run_purges_other_runs(tmp_path):
     base = str(tmp_path / "btf-cache")
     make_runs(base, ["old-run"])
-    cache, _ = load(base, "new-run")
+    cache, _loaded = load(base, "new-run")
     assert cache.status == "built"
     assert os.listdir(base) == ["new-run"]
     # Later loads of the run do not purge (a concurrent run keeps its files).
     make_runs(base, ["concurrent-run"])
-    cache, _ = load(base, "new-run")
+    cache, _loaded = load(base, "new-run")
     assert cache.status == "hit"
     assert sorted(os.listdir(base)) == ["concurrent-run", "new-run"]
 
 
 def test_remove_run(tmp_path):
     base = str(tmp_path / "btf-cache")
-    cache, _ = load(base, "run-x")
+    cache, _loaded = load(base, "run-x")
     make_runs(base, ["run-y"])
     assert BTFCache.remove_run(base, "run-x") is True
     assert os.listdir(base) == ["run-y"]

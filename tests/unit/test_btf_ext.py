@@ -30,26 +30,26 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.strings import Str
 
 CLANG = shutil.which("clang")
 
-SOURCE = r"""struct task { int pid; int tgid; } __attribute__((preserve_access_index));
+SOURCE = """struct task { int pid; int tgid; } __attribute__((preserve_access_index));
 struct xdp_md { unsigned int data; unsigned int data_end; };
 
 static __attribute__((noinline)) int twice(int x)
 {
-	return x * 2;
+\treturn x * 2;
 }
 
 __attribute__((section("xdp"), used)) int xdp_prog(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	if (data + 14 > end)
-		return 1;
-	return 2;
+\tvoid *data = (void *)(long)ctx->data;
+\tvoid *end = (void *)(long)ctx->data_end;
+\tif (data + 14 > end)
+\t\treturn 1;
+\treturn 2;
 }
 
 __attribute__((section("tc"), used)) int tc_prog(struct task *t)
 {
-	return twice(t->tgid);
+\treturn twice(t->tgid);
 }
 char LICENSE[] __attribute__((section("license"), used)) = "GPL";
 """

@@ -438,7 +438,7 @@ def test_vmlinux_count_matches_bpftool(vmlinux, vmlinux_dump):
 @needs_vmlinux
 @needs_bpftool
 @pytest.mark.parametrize("kind", sorted(set(L.KIND_NAMES) - {L.BTF_KIND_VOID}),
-                         ids=lambda k: L.kind_name(k))
+                         ids=L.kind_name)
 def test_vmlinux_matches_bpftool_raw(vmlinux, vmlinux_dump, kind):
     # Every type of the kind, field by field (the header and member lines).
     seen = 0
@@ -514,14 +514,14 @@ def test_vmlinux_sizeof_every_datasec_var(vmlinux):
 
 # -- object BTF from clang --------------------------------------------------
 
-OBJ_SOURCE = r"""
+OBJ_SOURCE = """
 typedef unsigned int u32;
 typedef unsigned long long u64;
 struct {
-	int (*type)[2];
-	int (*max_entries)[16];
-	u32 *key;
-	u64 *value;
+\tint (*type)[2];
+\tint (*max_entries)[16];
+\tu32 *key;
+\tu64 *value;
 } counts __attribute__((section(".maps"), used));
 struct bits { unsigned a:3, b:5; int c; };
 enum color { RED, GREEN = 5, BLUE = -1 };
@@ -533,8 +533,8 @@ enum color g_color = GREEN;
 static __attribute__((noinline)) int helper(int x) { return x * g_ro + g_bits.b; }
 __attribute__((section("xdp"), used)) int prog(void *ctx)
 {
-	g_bss += helper(g_data);
-	return g_color == BLUE ? 1 : 2;
+\tg_bss += helper(g_data);
+\treturn g_color == BLUE ? 1 : 2;
 }
 char LICENSE[] __attribute__((section("license"), used)) = "GPL";
 """
@@ -638,7 +638,7 @@ def test_truncated_at_every_byte():
 def test_random_corruption_gives_only_btferror():
     data, _ids = sample_blob()
     rng = random.Random(7)
-    for _ in range(3000):
+    for _trial in range(3000):
         blob = bytearray(data)
         for _j in range(rng.randint(1, 4)):
             pos = rng.randrange(len(blob))
@@ -810,7 +810,7 @@ def test_reference_cycle_resolve():
 def test_deep_chain_within_limit_resolves():
     b = _int_blob()
     prev = 1
-    for _ in range(30):
+    for _level in range(30):
         prev = b.t(L.BTF_KIND_TYPEDEF, "t", prev)
     btf = BTF.from_bytes(b.build())
     assert btf.resolve(prev) == 1
@@ -824,7 +824,7 @@ def test_not_a_buffer():
 
 def test_big_endian_matches_little_endian():
     le, ids = sample_blob("<")
-    be, _ = sample_blob(">")
+    be, _ids = sample_blob(">")
     a = BTF.from_bytes(le)
     b = BTF.from_bytes(be)
     for type_id in a.iter_ids():
@@ -832,7 +832,7 @@ def test_big_endian_matches_little_endian():
 
 
 def test_split_base_byte_order_mismatch():
-    le, _ = sample_blob("<")
+    le, _ids = sample_blob("<")
     base = BTF.from_bytes(le)
     b = Blob(">", base=base)
     b.t(L.BTF_KIND_PTR, "", 1)

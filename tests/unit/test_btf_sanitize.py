@@ -120,10 +120,10 @@ def test_bad_var_reference():
 
 # -- a real object and the kernel -------------------------------------------
 
-SOURCE = r"""
+SOURCE = """
 struct {
-	int (*type)[2];
-	int (*max_entries)[16];
+\tint (*type)[2];
+\tint (*max_entries)[16];
 } counts __attribute__((section(".maps"), used));
 int g_data = 3;
 struct pair { long x; char y; } g_pair = {1, 2};
@@ -134,9 +134,9 @@ const volatile int g_ro = 7;
 const volatile char g_ro_name[5] = "abc";
 __attribute__((section("xdp"), used)) int prog(void *ctx)
 {
-	g_bss += g_data + g_pair.y + g_flag + g_ro + g_ro_name[1];
-	g_bss2++;
-	return 2;
+\tg_bss += g_data + g_pair.y + g_flag + g_ro + g_ro_name[1];
+\tg_bss2++;
+\treturn 2;
 }
 char LICENSE[] __attribute__((section("license"), used)) = "GPL";
 """

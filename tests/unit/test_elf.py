@@ -142,8 +142,8 @@ MALFORMED = [
      "truncated: section headers end at byte"),
     ("shstrndx-out-of-range", _hdr("H", 62, 9), "headers", "section name table index 9 out of range (6 sections)"),
     ("section-data-beyond-file", _sh("xdp", 24, "Q", 1 << 20), "headers", "section 'xdp' (#2): truncated"),
-    ("section-name-out-of-range", _sh("xdp", 0, "I", 4096), "headers", "section #2 name: string offset 4096 "
-                                                                        "out of range"),
+    ("section-name-out-of-range", _sh("xdp", 0, "I", 4096), "headers",
+     "section #2 name: string offset 4096 out of range"),
     ("symbol-section-index-out-of-range", lambda m: m.patch("H", m.sym_at(2) + 6, 77), "symbols",
      "symbol 'prog' (#2): section index 77 out of range (6 sections)"),
     ("symbol-name-out-of-range", lambda m: m.patch("I", m.sym_at(3), 5000), "symbols",

@@ -73,7 +73,6 @@ import zlib
 from array import array
 from bisect import bisect_left
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF, map_file
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, LoaderError
 
 DEFAULT_DIRECTORY = "/run/ebpf_deploy/btf-cache"
@@ -232,6 +231,7 @@ def open_index(buf, data, identity, name):
     names = _HashIndex(mv[names_start:names_end].cast("Q"))
     flavors = _HashIndex(mv[names_end:flavors_end].cast("Q"))
     try:
+        from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
         return BTF.from_index(data, offsets, names, flavors, name=name)
     except BTFError as exc:
         raise _Invalid("does not fit this BTF: %s" % exc)
@@ -401,6 +401,10 @@ class BTFCache:
         Cost: hit about 5 ms (mostly the SHA-256); miss a fresh parse plus
         the name index plus the write (about 150 ms for vmlinux).
         """
+        # The reader is imported only here: tasks that use the run's
+        # directory for shipped objects alone never parse BTF.
+        from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF, map_file
+
         self.status = None
         self.size = 0
         self.reason = None
@@ -459,6 +463,7 @@ class BTFCache:
         self.size = 0
         self.reason = reason
         self.warnings.append("BTF cache not used (kernel BTF parsed for this task only): %s" % reason)
+        from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
         if isinstance(data_or_btf, BTF):
             return data_or_btf
         return BTF(data_or_btf, name=name)

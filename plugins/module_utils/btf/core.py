@@ -69,8 +69,6 @@ class _Poison(Exception):
     """The relocation cannot be satisfied: poison the instruction."""
 
 
-
-
 def _kind_compat(a, b):
     return a == b or (a in _ENUMS and b in _ENUMS)
 
@@ -109,7 +107,7 @@ class _Spec:
         btf = self.btf
         name = btf.name_of(self.root_type_id) or "<anon>"
         text = "[%d] %s %s + %s" % (self.root_type_id, L.KIND_NAMES.get(btf.kind_of(self.root_type_id), "?"),
-                                   name, ":".join(str(i) for i in self.raw))
+                                    name, ":".join(str(i) for i in self.raw))
         if self.kind in _FIELD_KINDS:
             path = "".join(("." + a.name) if a.name else "[%d]" % a.idx for a in self.accessors[1:])
             text += " => %d.%d @ &x[%d]%s" % (self.bit_offset // 8, self.bit_offset % 8,
@@ -198,7 +196,7 @@ def parse_local_spec(btf, type_id, access, kind):
 
 
 def _fields_compat(lbtf, lid, tbtf, tid):
-    for _ in range(_MAX_DEPTH):
+    for _hop in range(_MAX_DEPTH):
         lt, lid = _skip(lbtf, lid)
         tt, tid = _skip(tbtf, tid)
         if lt.kind in _COMPOSITE and tt.kind in _COMPOSITE:
@@ -293,7 +291,7 @@ def types_are_compat(lbtf, lid, tbtf, tid, level=_MAX_DEPTH):
     """libbpf's bpf_core_types_are_compat (names were matched by the caller)."""
     if not _kind_compat(lbtf.kind_of(lid), tbtf.kind_of(tid)):
         return False
-    for _ in range(_MAX_DEPTH):
+    for _hop in range(_MAX_DEPTH):
         lt, lid = _skip(lbtf, lid)
         tt, tid = _skip(tbtf, tid)
         if not _kind_compat(lt.kind, tt.kind):
@@ -332,7 +330,7 @@ def types_match(lbtf, lid, tbtf, tid, behind_ptr=False, level=_MAX_DEPTH):
     comparison of names, kinds, sizes, members and enumerators."""
     if level <= 0:
         raise _Invalid("types nest too deep")
-    for _ in range(_MAX_DEPTH):
+    for _hop in range(_MAX_DEPTH):
         lt, lid = _skip(lbtf, lid)
         tt, tid = _skip(tbtf, tid)
         if not _names_match(lt.name, tt.name):
@@ -425,7 +423,7 @@ def _field_value(kind, spec):
     if bitfield:
         if mt.kind not in (L.BTF_KIND_INT,) + _ENUMS or mt.size not in (1, 2, 4, 8):
             raise _Invalid("bitfield '%s' of a %s of size %s" % (m.name, L.KIND_NAMES.get(mt.kind, mt.kind),
-                                                                getattr(mt, "size", "?")))
+                                                                 getattr(mt, "size", "?")))
         byte_sz = mt.size
         byte_off = bit_off // 8 // byte_sz * byte_sz
         while bit_off + bit_sz - byte_off * 8 > byte_sz * 8:
@@ -500,7 +498,7 @@ def _calc(local, target):
     try:
         if kind in _FIELD_KINDS:
             res.orig, res.orig_sz, res.orig_type, res.validate = _field_value(kind, local)
-            res.new, res.new_sz, res.new_type, _ = _field_value(kind, target)
+            res.new, res.new_sz, res.new_type, _new_validate = _field_value(kind, target)
             if res.orig_sz != res.new_sz:
                 ot = local.btf.type_by_id(res.orig_type)
                 nt = target.btf.type_by_id(res.new_type)
@@ -510,7 +508,7 @@ def _calc(local, target):
                 res.fail_memsz_adjust = not safe
         elif kind in _TYPE_KINDS:
             res.orig, res.validate = _type_value(kind, local)
-            res.new, _ = _type_value(kind, target)
+            res.new, _new_validate = _type_value(kind, target)
         else:
             res.orig = _enum_value(kind, local)
             res.new = _enum_value(kind, target)
@@ -543,8 +541,7 @@ class CoreRelocator:
 
     def _target_btfs(self):
         # Module BTF is parsed only when vmlinux had no candidate.
-        for btf in self._loaded:
-            yield btf
+        yield from self._loaded
         if self._pending is None:
             self._pending = iter(self._targets())
         for btf in self._pending:

@@ -240,7 +240,7 @@ def _decode(btf, type_id, data, pos, formats, path, depth):
         elem = btf.type_by_id(btf.resolve(t.elem_type))
         elem_size = btf.sizeof(t.elem_type)
         if elem.kind == layout.BTF_KIND_INT and elem_size == 1 and (elem.encoding & layout.BTF_INT_CHAR or
-                                                                     elem.name in ("char", "signed char")):
+                                                                    elem.name in ("char", "signed char")):
             text = raw.split(b"\0", 1)[0]
             try:
                 decoded = text.decode("utf-8")

@@ -656,7 +656,7 @@ class BTF:
         type_tag). Raises BTFError on ids out of range or a chain longer
         than 32 hops (a cycle)."""
         start = type_id
-        for _ in range(MAX_RESOLVE_DEPTH + 1):
+        for _hop in range(MAX_RESOLVE_DEPTH + 1):
             if type_id == 0:
                 return 0
             kind, size_or_type = self._raw(type_id)[:2]
@@ -676,7 +676,7 @@ class BTF:
         than 32 hops (a cycle). Cost: a few record reads, no decoding."""
         start = type_id
         multiplier = 1
-        for _ in range(MAX_RESOLVE_DEPTH + 1):
+        for _hop in range(MAX_RESOLVE_DEPTH + 1):
             if type_id == 0:
                 self._fail("sizeof type #%d: reaches void, which has no size" % start)
             kind, size_or_type, btf, off = self._raw(type_id)
