@@ -30,6 +30,11 @@ class ActionModule(ActionBase):
         src = args.get("src")
         try:
             args["run_id"] = controller_run_id()
+            if args.get("state") == "absent":
+                # Removing needs no object: the controller may no longer have it.
+                args.pop("src", None)
+                args.pop("path", None)
+                src = None
             if src is None:
                 result.update(self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args,
                                                    task_vars=task_vars))

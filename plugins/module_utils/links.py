@@ -21,7 +21,8 @@ import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import attach, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import LINKS_DIR, PROGS_DIR, CollectionPins
+from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
+    LINK_REQUESTS_DIR, LINKS_DIR, PROGS_DIR, CollectionPins)
 from ansible_collections.ebpf.deploy.plugins.module_utils.sections import classify
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
 
@@ -66,6 +67,21 @@ class LinkRequest:
         self.method = method
         self.priority = priority
         self.handle = handle
+
+    def record(self, link_name):
+        """What to keep beside the link to make it again (see LINK_REQUESTS_DIR)."""
+        return {"program": self.program, "link_type": self.type, "interface": self.interface,
+                "direction": self.direction, "mode": self.mode, "cgroup": self.cgroup, "target": self.target,
+                "name": link_name, "method": self.method, "priority": self.priority, "handle": self.handle}
+
+    @classmethod
+    def from_record(cls, version, record):
+        """The request of ``record`` for the collection whose live version is
+        the directory ``version``."""
+        fields = ("program", "link_type", "interface", "direction", "mode", "cgroup", "target", "name", "method",
+                  "priority", "handle")
+        return cls(os.path.dirname(version), os.path.basename(version),
+                   **dict((k, record[k]) for k in fields if k in record))
 
 
 class Program:
@@ -279,6 +295,7 @@ def _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mo
                 except SyscallError:
                     pass  # kernels before 5.9 cannot detach; unpinning releases it
                 os.unlink(path)
+                _drop_request(links_dir, link_name)
             return entry
         after = {"link": link_name, "program_id": prog.id}
         if info is not None and info.prog_id == prog.id and _matches(info, expect):
@@ -293,9 +310,18 @@ def _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mo
             return entry
         what = "program '%s': %s" % (prog.name, point)
         if action == "update":
-            syscalls.link_update(existing, prog.fd, what=what)
-            entry["link_id"] = info.id
-            return entry
+            try:
+                syscalls.link_update(existing, prog.fd, what=what)
+                entry["link_id"] = info.id
+                _keep_request(req, links_dir, link_name)
+                return entry
+            except SyscallError as e:
+                if e.errno not in syscalls.LINK_UPDATE_UNSUPPORTED:
+                    raise
+                # A link type the kernel cannot re-point: a new link goes in
+                # beside it before the old one is unpinned, so no event is
+                # missed (both programs may see the few in between).
+                entry["action"] = "replace"
         if not os.path.isdir(links_dir):
             os.mkdir(links_dir, 0o700)
         fd = do(prog.fd, what)
@@ -306,10 +332,33 @@ def _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mo
             os.rename(tmp, path)
         finally:
             os.close(fd)
+        _keep_request(req, links_dir, link_name)
         return entry
     finally:
         if existing is not None:
             os.close(existing)
+
+
+def _keep_request(req, links_dir, link_name):
+    from ansible_collections.ebpf.deploy.plugins.module_utils.state import create_state_map
+
+    requests = os.path.join(os.path.dirname(links_dir), LINK_REQUESTS_DIR)
+    if not os.path.isdir(requests):
+        os.mkdir(requests, 0o700)
+    fd = create_state_map(req.record(link_name))
+    try:
+        tmp = os.path.join(requests, link_name + "__new")
+        syscalls.obj_pin(fd, tmp)
+        os.rename(tmp, os.path.join(requests, link_name))
+    finally:
+        os.close(fd)
+
+
+def _drop_request(links_dir, link_name):
+    try:
+        os.unlink(os.path.join(os.path.dirname(links_dir), LINK_REQUESTS_DIR, link_name))
+    except OSError:
+        pass
 
 
 def _one_netlink(req, prog, links_dir, link_type, point, link_name, spec, check_mode):

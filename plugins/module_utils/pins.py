@@ -29,6 +29,10 @@ STAGING_SUFFIX = "__staging"
 MAPS_DIR = "maps"
 PROGS_DIR = "progs"
 LINKS_DIR = "links"
+# What each link was asked for (a record map per link, same name): links
+# whose kernel type cannot be re-pointed (perf events, raw and BTF
+# tracepoints) are made again from it when the collection is replaced.
+LINK_REQUESTS_DIR = "link_requests"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 # renameat2(2) numbers; RENAME_EXCHANGE swaps two directories atomically.
@@ -205,7 +209,8 @@ def planted_symlinks(version):
     """Symlinks in a collection's version directory (its subdirectories and
     pins, not below a symlinked directory): ebpf.deploy makes none."""
     found = []
-    for path in [version] + [os.path.join(version, d) for d in (MAPS_DIR, PROGS_DIR, LINKS_DIR)]:
+    for path in [version] + [os.path.join(version, d) for d in (MAPS_DIR, PROGS_DIR, LINKS_DIR,
+                                                                LINK_REQUESTS_DIR)]:
         if os.path.islink(path):
             found.append(path)
             continue

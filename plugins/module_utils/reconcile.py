@@ -32,7 +32,8 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate impor
     estimate_live_map, estimate_live_program)
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
-    LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, open_pinned, pin_name, planted_symlinks, remove_tree)
+    LINK_REQUESTS_DIR, LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, open_pinned, pin_name,
+    planted_symlinks, remove_tree)
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import STATE_PIN, create_state_map, read_state
 
 LOCK_DIR = "/run/ebpf_deploy/locks"
@@ -383,15 +384,50 @@ def carry_links(src, src_record, dst):
             old_fd = syscalls.obj_get(os.path.join(src, PROGS_DIR, pin))
             try:
                 syscalls.link_update(lfd, new_fd, old_prog_fd=old_fd, what="link '%s'" % name)
+            except SyscallError as e:
+                if e.errno not in syscalls.LINK_UPDATE_UNSUPPORTED:
+                    raise
+                warnings.extend(_remake_link(src, dst, name))
+                continue
             finally:
                 os.close(new_fd)
                 os.close(old_fd)
             if not os.path.isdir(dst_links):
                 os.mkdir(dst_links, 0o700)
             syscalls.obj_pin(lfd, os.path.join(dst_links, name))
+            _carry_request(src, dst, name)
         finally:
             os.close(lfd)
     return warnings
+
+
+def _remake_link(src, dst, name):
+    """A link the kernel cannot re-point (perf event, raw or BTF tracepoint):
+    made again for ``dst``'s program from its request record; the old one
+    stays attached until ``src`` is removed, so no event is missed."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.links import LinkRequest, converge_link
+    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+
+    record = read_record(os.path.join(src, LINK_REQUESTS_DIR, name))
+    if not record:
+        return ["link '%s': its kernel type cannot be re-pointed and it has no request record; it is detached "
+                "with the old version (attach it again with ebpf.deploy.bpf_link)" % name]
+    converge_link(LinkRequest.from_record(dst, record))
+    return []
+
+
+def _carry_request(src, dst, name):
+    path = os.path.join(src, LINK_REQUESTS_DIR, name)
+    if not os.path.lexists(path) or os.path.islink(path):
+        return
+    fd = syscalls.obj_get(path)
+    try:
+        requests = os.path.join(dst, LINK_REQUESTS_DIR)
+        if not os.path.isdir(requests):
+            os.mkdir(requests, 0o700)
+        syscalls.obj_pin(fd, os.path.join(requests, name))
+    finally:
+        os.close(fd)
 
 
 def _detach_netlink(version):

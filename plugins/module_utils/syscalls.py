@@ -369,6 +369,11 @@ def link_create(prog_fd, target, attach_type, flags=0, u1=0, u2=0, u3=0, what="l
     return bpf(BPF_LINK_CREATE, attr, "%s: create" % what)
 
 
+# What BPF_LINK_UPDATE answers for link types without update_prog (perf
+# events, raw and BTF tracepoints): such a link must be made again.
+LINK_UPDATE_UNSUPPORTED = (errno.EINVAL, errno.EOPNOTSUPP)
+
+
 def link_update(link_fd, new_prog_fd, old_prog_fd=None, what="link"):
     """Point a link at another program; with ``old_prog_fd`` only if it
     still runs that one (BPF_F_REPLACE), so a concurrent change is not lost."""

@@ -310,3 +310,15 @@ def test_src_sent_once_per_host_and_run(tmp_path, pin_dir, maps_o):
     # A new run sends it again.
     proc, (next_run,) = run_playbook(tmp_path, [task(name="a", **src)])
     assert next_run["changed"] is False and next_run["src_sent"] is True, proc.stdout
+
+
+def test_absent_needs_no_object_on_the_controller(tmp_path, pin_dir, maps_o):
+    copy = tmp_path / "gone.o"
+    shutil.copyfile(maps_o, str(copy))
+    proc, (loaded,) = run_playbook(tmp_path, [task(name="gone", src=str(copy), pin_root=pin_dir)])
+    assert loaded["changed"], proc.stdout
+    copy.unlink()
+    proc, (removed, again) = run_playbook(tmp_path, [task(name="gone", src=str(copy), pin_root=pin_dir,
+                                                          state="absent")] * 2)
+    assert removed["changed"] and not removed.get("failed") and again["changed"] is False, proc.stdout
+    assert not os.path.exists(os.path.join(pin_dir, "gone"))

@@ -212,8 +212,45 @@ def test_tracing_programs_count_execs(targets, program, counter):
     seen = bss_counter(targets, "targets", counter)
     assert seen - before >= 25
     link(targets, program, state="absent")
+    # Read after the detach: other processes' execs before it still count.
+    detached = bss_counter(targets, "targets", counter)
+    assert detached >= seen
     _run_true(5)
-    assert bss_counter(targets, "targets", counter) == seen
+    assert bss_counter(targets, "targets", counter) == detached
+
+
+@pytest.mark.parametrize("program, counter", [
+    ("on_execve", "execve_calls"),
+    ("on_exec_raw", "raw_exec_events"),
+    ("on_exec_btf", "btf_exec_events"),
+])
+def test_tracing_links_follow_an_upgrade(bpf_build, targets, program, counter):
+    """Perf-event, raw and BTF tracepoint links cannot be re-pointed
+    (BPF_LINK_UPDATE is EINVAL for them): the upgrade makes a new link
+    for the new program from the link's request record, then drops the old."""
+    try:
+        link(targets, program)
+    except LoaderError as e:
+        if getattr(e, "errno", None) == 1:
+            pytest.skip("the kernel refuses to attach %s here (EPERM)" % program)
+        raise
+    path = os.path.join(bpf_build.dir, "attach_targets.o")
+    programs = ["xdp_count", "tc_in", "tc_out", "cg_egress", "on_execve", "on_exec_raw", "on_exec_btf"]
+    r = converge(Desired("targets", targets, path=path, programs=programs, constants={"cgroup_deny": 1}))
+    assert r["changed"] and not any("detached" in w for w in r["warnings"]), r["warnings"]
+    new_prog = [p for p in r["programs"] if p["name"] == program][0]
+    pins = [n for n in os.listdir(os.path.join(targets, "targets", "links")) if n.startswith(program + "__")]
+    assert len(pins) == 1
+    lfd = syscalls.obj_get(os.path.join(targets, "targets", "links", pins[0]))
+    try:
+        assert syscalls.link_info(lfd).prog_id == new_prog["id"]
+    finally:
+        os.close(lfd)
+    before = bss_counter(targets, "targets", counter)     # the new version's counter
+    _run_true(10)
+    assert bss_counter(targets, "targets", counter) - before >= 10
+    assert link(targets, program)["changed"] is False     # the request record came along
+    assert not os.path.exists(os.path.join(targets, "targets__staging"))
 
 
 def test_kprobe(bpf_build, pin_dir):
