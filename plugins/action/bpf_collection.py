@@ -2,13 +2,15 @@
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of ebpf.deploy.bpf_collection: ship ``src`` to the host
-(once per host and run, see module_utils/shipped.py) and name the playbook
-run (for the per-run BTF cache)."""
+when it needs it, at most once per host and run (see
+module_utils/shipped.py), and name the playbook run (for the per-run BTF
+cache)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
 
 from ansible.errors import AnsibleError
@@ -16,12 +18,13 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ebpf.deploy.plugins.plugin_utils.run_id import controller_run_id
-from ansible_collections.ebpf.deploy.plugins.plugin_utils.sent_objects import SentObjects, file_sha256
 
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    # The object goes over only when the host needs it, into a temporary
+    # directory made then: a no-op run makes one round trip per task.
+    TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -49,24 +52,32 @@ class ActionModule(ActionBase):
         return result
 
     def _run_with_src(self, src, args, task_vars):
+        """First the digest alone: enough when nothing changes or the host
+        kept the object earlier in the run. The object is sent only when the
+        module answers that it needs it."""
         try:
             local = self._find_needle("files", src)
         except AnsibleError as e:
             raise AnsibleError("src '%s': %s" % (src, to_text(e)))
         args["object_sha256"] = file_sha256(local)
-        sent = SentObjects(task_vars, self._play_context.remote_addr)
-        if sent.has(args["object_sha256"]):
-            res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args,
-                                       task_vars=task_vars)
-            if not res.pop("object_missing", False):
-                res.pop("object_kept", None)
-                return res
-        remote = self._connection._shell.join_path(self._connection._shell.tmpdir, os.path.basename(local))
+        res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args, task_vars=task_vars)
+        if not res.pop("object_missing", False):
+            res.pop("object_kept", None)
+            return res
+        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+        remote = self._connection._shell.join_path(tmpdir, os.path.basename(local))
         self._transfer_file(local, remote)
-        self._fixup_perms2((self._connection._shell.tmpdir, remote))
+        self._fixup_perms2((tmpdir, remote))
         args["path"] = remote
         res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args, task_vars=task_vars)
         res.pop("object_missing", None)
-        if res.pop("object_kept", False) and not res.get("failed"):
-            sent.add(args["object_sha256"])
+        res.pop("object_kept", None)
         return res
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -44,15 +44,23 @@ _NEVER_REUSED = frozenset((uapi.BPF_MAP_TYPE_PROG_ARRAY, uapi.BPF_MAP_TYPE_PERF_
 INCOMPATIBLE_POLICIES = ("migrate", "recreate", "fail")
 
 
+class ObjectNeeded(LoaderError):
+    """Raised by plan() when only the object's digest was given and the
+    collection must change: the caller sends the object and asks again."""
+
+
 class Desired:
     """What the caller asks for (the module's options, checked)."""
 
     def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
                  programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None, btf_cache="none",
-                 run_id=None):
+                 run_id=None, object_sha256=None):
         self.name = name
         self.pin_root = pin_root
         self.path = path
+        # The object's digest, for a caller that has not got the object
+        # itself (yet): enough to find that nothing changed.
+        self.object_sha256 = object_sha256
         self.state = state
         self.maps = maps or {}
         self.prealloc = prealloc
@@ -172,12 +180,14 @@ def plan(desired, observed):
         if observed.exists or os.path.isdir(observed.pins.staging):
             return Plan("remove", ["collection is deployed; state is absent"])
         return Plan("none", [])
-    data = _read_object(desired.path)
-    digest = hashlib.sha256(data).hexdigest()
+    data = _read_object(desired.path) if desired.path is not None else None
+    digest = hashlib.sha256(data).hexdigest() if data is not None else desired.object_sha256
     record = observed.record
     if observed.exists and not observed.problems and record is not None and \
             record.get("object_sha256") == digest and record.get("options") == _jsonable(desired.options()):
         return Plan("none", [])
+    if data is None:
+        raise ObjectNeeded("collection '%s': the object is needed to change it" % desired.name)
     reasons = []
     if not observed.exists:
         reasons.append("not deployed")

@@ -49,10 +49,11 @@ options:
     type: path
   src:
     description:
-      - Path of the ELF object on the controller. The action plugin sends it to each host once per playbook run,
-        with its SHA-256, which the host checks; the host keeps it for the rest of the run in the run's private
-        directory (C(/run/ebpf_deploy/btf-cache/<run>/), removed with the run's BTF cache), so later tasks of the
-        run that name the same object send only its digest.
+      - Path of the ELF object on the controller. The action plugin first sends only its SHA-256, which is
+        enough when the collection is deployed from that object already (a no-op costs no transfer) or when the
+        host kept the object earlier in the run. Otherwise it sends the object, at most once per host and run;
+        the host checks the digest and keeps the object for the rest of the run in the run's private directory
+        (C(/run/ebpf_deploy/btf-cache/<run>/), removed with the run's BTF cache).
       - Mutually exclusive with I(path).
     type: path
   state:
@@ -254,7 +255,8 @@ ansible_facts:
           count_packets: {before: 4096, after: 4096, delta: 0, estimate: {before: 4096, after: 4096, delta: 0}}
 src_sent:
   description:
-    - Whether this task sent I(src) to the host; C(false) when an earlier task of the run had sent the same object.
+    - Whether this task sent I(src) to the host; C(false) when nothing changed or an earlier task of the run had
+      sent the same object.
   returned: when I(src) is given
   type: bool
   sample: false
@@ -278,7 +280,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, VerifierError
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, ObjectNeeded, converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.shipped import shipped_object
 
 
@@ -315,9 +317,6 @@ def main():
             shipped = shipped_object(p["src"], p["object_sha256"], run_id, received=path)
         except LoaderError as e:
             module.fail_json(msg=str(e), hint=e.hint)
-        if shipped.path is None:
-            # Tells the action plugin to send the object: nothing was done.
-            module.exit_json(changed=False, object_missing=True)
         path = shipped.path
     elif p["object_sha256"]:
         module.fail_json(msg="object_sha256 is internal to src; leave it unset")
@@ -325,15 +324,19 @@ def main():
         desired = Desired(p["name"], p["pin_root"], path=path, state=p["state"], maps=p["maps"],
                           prealloc=p["prealloc"], constants=p["constants"], programs=p["programs"],
                           btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"],
-                          btf_cache=p["btf_cache"], run_id=run_id)
+                          btf_cache=p["btf_cache"], run_id=run_id,
+                          object_sha256=p["object_sha256"] if path is None else None)
         result = converge(desired, check_mode=module.check_mode)
+    except ObjectNeeded:
+        # Only the digest came and the collection must change: nothing was
+        # done; the action plugin sends the object and runs the task again.
+        module.exit_json(changed=False, object_missing=True)
     except VerifierError as e:
         module.fail_json(msg=str(e.message), hint=e.hint, verifier_log=e.log_tail)
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
     if shipped is not None:
         result["src_sent"] = p["path"] is not None
-        result["object_kept"] = shipped.kept
         result["warnings"] = shipped.warnings + result["warnings"]
     for warning in result.pop("warnings"):
         module.warn(warning)

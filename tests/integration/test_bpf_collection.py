@@ -288,8 +288,8 @@ def test_btf_cache_per_run(tmp_path, pin_dir, bpf_build):
 
 
 def test_src_sent_once_per_host_and_run(tmp_path, pin_dir, maps_o):
-    """The first task of a run sends the object; later tasks naming it send
-    only its digest; when the host lost it, it is sent again."""
+    """The first task of a run that needs the object sends it; later tasks
+    naming it send only its digest; when the host lost it, it is sent again."""
     src = dict(src=maps_o, pin_root=pin_dir)
     lose = {"ansible.builtin.shell": "rm -v /run/ebpf_deploy/btf-cache/*/*-maps.o", "changed_when": True}
     stat = {"ansible.builtin.shell": "stat -c '%a %U' /run/ebpf_deploy/btf-cache/*/*-maps.o "
@@ -307,9 +307,12 @@ def test_src_sent_once_per_host_and_run(tmp_path, pin_dir, maps_o):
     assert after_end["rc"] != 0       # the run's end removed the kept object with the BTF cache
     for name in ("a", "b"):
         assert sorted(os.listdir(os.path.join(pin_dir, name, "progs")))
-    # A new run sends it again.
-    proc, (next_run,) = run_playbook(tmp_path, [task(name="a", **src)])
-    assert next_run["changed"] is False and next_run["src_sent"] is True, proc.stdout
+    # A new run with nothing to change sends only the digest; a change in it
+    # sends the object.
+    proc, (next_run, changed) = run_playbook(tmp_path, [task(name="a", **src),
+                                                        task(name="a", prealloc=False, **src)])
+    assert next_run["changed"] is False and next_run["src_sent"] is False, proc.stdout
+    assert changed["changed"] and changed["src_sent"] is True, proc.stdout
 
 
 def test_absent_needs_no_object_on_the_controller(tmp_path, pin_dir, maps_o):
