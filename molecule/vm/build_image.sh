@@ -15,6 +15,10 @@
 #   EBPF_VM_CACHE           cache directory
 #   EBPF_VM_KERNEL_PACKAGE  kernel package or metapackage (default linux-image-amd64,
 #                           i.e. the newest linux-image-6.1.0-NN-amd64)
+#   EBPF_VM_KERNEL_SUITE    take the kernel from this Debian release instead of the machine's apt
+#                           sources (e.g. bullseye: 5.10), through a private apt directory under
+#                           the cache that holds only `deb MIRROR SUITE main`; the machine's own
+#                           apt sources and lists are not touched. The root filesystem stays Debian 12.
 #   EBPF_VM_MIRROR          Debian mirror for debootstrap (default: debootstrap's own)
 #   EBPF_VM_MODULES         kernel modules copied into the image (with their dependencies)
 #
@@ -25,6 +29,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${EBPF_VM_CACHE:-/var/cache/ebpf_deploy/vm}
 kernel_meta=${EBPF_VM_KERNEL_PACKAGE:-linux-image-amd64}
+kernel_suite=${EBPF_VM_KERNEL_SUITE:-}
 modules=${EBPF_VM_MODULES:-virtio_pci virtio_net virtio_rng veth sch_ingress cls_bpf}
 suite=bookworm
 packages=python3,openssh-server,openssh-sftp-server,iproute2,kmod
@@ -37,21 +42,35 @@ for tool in debootstrap cpio apt-get apt-cache dpkg-deb ssh-keygen chroot flock;
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install debootstrap cpio openssh-client)"
 done
 
+# Another release's kernel: apt reads a sources list, lists and caches of its own.
+apt_opts=()
+if [ -n "$kernel_suite" ]; then
+  case "$kernel_suite" in
+    *[!a-z0-9-]*) die "EBPF_VM_KERNEL_SUITE must be a Debian suite name, not $kernel_suite" ;;
+  esac
+  aptdir="$cache/.apt-$kernel_suite"
+  mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/sources.list.d"
+  echo "deb ${EBPF_VM_MIRROR:-http://deb.debian.org/debian} $kernel_suite main" > "$aptdir/sources.list"
+  apt_opts=(-o "Dir::Etc::sourcelist=$aptdir/sources.list" -o "Dir::Etc::sourceparts=$aptdir/sources.list.d"
+            -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache")
+fi
+
 # The kernel package: a metapackage resolves to the linux-image-6.1.0-NN-amd64 it depends on.
 resolve_kernel() {
   local pkg=$1 dep
-  if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+  if ! apt-cache "${apt_opts[@]}" show "$pkg" >/dev/null 2>&1; then
     return 1
   fi
-  dep=$(apt-cache depends "$pkg" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
+  dep=$(apt-cache "${apt_opts[@]}" depends "$pkg" 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
   echo "${dep:-$pkg}"
 }
 kernel_pkg=$(resolve_kernel "$kernel_meta") || {
-  log "apt does not know $kernel_meta; running apt-get update"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  log "apt does not know $kernel_meta${kernel_suite:+ in $kernel_suite}; running apt-get update"
+  DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update -qq >&2
   kernel_pkg=$(resolve_kernel "$kernel_meta") || die "no package $kernel_meta in the apt sources"
 }
-kernel_version=$(apt-cache policy "$kernel_pkg" | awk '$1 == "Candidate:" {print $2}')
+kernel_version=$(apt-cache "${apt_opts[@]}" policy "$kernel_pkg" | awk '$1 == "Candidate:" {print $2}')
 if [ -z "$kernel_version" ] || [ "$kernel_version" = "(none)" ]; then
   die "no installable version of $kernel_pkg"
 fi
@@ -95,7 +114,7 @@ start=$(date +%s)
 log "downloading $kernel_pkg $kernel_version"
 mkdir -p "$work/deb" "$work/kernel"
 # (apt warns that it downloads as root, unsandboxed, into a root-only directory: expected)
-(cd "$work/deb" && apt-get download -q "$kernel_pkg=$kernel_version") >"$work/download.log" 2>&1 ||
+(cd "$work/deb" && apt-get "${apt_opts[@]}" download -q "$kernel_pkg=$kernel_version") >"$work/download.log" 2>&1 ||
   { cat "$work/download.log" >&2; die "apt-get download $kernel_pkg=$kernel_version failed"; }
 dpkg-deb -x "$work"/deb/*.deb "$work/kernel"
 release=$(basename "$(ls -d "$work"/kernel/lib/modules/*/)")

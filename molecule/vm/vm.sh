@@ -13,6 +13,7 @@
 #   EBPF_VM_MEMORY        MiB of guest memory (default 1536; the root filesystem lives in it)
 #   EBPF_VM_CPUS          guest CPUs (default 2)
 #   EBPF_VM_BOOT_TIMEOUT  seconds to wait for ssh (default 300)
+#   EBPF_VM_APPEND        more kernel command line, e.g. init.sh's ebpf_vm.memlock=64 ebpf_vm.pam=yes
 set -euo pipefail
 
 vm_name=ebpf-deploy-molecule-vm
@@ -101,7 +102,7 @@ start_vm() {
     -accel "$accel" -cpu "$cpu" -smp "${EBPF_VM_CPUS:-2}" -m "${EBPF_VM_MEMORY:-1536}" \
     -nodefaults -display none -no-reboot \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.cpio" \
-    -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init" \
+    -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init${EBPF_VM_APPEND:+ $EBPF_VM_APPEND}" \
     -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
     -device virtio-rng-pci \
     -serial "file:$run/console.log" -monitor none \

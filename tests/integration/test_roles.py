@@ -108,6 +108,8 @@ def test_missing_btf_fails_naming_host_kernel_and_file(tmp_path, play):
 
 def test_sysctls_set_only_when_different(tmp_path):
     path = "/proc/sys/kernel/bpf_stats_enabled"
+    conf = "/etc/sysctl.d/60-ebpf-deploy.conf"
+    conf_existed = os.path.exists(conf)
     original = open(path).read().strip()
     want = "0" if original == "1" else "1"
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
@@ -124,6 +126,14 @@ def test_sysctls_set_only_when_different(tmp_path):
         second = subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 universal_newlines=True, timeout=300, check=False)
         assert "changed=0" in second.stdout.split("PLAY RECAP")[1], second.stdout
+        play[0]["vars"]["bpf_host_sysctls_persist"] = True
+        (tmp_path / "sysctl.yml").write_text(yaml.safe_dump(play))
+        persisted = subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   universal_newlines=True, timeout=300, check=False)
+        assert persisted.returncode == 0, persisted.stdout
+        with open(conf) as f:
+            assert "kernel.bpf_stats_enabled = %s" % want in f.read()
+        del play[0]["vars"]["bpf_host_sysctls_persist"]
         play[0]["vars"]["bpf_host_sysctls"] = {"bpf_stats": 1}
         (tmp_path / "sysctl.yml").write_text(yaml.safe_dump(play))
         bad = subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -132,3 +142,5 @@ def test_sysctls_set_only_when_different(tmp_path):
     finally:
         with open(path, "w") as f:
             f.write(original)
+        if not conf_existed and os.path.exists(conf):
+            os.unlink(conf)
