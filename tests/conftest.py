@@ -14,16 +14,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import importlib.util
 import os
 import re
 import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
+
+from import_path import setup_import_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BPF_SRC = os.path.join(REPO, "tests", "bpf")
@@ -32,41 +32,9 @@ CORPUS = os.path.normpath(os.path.join(REPO, "..", "shared", "corpus"))
 INTEGRATION = os.path.join(REPO, "tests", "integration")
 BPFFS = "/sys/fs/bpf"
 PIN_PREFIX = "ebpf-deploy-test-"
-_PKG = "ansible_collections.ebpf.deploy.plugins.module_utils"
 
 
-def _importable(name):
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ImportError:
-        return False
-
-
-def _setup_import_path():
-    """Make ``ansible_collections.ebpf.deploy`` importable.
-
-    ``./dev test`` puts ``.venv/collections`` (which links
-    ansible_collections/ebpf/deploy to this tree) on PYTHONPATH; without
-    it, add that directory ourselves, and failing that, a temporary
-    ansible_collections/ebpf/deploy link to this tree.
-    """
-    if _importable(_PKG):
-        return
-    venv_collections = os.path.join(REPO, ".venv", "collections")
-    if os.path.isdir(venv_collections) and venv_collections not in sys.path:
-        sys.path.insert(0, venv_collections)
-        importlib.invalidate_caches()
-        if _importable(_PKG):
-            return
-        sys.path.remove(venv_collections)
-    tmp = tempfile.mkdtemp(prefix="ebpf-deploy-collections-")
-    os.makedirs(os.path.join(tmp, "ansible_collections", "ebpf"))
-    os.symlink(REPO, os.path.join(tmp, "ansible_collections", "ebpf", "deploy"))
-    sys.path.insert(0, tmp)
-    importlib.invalidate_caches()
-
-
-_setup_import_path()
+setup_import_path()
 
 
 # ---------------------------------------------------------------- skipping

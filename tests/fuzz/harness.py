@@ -62,7 +62,6 @@ import collections
 import glob
 import hashlib
 import importlib
-import importlib.util
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -85,38 +84,15 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD_DIR = os.path.join(REPO, "tests", "bpf", "build")
 CORPUS_DIR = os.path.normpath(os.path.join(REPO, "..", "shared", "corpus"))
 REGRESSIONS = os.path.join(HERE, "regressions")
-PKG = "ansible_collections.ebpf.deploy.plugins.module_utils"
 PLUGIN_MARK = os.sep + os.path.join("plugins", "module_utils") + os.sep
 
 TARGETS = ("elf", "btf", "ext", "core", "cache")
 TARGET_WEIGHTS = {"elf": 30, "btf": 25, "ext": 12, "core": 20, "cache": 13}
 
 
-# ---------------------------------------------------------------- import path
-
-def _importable(name):
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ImportError:
-        return False
-
-
-def setup_import_path():
-    """Make ``ansible_collections.ebpf.deploy`` importable (as tests/conftest.py)."""
-    if _importable(PKG):
-        return
-    venv_collections = os.path.join(REPO, ".venv", "collections")
-    if os.path.isdir(venv_collections) and venv_collections not in sys.path:
-        sys.path.insert(0, venv_collections)
-        importlib.invalidate_caches()
-        if _importable(PKG):
-            return
-        sys.path.remove(venv_collections)
-    tmp = tempfile.mkdtemp(prefix="ebpf-deploy-collections-")
-    os.makedirs(os.path.join(tmp, "ansible_collections", "ebpf"))
-    os.symlink(REPO, os.path.join(tmp, "ansible_collections", "ebpf", "deploy"))
-    sys.path.insert(0, tmp)
-    importlib.invalidate_caches()
+# The harness also runs on its own: tests/ holds the import-path helper.
+sys.path.insert(0, os.path.dirname(HERE))
+from import_path import PKG, setup_import_path  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class _Modules:
