@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -144,3 +145,26 @@ def test_sysctls_set_only_when_different(tmp_path):
             f.write(original)
         if not conf_existed and os.path.exists(conf):
             os.unlink(conf)
+
+
+def test_pyroute2_installed_with_pip_where_missing(tmp_path):
+    """A Python without pyroute2 that is not the system's (a venv): the
+    role installs it with that Python's pip, once."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    assert subprocess.run([python, "-c", "import pyroute2"], check=False,
+                          stderr=subprocess.DEVNULL).returncode != 0
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars": {"ansible_python_interpreter": python},
+             "tasks": [{"ansible.builtin.include_role": {"name": "ebpf.deploy.bpf_host"}}]}]
+    (tmp_path / "pyroute2.yml").write_text(yaml.safe_dump(play))
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(tmp_path / "pyroute2.yml")]
+    first = subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, timeout=600, check=False)
+    assert first.returncode == 0, first.stdout
+    assert "Install pyroute2 with pip" in first.stdout
+    subprocess.run([python, "-c", "import pyroute2"], check=True)
+    second = subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, timeout=600, check=False)
+    assert "changed=0" in second.stdout.split("PLAY RECAP")[1], second.stdout
