@@ -126,6 +126,12 @@ def make_dirs(directory, created=None):
     for path in reversed(missing):
         try:
             os.mkdir(path, 0o700)
+        except FileExistsError:
+            # Another collection's run made it just now (the lock is per
+            # collection); fine when it is a directory, not a symlink.
+            if os.path.isdir(path) and not os.path.islink(path):
+                continue
+            raise LoaderError("cannot create pin directory '%s': something else is there" % path)
         except OSError as e:
             raise LoaderError("cannot create pin directory '%s': %s" % (path, e.strerror or e),
                               hint=_write_hint(e.errno))
