@@ -49,9 +49,16 @@ def _link(prog_fd, target, attach_type, what, flags=0, min_kernel=None, feature=
     try:
         return syscalls.link_create(prog_fd, target, attach_type, flags, what=what, **union)
     except SyscallError as e:
-        if e.errno in (errno.EINVAL, errno.ENOTSUP, 524) and min_kernel:
-            raise NotSupportedError("%s: %s" % (what, e), feature=feature, min_kernel=min_kernel)
+        # The release hint only where this kernel predates it: on a newer
+        # one EINVAL means something else, which the message alone tells.
+        if e.errno in (errno.EINVAL, errno.ENOTSUP, 524) and min_kernel and _older_than(min_kernel):
+            raise NotSupportedError(str(e), feature=feature, min_kernel=min_kernel)
         raise
+
+
+def _older_than(release):
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import kernel_version
+    return kernel_version() < tuple(int(x) for x in release.split("."))
 
 
 def attach_xdp(prog_fd, interface, mode="auto", what="xdp"):

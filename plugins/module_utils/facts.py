@@ -278,14 +278,28 @@ def collection_facts(pin_root):
                 estimate += (estimate_live_map(obj["fd"], obj["fdinfo"]) if kind == "map"
                              else estimate_live_program(obj["fd"])) or 0
                 os.close(obj["fd"])
-        try:
-            links = sorted(os.listdir(os.path.join(path, LINKS_DIR)))
-        except OSError:
-            links = []
+        links = _link_facts(path, record)
         out[name] = {"path": path, "object_sha256": record.get("object_sha256"), "options": record.get("options"),
                      "maps": sorted(record.get("maps", {})), "programs": sorted(record.get("programs", {})),
                      "links": links, "memlock": memlock, "memlock_estimate": estimate}
     return out
+
+
+def _link_facts(version, record):
+    """Each pinned link of a version and the program it runs (by the id the
+    kernel reports for the link, named through the version's record)."""
+    by_id = dict((e["id"], n) for n, e in record.get("programs", {}).items())
+    links = {}
+    for name, obj in sorted(open_pinned(os.path.join(version, LINKS_DIR), "link").items()):
+        try:
+            if "map_type" in obj["fdinfo"]:
+                links[name] = {"method": "netlink"}
+                continue
+            prog_id = syscalls.link_info(obj["fd"]).prog_id
+        finally:
+            os.close(obj["fd"])
+        links[name] = {"program": by_id.get(prog_id), "program_id": prog_id}
+    return links
 
 
 def gather(subsets, pin_root):

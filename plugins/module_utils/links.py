@@ -7,8 +7,10 @@ A link lives in ``pin_root/<collection>/links/<name>``, so it moves with
 the collection: when bpf_collection replaces the programs it re-points
 each link at the new program with BPF_LINK_UPDATE (atomic: every event or
 packet meets the old or the new program), and removing the collection
-detaches them. ``plan_link()`` decides from what is pinned; ``apply_link()``
-changes the kernel.
+detaches them. Links the kernel cannot re-point (perf events, raw and BTF
+tracepoints) are made again for the new program from the request record
+kept beside each link, which names the one program and the resolved attach
+type and target it was made with.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,9 +22,10 @@ import re
 import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import attach, syscalls, uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
+    LoaderError, NotSupportedError, SpecError, SyscallError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
-    LINK_REQUESTS_DIR, LINKS_DIR, PROGS_DIR, CollectionPins)
+    LINK_REQUESTS_DIR, LINKS_DIR, PROGS_DIR, CollectionPins, make_dirs)
 from ansible_collections.ebpf.deploy.plugins.module_utils.sections import classify
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
 
@@ -68,32 +71,26 @@ class LinkRequest:
         self.priority = priority
         self.handle = handle
 
-    def record(self, link_name):
-        """What to keep beside the link to make it again (see LINK_REQUESTS_DIR)."""
-        return {"program": self.program, "link_type": self.type, "interface": self.interface,
-                "direction": self.direction, "mode": self.mode, "cgroup": self.cgroup, "target": self.target,
-                "name": link_name, "method": self.method, "priority": self.priority, "handle": self.handle}
-
     @classmethod
-    def from_record(cls, version, record):
-        """The request of ``record`` for the collection whose live version is
-        the directory ``version``."""
-        fields = ("program", "link_type", "interface", "direction", "mode", "cgroup", "target", "name", "method",
+    def from_record(cls, pin_root, collection, record, program):
+        """The request that makes again the link ``record`` describes, for
+        ``program`` (the one the link runs: records written before 0.2 by a
+        ``type: auto`` task without a program hold none)."""
+        fields = ("link_type", "interface", "direction", "mode", "cgroup", "target", "name", "method",
                   "priority", "handle")
-        return cls(os.path.dirname(version), os.path.basename(version),
-                   **dict((k, record[k]) for k in fields if k in record))
+        return cls(pin_root, collection, program, **dict((k, record[k]) for k in fields if record.get(k) is not None))
 
 
 class Program:
     """A pinned program of a collection, with what its section says."""
 
-    def __init__(self, pins, name, record):
+    def __init__(self, collection, version, name, record):
         self.name = name
         entry = (record or {}).get("programs", {}).get(name)
         if entry is None:
             raise SpecError("collection '%s' has no program '%s' (has: %s)" % (
-                pins.name, name, ", ".join(sorted((record or {}).get("programs", {}))) or "none"))
-        self.pin = os.path.join(pins.live, PROGS_DIR, entry["pin"])
+                collection, name, ", ".join(sorted((record or {}).get("programs", {}))) or "none"))
+        self.pin = os.path.join(version, PROGS_DIR, entry["pin"])
         self.section = entry.get("section", "")
         self.kind = classify(self.section) if self.section else None
         self.fd = syscalls.obj_get(self.pin)
@@ -106,13 +103,56 @@ class Program:
         os.close(self.fd)
 
 
+class Attachment:
+    """One link, resolved for one program: ``type``, ``point`` (in words),
+    ``name`` (its pin), ``make(prog_fd, what)`` (attaches, returns the link
+    fd), ``expect`` (what an existing link must show to count as this one)
+    and ``record`` (what is kept beside it to make it again)."""
+
+    def __init__(self, link_type, point, name, make, expect, record):
+        self.type = link_type
+        self.point = point
+        self.name = name
+        self.make = make
+        self.expect = expect
+        self.record = record
+
+
+def unsupported_kind(kind):
+    """Why bpf_link cannot attach a program of section kind ``kind`` (None
+    when it can, or the section names no attach mechanism at all)."""
+    if kind is None or kind.attach_kind is None or kind.attach_kind in _SECTION_KIND_TO_TYPE:
+        return None
+    return "its section names a %s attach point, which bpf_link does not support yet" % kind.attach_kind
+
+
+def auto_skip_reason(prog):
+    """Why ``type: auto`` without a program leaves ``prog`` alone (None: it
+    attaches it): auto attaches only what a section names completely."""
+    kind = prog.kind
+    unsupported = unsupported_kind(kind)
+    if unsupported:
+        return unsupported
+    link_type = _SECTION_KIND_TO_TYPE.get(kind.attach_kind) if kind else None
+    if link_type is None:
+        return "its section names no attach point"
+    if link_type in ("xdp", "tc", "cgroup"):
+        needs = "a cgroup" if link_type == "cgroup" else "an interface"
+        return "%s needs %s, which no section names" % (link_type, needs)
+    if link_type in ("tracepoint", "kprobe", "kretprobe", "raw_tracepoint") and not kind.attach_target:
+        return "its section names no %s target" % link_type
+    return None
+
+
 def resolve(req, prog):
-    """(type, attach point description, link name, attach callable, expected
-    check) for one program, with every option checked. Raises SpecError
-    naming the program and option."""
+    """The Attachment ``req`` asks of ``prog``, every option checked.
+    Raises SpecError naming the program and the option."""
     link_type = req.type
     kind = prog.kind
     if link_type == "auto":
+        unsupported = unsupported_kind(kind)
+        if unsupported:
+            raise NotSupportedError("program '%s' (section '%s'): %s" % (prog.name, prog.section, unsupported))
         link_type = _SECTION_KIND_TO_TYPE.get(kind.attach_kind if kind else None)
         if link_type is None:
             raise SpecError("program '%s' (section '%s'): its section names no attach point; give type" % (
@@ -123,7 +163,13 @@ def resolve(req, prog):
         raise SpecError("program '%s' is a %s program; type %s needs %s" % (
             prog.name, uapi.PROG_TYPE_NAMES.get(prog.type, prog.type), link_type,
             " or ".join(uapi.PROG_TYPE_NAMES.get(t, str(t)) for t in _PROG_TYPES[link_type])))
+    if link_type in ("kprobe", "kretprobe") and kind is not None and kind.expected_attach_type is not None:
+        # A kprobe.multi/session program: the kernel takes it only through
+        # a multi link, which a perf-event kprobe is not.
+        raise NotSupportedError("program '%s' (section '%s'): a %s program attaches only through a multi link, "
+                                "which bpf_link does not support yet" % (prog.name, prog.section, kind.attach_kind))
     target = req.target if req.target is not None else (kind.attach_target if kind else None)
+    direction = None
     if link_type == "xdp":
         _need(req.interface, "interface", prog, link_type)
         if req.mode not in attach.XDP_MODES:
@@ -131,7 +177,7 @@ def resolve(req, prog):
         point = "xdp on %s (%s)" % (req.interface, req.mode)
         label = req.interface
 
-        def do(fd, what):
+        def make(fd, what):
             return attach.attach_xdp(fd, req.interface, req.mode, what)
         expect = ("ifindex", attach.ifindex(req.interface))
     elif link_type == "tc":
@@ -147,13 +193,11 @@ def resolve(req, prog):
                                                                       req.handle)
             expect = ("netlink-tc", {"netlink": "tc", "interface": req.interface, "direction": direction,
                                      "priority": req.priority, "handle": req.handle})
-
-            def do(fd, what):
-                raise AssertionError("netlink attachments go through _one_netlink")
+            make = None  # netlink attachments go through _one_netlink
         else:
             point = "tc %s on %s" % (direction, req.interface)
 
-            def do(fd, what):
+            def make(fd, what):
                 return attach.attach_tcx(fd, req.interface, direction, what)
     elif link_type == "cgroup":
         _need(req.cgroup, "cgroup", prog, link_type)
@@ -164,7 +208,7 @@ def resolve(req, prog):
         label = "%s_%s" % (os.path.basename(req.cgroup.rstrip("/")) or "root",
                            uapi.ATTACH_TYPE_NAMES.get(attach_type, attach_type))
 
-        def do(fd, what):
+        def make(fd, what):
             return attach.attach_cgroup(fd, req.cgroup, attach_type, what)
         expect = ("cgroup", _cgroup_id(req.cgroup))
     elif link_type == "tracepoint":
@@ -175,7 +219,7 @@ def resolve(req, prog):
         point = "tracepoint %s" % target
         label = target
 
-        def do(fd, what):
+        def make(fd, what):
             return attach.attach_tracepoint(fd, category, tp, what)
         expect = None
     elif link_type in ("kprobe", "kretprobe"):
@@ -188,7 +232,7 @@ def resolve(req, prog):
         point = "%s %s" % (link_type, target)
         label = target
 
-        def do(fd, what):
+        def make(fd, what):
             return attach.attach_kprobe(fd, function, offset, link_type == "kretprobe", what)
         expect = None
     elif link_type == "raw_tracepoint":
@@ -196,19 +240,24 @@ def resolve(req, prog):
         point = "raw_tracepoint %s" % target
         label = target
 
-        def do(fd, what):
+        def make(fd, what):
             return attach.attach_raw_tracepoint(fd, target, what)
         expect = None
     else:
-        point = "%s %s" % (link_type, (kind.attach_target if kind else "") or "")
-        label = (kind.attach_target if kind else None) or "target"
+        # The target of a BTF-typed program was fixed when it was loaded.
+        target = kind.attach_target if kind else None
+        point = "%s %s" % (link_type, target or "")
+        label = target or "target"
 
-        def do(fd, what):
+        def make(fd, what):
             return attach.attach_tracing(fd, what)
         expect = None
     name = req.name or "%s__%s_%s" % (prog.name, link_type, label)
     name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:200]
-    return link_type, point, name, do, expect
+    record = {"program": prog.name, "link_type": link_type, "interface": req.interface, "direction": direction,
+              "mode": req.mode, "cgroup": req.cgroup, "target": target, "name": name, "method": req.method,
+              "priority": req.priority, "handle": req.handle}
+    return Attachment(link_type, point.rstrip(), name, make, expect, record)
 
 
 def _tc_by_netlink(req):
@@ -250,35 +299,58 @@ def converge_link(req, check_mode=False):
     if record is None and req.state == "present":
         raise SpecError("collection '%s' is not deployed under %s (deploy it with ebpf.deploy.bpf_collection "
                         "first)" % (pins.name, pins.pin_root))
+    return _converge(req, pins.live, record, check_mode)
+
+
+def _converge(req, version, record, check_mode):
     names = [req.program] if req.program else sorted((record or {}).get("programs", {}))
-    links_dir = os.path.join(pins.live, LINKS_DIR)
-    results = []
-    changed = False
-    for name in names:
-        if req.state == "absent" and (record is None or name not in record.get("programs", {})):
-            continue
-        prog = Program(pins, name, record)
-        try:
-            if not req.program and req.type == "auto":
-                if prog.kind is None or _SECTION_KIND_TO_TYPE.get(prog.kind.attach_kind) in (None, "xdp", "tc",
-                                                                                             "cgroup"):
-                    # Only targets a section fully names are attached by auto.
-                    continue
-            link_type, point, link_name, do, expect = resolve(req, prog)
-            if expect and expect[0] == "netlink-tc":
-                entry = _one_netlink(req, prog, links_dir, link_type, point, link_name, expect[1], check_mode)
+    links_dir = os.path.join(version, LINKS_DIR)
+    programs, skipped = [], []
+    try:
+        # Every program is resolved before anything is attached, so a bad
+        # option fails the task without attaching half of what it names.
+        for name in names:
+            if req.state == "absent" and (record is None or name not in record.get("programs", {})):
+                continue
+            prog = Program(req.pins.name, version, name, record)
+            programs.append(prog)
+            reason = auto_skip_reason(prog) if not req.program and req.type == "auto" else None
+            if reason:
+                skipped.append({"program": name, "section": prog.section, "reason": reason})
+                prog.attachment = None
             else:
-                entry = _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mode)
-        finally:
+                prog.attachment = resolve(req, prog)
+        results = []
+        for prog in programs:
+            att = prog.attachment
+            if att is None:
+                continue
+            if att.expect and att.expect[0] == "netlink-tc":
+                results.append(_one_netlink(req, prog, links_dir, att, check_mode))
+            else:
+                results.append(_one(req, prog, links_dir, att, check_mode))
+    finally:
+        for prog in programs:
             prog.close()
-        changed = changed or entry["changed"]
-        results.append(entry)
-    return {"changed": changed, "links": results}
+    result = {"changed": any(e["changed"] for e in results), "links": results}
+    if skipped:
+        result["skipped"] = skipped
+    return result
 
 
-def _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mode):
+def remake_link(pin_root, collection, version, state_record, link_record, program):
+    """Make again, in version directory ``version``, the link
+    ``link_record`` describes, for ``program`` (the program of that name in
+    ``version``): a new link beside the old one, which goes with the old
+    version. Returns its result entry; raises LoaderError."""
+    req = LinkRequest.from_record(pin_root, collection, link_record, program)
+    return _converge(req, version, state_record, False)["links"][0]
+
+
+def _one(req, prog, links_dir, att, check_mode):
+    link_name, expect = att.name, att.expect
     path = os.path.join(links_dir, link_name)
-    entry = {"name": link_name, "type": link_type, "attach_point": point, "pin": path, "program": prog.name,
+    entry = {"name": link_name, "type": att.type, "attach_point": att.point, "pin": path, "program": prog.name,
              "program_id": prog.id, "program_tag": prog.tag}
     existing = None
     if os.path.lexists(path):
@@ -308,12 +380,12 @@ def _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mo
         entry.update(changed=True, action=action, diff={"before": before, "after": after})
         if check_mode:
             return entry
-        what = "program '%s': %s" % (prog.name, point)
+        what = "program '%s': %s" % (prog.name, att.point)
         if action == "update":
             try:
                 syscalls.link_update(existing, prog.fd, what=what)
                 entry["link_id"] = info.id
-                _keep_request(req, links_dir, link_name)
+                _keep_request(att, links_dir)
                 return entry
             except SyscallError as e:
                 if e.errno not in syscalls.LINK_UPDATE_UNSUPPORTED:
@@ -322,34 +394,33 @@ def _one(req, prog, links_dir, link_type, point, link_name, do, expect, check_mo
                 # beside it before the old one is unpinned, so no event is
                 # missed (both programs may see the few in between).
                 entry["action"] = "replace"
-        if not os.path.isdir(links_dir):
-            os.mkdir(links_dir, 0o700)
-        fd = do(prog.fd, what)
+        fd = att.make(prog.fd, what)
         try:
+            # Made only now: a failed attach leaves no empty links/ behind.
+            make_dirs(links_dir)
             entry["link_id"] = syscalls.link_info(fd).id
             tmp = path + "__new"
             syscalls.obj_pin(fd, tmp)
             os.rename(tmp, path)
         finally:
             os.close(fd)
-        _keep_request(req, links_dir, link_name)
+        _keep_request(att, links_dir)
         return entry
     finally:
         if existing is not None:
             os.close(existing)
 
 
-def _keep_request(req, links_dir, link_name):
+def _keep_request(att, links_dir):
     from ansible_collections.ebpf.deploy.plugins.module_utils.state import create_state_map
 
     requests = os.path.join(os.path.dirname(links_dir), LINK_REQUESTS_DIR)
-    if not os.path.isdir(requests):
-        os.mkdir(requests, 0o700)
-    fd = create_state_map(req.record(link_name))
+    make_dirs(requests)
+    fd = create_state_map(att.record)
     try:
-        tmp = os.path.join(requests, link_name + "__new")
+        tmp = os.path.join(requests, att.name + "__new")
         syscalls.obj_pin(fd, tmp)
-        os.rename(tmp, os.path.join(requests, link_name))
+        os.rename(tmp, os.path.join(requests, att.name))
     finally:
         os.close(fd)
 
@@ -361,15 +432,16 @@ def _drop_request(links_dir, link_name):
         pass
 
 
-def _one_netlink(req, prog, links_dir, link_type, point, link_name, spec, check_mode):
+def _one_netlink(req, prog, links_dir, att, check_mode):
     """A tc attachment made through netlink: the filter is the kernel's
     state, and a record map pinned at links/<name> says what it is, so it
     moves with the collection like a link."""
     from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
     from ansible_collections.ebpf.deploy.plugins.module_utils.state import create_state_map, read_record
 
+    link_name, point, spec = att.name, att.point, att.expect[1]
     path = os.path.join(links_dir, link_name)
-    entry = {"name": link_name, "type": link_type, "attach_point": point, "pin": path, "program": prog.name,
+    entry = {"name": link_name, "type": att.type, "attach_point": point, "pin": path, "program": prog.name,
              "program_id": prog.id, "program_tag": prog.tag, "method": "netlink"}
     record = read_record(path) if os.path.lexists(path) else None
     args = (spec["interface"], spec["direction"], spec["priority"], spec["handle"])
@@ -394,8 +466,7 @@ def _one_netlink(req, prog, links_dir, link_type, point, link_name, spec, check_
     netlink_tc.attach(spec["interface"], spec["direction"], prog.fd, want, spec["priority"], spec["handle"],
                       "program '%s': %s" % (prog.name, point))
     if record is None:
-        if not os.path.isdir(links_dir):
-            os.mkdir(links_dir, 0o700)
+        make_dirs(links_dir)
         fd = create_state_map(dict(spec, program=os.path.basename(prog.pin)))
         try:
             syscalls.obj_pin(fd, path)

@@ -177,26 +177,13 @@ def remove_tree(path):
     os.rmdir(path)
 
 
-# Capability numbers (linux/capability.h).
-CAP_SYS_ADMIN = 21
-CAP_BPF = 39
-
-
 def check_privileges():
     """Raise LoaderError unless this process may use bpf() for loading:
     root's capabilities, or CAP_BPF (5.8+) or CAP_SYS_ADMIN in its
     effective set. Checked first so that a non-root run says so instead of
     failing later on some EPERM."""
-    effective = 0
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    effective = int(line.split()[1], 16)
-    except (IOError, OSError, ValueError):
-        return  # no procfs: let bpf() itself answer
-    if effective & (1 << CAP_BPF | 1 << CAP_SYS_ADMIN):
-        return
+    if syscalls.may_use_bpf() is not False:
+        return  # allowed, or no procfs: let bpf() itself answer
     raise LoaderError("loading eBPF needs root (or CAP_BPF or CAP_SYS_ADMIN); this runs as uid %d without them"
                       % os.geteuid(), hint="run the task with become: true")
 
@@ -229,9 +216,10 @@ def planted_symlinks(version):
 
 
 def open_pinned(directory, kind):
-    """{pin name: {fd, path, id, memlock, type, ...}} of the maps ('map') or
-    programs ('prog') pinned in ``directory``; the caller closes the fds.
-    Symlinks (and a symlinked ``directory``) are not followed."""
+    """{pin name: {fd, path, id, memlock, type, ...}} of the maps ('map'),
+    programs ('prog') or links ('link': links, and the record maps of
+    netlink attachments) pinned in ``directory``; the caller closes the
+    fds. Symlinks (and a symlinked ``directory``) are not followed."""
     out = {}
     if os.path.islink(directory):
         return out
@@ -246,7 +234,7 @@ def open_pinned(directory, kind):
         except SyscallError:
             continue
         info = syscalls.fdinfo(fd)
-        key = "map_id" if kind == "map" else "prog_id"
+        key = {"map": "map_id", "prog": "prog_id"}.get(kind) or ("link_id" if "link_id" in info else "map_id")
         if key not in info:
             os.close(fd)
             continue
@@ -256,7 +244,7 @@ def open_pinned(directory, kind):
             entry.update(type=int(info["map_type"]), key_size=int(info["key_size"]),
                          value_size=int(info["value_size"]), max_entries=int(info["max_entries"]),
                          flags=int(info.get("map_flags", "0"), 16))
-        else:
+        elif kind == "prog":
             entry.update(type=int(info["prog_type"]), tag=info.get("prog_tag", ""))
         out[name] = entry
     return out

@@ -32,7 +32,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate impor
     estimate_live_map, estimate_live_program)
 from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
-    LINK_REQUESTS_DIR, LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, open_pinned, pin_name,
+    LINK_REQUESTS_DIR, LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, make_dirs, open_pinned, pin_name,
     planted_symlinks, remove_tree)
 from ansible_collections.ebpf.deploy.plugins.module_utils.state import STATE_PIN, create_state_map, read_state
 
@@ -54,13 +54,16 @@ class Desired:
 
     def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
                  programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None, btf_cache="none",
-                 run_id=None, object_sha256=None):
+                 run_id=None, object_sha256=None, source=None):
         self.name = name
         self.pin_root = pin_root
         self.path = path
         # The object's digest, for a caller that has not got the object
         # itself (yet): enough to find that nothing changed.
         self.object_sha256 = object_sha256
+        # What errors call the object: the user's src, not the temporary
+        # file it arrived in.
+        self.source = source
         self.state = state
         self.maps = maps or {}
         self.prealloc = prealloc
@@ -201,13 +204,14 @@ def plan(desired, observed):
     from ansible_collections.ebpf.deploy.plugins.module_utils.map_settings import apply_map_settings
     from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object_bytes
 
-    spec = read_object_bytes(data, os.path.basename(desired.path))
+    spec = read_object_bytes(data, desired.source or os.path.basename(desired.path))
     warnings = apply_map_settings(spec, desired.maps, desired.prealloc)
     set_constants(spec, desired.constants)
     if desired.programs:
         for name in desired.programs:
             spec.program(name)
     map_actions = {}
+    live_btf = {}
     for m in spec.maps.values():
         old = observed.maps.get(pin_name(m.name))
         if m.kind not in ("btf", "legacy") or m.type in _NEVER_REUSED or old is None:
@@ -215,6 +219,23 @@ def plan(desired, observed):
             continue
         same = (old["type"] == m.type and old["key_size"] == m.key_size and old["value_size"] == m.value_size
                 and old["max_entries"] == m.max_entries and old["flags"] == m.flags)
+        changes, not_compared = [], None
+        if old["type"] == m.type and old["key_size"] == m.key_size and old["value_size"] == m.value_size:
+            # The bytes would carry over: they must mean the same to the new programs.
+            changes, not_compared = _layout_changes(old, m, spec, live_btf)
+        if not_compared:
+            reasons.append("map '%s': key/value layouts not compared (%s)" % (m.name, not_compared))
+            warnings.append("map '%s': its key and value layouts could not be compared (%s); it is reused as its "
+                            "sizes match, so make sure the new programs read its entries the same way" % (
+                                m.name, not_compared))
+        if changes:
+            if desired.on_incompatible_map == "recreate":
+                map_actions[m.name] = ("recreate", old)
+                reasons.append("map '%s': layout changed (%s); recreated empty" % (m.name, "; ".join(changes)))
+                continue
+            raise SpecError("map '%s': the layout of its entries changed (%s); the new programs would misread every "
+                            "entry of the live map, so it is not reused" % (m.name, "; ".join(changes)),
+                            hint="use on_incompatible_map: recreate to start the map empty")
         if same:
             map_actions[m.name] = ("reuse", old)
         elif desired.on_incompatible_map == "fail":
@@ -229,6 +250,34 @@ def plan(desired, observed):
         else:
             map_actions[m.name] = ("migrate", old)
     return Plan("replace" if observed.exists else "create", reasons, spec, data, map_actions, warnings)
+
+
+def _layout_changes(old, m, spec, live_btf):
+    """(differences, why not compared) between the key and value types of
+    live map ``old`` and of spec map ``m``, through each side's BTF.
+    ``live_btf`` caches the kernel BTF objects read (maps share them)."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import layout_differences, type_title
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
+
+    info = syscalls.map_info(old["fd"], what="map '%s'" % m.name)
+    if not info.btf_id or not (info.btf_key_type_id or info.btf_value_type_id):
+        return [], "the live map has no BTF"
+    if spec.btf is None or not (m.btf_key_type_id or m.btf_value_type_id):
+        return [], "the new object gives the map no BTF"
+    if info.btf_id not in live_btf:
+        live_btf[info.btf_id] = BTF.from_bytes(syscalls.btf_raw_by_id(info.btf_id), name="map '%s'" % m.name)
+    old_btf = live_btf[info.btf_id]
+    changes, missing = [], []
+    for part, old_id, new_id in (("key", info.btf_key_type_id, m.btf_key_type_id),
+                                 ("value", info.btf_value_type_id, m.btf_value_type_id)):
+        if not old_id or not new_id:
+            if old_id or new_id:
+                missing.append("%s: one side has no BTF type" % part)
+            continue
+        differences = layout_differences(old_btf, old_id, spec.btf, new_id)
+        if differences:
+            changes.append("%s: %s: %s" % (part, type_title(old_btf, old_id), ", ".join(differences)))
+    return changes, "; ".join(missing) or None
 
 
 def _describe_old(old):
@@ -309,6 +358,7 @@ def apply(desired, observed, p):
             syscalls.obj_pin(state_fd, os.path.join(pins.staging, STATE_PIN))
         finally:
             os.close(state_fd)
+        link_warnings = remake_links(pins, observed.record, record) if observed.exists else []
     except BaseException:
         if loaded is not None:
             loaded.close()
@@ -326,31 +376,35 @@ def apply(desired, observed, p):
     # The new version is live; its predecessor, now in staging, still runs
     # behind its links until they are moved over, so no event goes unseen.
     try:
-        link_warnings = carry_links(pins.staging, observed.record, pins.live)
-    finally:
-        remove_tree(pins.staging)
+        link_warnings.extend(carry_links(pins.staging, observed.record, pins.live)[0])
+    except LoaderError as e:
+        loaded.close()
+        raise _roll_back(pins, e)
+    remove_tree(pins.staging)
     result = {"maps": [], "programs": [], "migrated": migrated}
-    for lm in loaded.maps.values():
+    for lm in sorted(loaded.maps.values(), key=lambda m: m.name):
         entry = lm.as_dict()
         entry["pin"] = os.path.join(pins.live, MAPS_DIR, os.path.basename(lm.pin))
         entry["type"] = uapi.MAP_TYPE_NAMES.get(lm.type, lm.type)
         entry["action"] = p.map_actions.get(lm.name, ("create",))[0]
         entry["migrated_entries"] = migrated.get(lm.name)
         result["maps"].append(entry)
-    for lp in loaded.programs.values():
+    for lp in sorted(loaded.programs.values(), key=lambda p: p.name):
         entry = lp.as_dict()
         entry["pin"] = os.path.join(pins.live, PROGS_DIR, os.path.basename(lp.pin))
         entry["type"] = uapi.PROG_TYPE_NAMES.get(lp.type, lp.type)
         result["programs"].append(entry)
     # Read again: maps without preallocation grow as entries are copied in.
     after = {"maps": {}, "programs": {}, "estimate": {"maps": {}, "programs": {}}}
-    for entry, (n, m) in zip(result["maps"], loaded.maps.items()):
+    for entry in result["maps"]:
+        m = loaded.maps[entry["name"]]
         info = syscalls.fdinfo(m.fd)
-        after["maps"][pin_name(n)] = int(info.get("memlock", 0))
-        entry["memlock_estimate"] = after["estimate"]["maps"][pin_name(n)] = estimate_live_map(m.fd, info)
-    for entry, (n, pr) in zip(result["programs"], loaded.programs.items()):
-        after["programs"][pin_name(n)] = pr.memlock
-        entry["memlock_estimate"] = after["estimate"]["programs"][pin_name(n)] = estimate_live_program(pr.fd)
+        after["maps"][pin_name(m.name)] = int(info.get("memlock", 0))
+        entry["memlock_estimate"] = after["estimate"]["maps"][pin_name(m.name)] = estimate_live_map(m.fd, info)
+    for entry in result["programs"]:
+        pr = loaded.programs[entry["name"]]
+        after["programs"][pin_name(pr.name)] = pr.memlock
+        entry["memlock_estimate"] = after["estimate"]["programs"][pin_name(pr.name)] = estimate_live_program(pr.fd)
     result["memlock_after"] = after
     result["warnings"] = list(loaded.warnings) + link_warnings
     cache = kernel_btf.cache
@@ -361,80 +415,209 @@ def apply(desired, observed, p):
     return result
 
 
+# Link types whose program BPF_LINK_UPDATE can replace in place; the
+# others (perf events, raw and BTF tracepoints, multi links) are made again.
+_REPOINTABLE = frozenset((uapi.BPF_LINK_TYPE_CGROUP, uapi.BPF_LINK_TYPE_ITER, uapi.BPF_LINK_TYPE_NETNS,
+                          uapi.BPF_LINK_TYPE_XDP, uapi.BPF_LINK_TYPE_TCX, uapi.BPF_LINK_TYPE_NETKIT))
+
+
+class LinkRewireError(LoaderError):
+    """A link of the live version cannot be wired to the new one."""
+
+
+def _pinned_links(version):
+    """The names in ``version``'s links/ (symlinks left out: never ours)."""
+    if os.path.islink(os.path.join(version, LINKS_DIR)):
+        return []
+    try:
+        names = sorted(os.listdir(os.path.join(version, LINKS_DIR)))
+    except OSError:
+        return []
+    return [n for n in names if not os.path.islink(os.path.join(version, LINKS_DIR, n))]
+
+
+def _program_by_id(record):
+    return dict((e["id"], (name, e["pin"])) for name, e in (record or {}).get("programs", {}).items())
+
+
+def _prog_type(path):
+    fd = syscalls.obj_get(path)
+    try:
+        return int(syscalls.fdinfo(fd)["prog_type"])
+    finally:
+        os.close(fd)
+
+
+def remake_links(pins, old_record, new_record):
+    """Before the swap: every link of the live version is checked against
+    the staging one, and the links the kernel cannot re-point are made
+    again there, each for the program of the same name (new before old: the
+    old link goes with the old version). A link that cannot be re-wired
+    fails the upgrade here, while the live version is untouched. Returns
+    warnings (links whose program the new version no longer has)."""
+    old, new = pins.live, pins.staging
+    by_id = _program_by_id(old_record)
+    warnings = []
+    for name in _pinned_links(old):
+        lfd = syscalls.obj_get(os.path.join(old, LINKS_DIR, name))
+        try:
+            if "map_type" in syscalls.fdinfo(lfd):
+                continue  # the record of a netlink attachment: replaced after the swap
+            info = syscalls.link_info(lfd)
+        finally:
+            os.close(lfd)
+        program, pin = by_id.get(info.prog_id, (None, None))
+        if program is None:
+            raise LinkRewireError("link '%s' runs program id %d, which is not in the live version's record" % (
+                name, info.prog_id))
+        new_entry = new_record["programs"].get(program)
+        if new_entry is None:
+            warnings.append("link '%s': its program '%s' is not in the new version; the link is detached" % (
+                name, program))
+            continue
+        old_type = _prog_type(os.path.join(old, PROGS_DIR, pin))
+        new_type = _prog_type(os.path.join(new, PROGS_DIR, new_entry["pin"]))
+        if old_type != new_type:
+            raise LinkRewireError("link '%s': program '%s' was a %s program and is a %s program in the new "
+                                  "version, which the link cannot run" % (
+                                      name, program, uapi.PROG_TYPE_NAMES.get(old_type, old_type),
+                                      uapi.PROG_TYPE_NAMES.get(new_type, new_type)))
+        if info.type in _REPOINTABLE:
+            continue
+        _remake_link(pins, old, new, new_record, name, program)
+    return warnings
+
+
 def carry_links(src, src_record, dst):
     """Move the links pinned in version ``src`` to version ``dst``: each is
     pointed at ``dst``'s program of the same name (BPF_LINK_UPDATE, atomic
     per link, and only if it still runs ``src``'s program) and pinned in
-    ``dst``. Links ``dst`` already has are left alone. Returns warnings for
-    links whose program ``dst`` lacks (they go when ``src`` is removed)."""
-    if os.path.islink(os.path.join(src, LINKS_DIR)):
-        return []
-    try:
-        names = sorted(os.listdir(os.path.join(src, LINKS_DIR)))
-    except OSError:
-        return []
+    ``dst``. Links ``dst`` already has are left alone. Returns (warnings,
+    undo): warnings for links whose program ``dst`` lacks (they go when
+    ``src`` is removed), and the steps that put each moved link back.
+    On an error the links moved so far are put back before it is raised."""
     dst_links = os.path.join(dst, LINKS_DIR)
-    src_by_id = dict((e["id"], e["pin"]) for e in (src_record or {}).get("programs", {}).values())
-    warnings = []
-    for name in names:
-        if os.path.lexists(os.path.join(dst_links, name)) or os.path.islink(os.path.join(src, LINKS_DIR, name)):
-            continue
-        lfd = syscalls.obj_get(os.path.join(src, LINKS_DIR, name))
-        try:
-            if "map_type" in syscalls.fdinfo(lfd):
-                # Not a link: the record of a netlink attachment.
-                warnings.extend(_carry_netlink(src, dst, name, lfd))
+    by_id = _program_by_id(src_record)
+    dst_record = read_state(dst)
+    warnings, undo = [], []
+    try:
+        for name in _pinned_links(src):
+            if os.path.lexists(os.path.join(dst_links, name)):
                 continue
-            info = syscalls.link_info(lfd)
-            pin = src_by_id.get(info.prog_id)
-            if pin is None or not os.path.lexists(os.path.join(dst, PROGS_DIR, pin)):
-                warnings.append("link '%s': its program is not in the new version; the link is detached" % name)
-                continue
-            new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
-            old_fd = syscalls.obj_get(os.path.join(src, PROGS_DIR, pin))
+            lfd = syscalls.obj_get(os.path.join(src, LINKS_DIR, name))
             try:
-                syscalls.link_update(lfd, new_fd, old_prog_fd=old_fd, what="link '%s'" % name)
-            except SyscallError as e:
-                if e.errno not in syscalls.LINK_UPDATE_UNSUPPORTED:
-                    raise
-                warnings.extend(_remake_link(src, dst, name))
-                continue
+                if "map_type" in syscalls.fdinfo(lfd):
+                    # Not a link: the record of a netlink attachment.
+                    warnings.extend(_carry_netlink(src, dst, name, lfd, undo))
+                    continue
+                info = syscalls.link_info(lfd)
+                program, pin = by_id.get(info.prog_id, (None, None))
+                if pin is None or not os.path.lexists(os.path.join(dst, PROGS_DIR, pin)):
+                    warnings.append("link '%s': its program is not in the new version; the link is detached" %
+                                    name)
+                    continue
+                if info.type not in _REPOINTABLE:
+                    _remake_link(None, src, dst, dst_record, name, program)
+                    continue
+                new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
+                old_fd = syscalls.obj_get(os.path.join(src, PROGS_DIR, pin))
+                try:
+                    syscalls.link_update(lfd, new_fd, old_prog_fd=old_fd, what="link '%s'" % name)
+                    undo.append(_LinkBack(os.path.join(src, LINKS_DIR, name), os.path.join(src, PROGS_DIR, pin),
+                                          os.path.join(dst, PROGS_DIR, pin), os.path.join(dst_links, name)))
+                finally:
+                    os.close(new_fd)
+                    os.close(old_fd)
+                make_dirs(dst_links)
+                syscalls.obj_pin(lfd, os.path.join(dst_links, name))
+                _carry_request(src, dst, name, program)
             finally:
-                os.close(new_fd)
-                os.close(old_fd)
-            if not os.path.isdir(dst_links):
-                os.mkdir(dst_links, 0o700)
-            syscalls.obj_pin(lfd, os.path.join(dst_links, name))
-            _carry_request(src, dst, name)
+                os.close(lfd)
+    except BaseException:
+        undo_links(undo)
+        raise
+    return warnings, undo
+
+
+class _LinkBack:
+    """Puts one re-pointed link back on its old program."""
+
+    def __init__(self, link, old_prog, new_prog, new_pin):
+        self.link, self.old_prog, self.new_prog, self.new_pin = link, old_prog, new_prog, new_pin
+
+    def __call__(self):
+        fds = [syscalls.obj_get(p) for p in (self.link, self.old_prog, self.new_prog)]
+        try:
+            syscalls.link_update(fds[0], fds[1], old_prog_fd=fds[2], what="link '%s'" % os.path.basename(self.link))
         finally:
-            os.close(lfd)
-    return warnings
+            for fd in fds:
+                os.close(fd)
+        if os.path.lexists(self.new_pin):
+            os.unlink(self.new_pin)
 
 
-def _remake_link(src, dst, name):
-    """A link the kernel cannot re-point (perf event, raw or BTF tracepoint):
-    made again for ``dst``'s program from its request record; the old one
+def undo_links(undo):
+    """Run undo steps newest first; returns what could not be undone."""
+    failed = []
+    for step in reversed(undo):
+        try:
+            step()
+        except (LoaderError, OSError) as e:
+            failed.append(str(e))
+    return failed
+
+
+def _remake_link(pins, src, dst, dst_record, name, program):
+    """Make link ``name`` of version ``src`` again in ``dst`` for its
+    program ``program`` from the request record kept beside it; the old one
     stays attached until ``src`` is removed, so no event is missed."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils.links import LinkRequest, converge_link
+    from ansible_collections.ebpf.deploy.plugins.module_utils.links import remake_link
     from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
 
     record = read_record(os.path.join(src, LINK_REQUESTS_DIR, name))
     if not record:
-        return ["link '%s': its kernel type cannot be re-pointed and it has no request record; it is detached "
-                "with the old version (attach it again with ebpf.deploy.bpf_link)" % name]
-    converge_link(LinkRequest.from_record(dst, record))
-    return []
+        raise LinkRewireError("link '%s': its kernel type cannot be re-pointed and it has no request record" % name)
+    if record.get("program") not in (None, program):
+        raise LinkRewireError("link '%s' runs program '%s' but its request record names '%s'" % (
+            name, program, record["program"]))
+    pin_root, collection = os.path.split(pins.live if pins is not None else dst)
+    try:
+        remake_link(pin_root, collection, dst, dst_record, dict(record, name=name), program)
+    except LoaderError as e:
+        raise LinkRewireError("link '%s': %s" % (name, e), hint=e.hint)
 
 
-def _carry_request(src, dst, name):
+def _roll_back(pins, error):
+    """After the swap, a link could not be moved (carry_links has put the
+    moved ones back): the previous version goes live again, the new one is
+    removed. Returns the error to raise."""
+    try:
+        exchange(pins.staging, pins.live)
+    except (LoaderError, OSError) as e:
+        return LoaderError("collection '%s': upgrade failed after the swap (%s) and the previous version could not "
+                           "be restored (%s); the next run repairs it" % (pins.name, error, e))
+    remove_tree(pins.staging)
+    return LoaderError("collection '%s': upgrade rolled back, the previous version is live again with every link "
+                       "on its program: %s" % (pins.name, error), hint=error.hint)
+
+
+def _carry_request(src, dst, name, program):
+    """The request record of a moved link goes with it, naming its program
+    (records of ``type: auto`` tasks before 0.2 named none)."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+
     path = os.path.join(src, LINK_REQUESTS_DIR, name)
     if not os.path.lexists(path) or os.path.islink(path):
         return
-    fd = syscalls.obj_get(path)
+    record = read_record(path)
+    if record is not None and record.get("program") is None:
+        record.pop("version", None)
+        fd = create_state_map(dict(record, program=program))
+    else:
+        fd = syscalls.obj_get(path)
     try:
         requests = os.path.join(dst, LINK_REQUESTS_DIR)
-        if not os.path.isdir(requests):
-            os.mkdir(requests, 0o700)
+        make_dirs(requests)
         syscalls.obj_pin(fd, os.path.join(requests, name))
     finally:
         os.close(fd)
@@ -461,7 +644,7 @@ def _detach_netlink(version):
                               "link '%s'" % name)
 
 
-def _carry_netlink(src, dst, name, record_fd):
+def _carry_netlink(src, dst, name, record_fd, undo):
     from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
     from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
 
@@ -473,20 +656,27 @@ def _carry_netlink(src, dst, name, record_fd):
         netlink_tc.detach(record["interface"], record["direction"], record["priority"], record["handle"],
                           "link '%s'" % name)
         return ["link '%s': its program is not in the new version; the tc filter is removed" % name]
-    new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
-    try:
-        prog_id = int(syscalls.fdinfo(new_fd)["prog_id"])
-        # Replacing a filter at the same priority and handle is atomic.
-        netlink_tc.attach(record["interface"], record["direction"], new_fd,
-                          netlink_tc.filter_name(pin, prog_id), record["priority"], record["handle"],
-                          "link '%s'" % name)
-    finally:
-        os.close(new_fd)
+    _replace_filter(record, os.path.join(dst, PROGS_DIR, pin), name)
+    undo.append(lambda: _replace_filter(record, os.path.join(src, PROGS_DIR, pin), name))
     dst_links = os.path.join(dst, LINKS_DIR)
-    if not os.path.isdir(dst_links):
-        os.mkdir(dst_links, 0o700)
+    make_dirs(dst_links)
     syscalls.obj_pin(record_fd, os.path.join(dst_links, name))
     return []
+
+
+def _replace_filter(record, prog_pin, name):
+    """Point a netlink tc filter at the program pinned at ``prog_pin``:
+    replacing a filter at the same priority and handle is atomic."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
+
+    fd = syscalls.obj_get(prog_pin)
+    try:
+        prog_id = int(syscalls.fdinfo(fd)["prog_id"])
+        netlink_tc.attach(record["interface"], record["direction"], fd,
+                          netlink_tc.filter_name(os.path.basename(prog_pin), prog_id), record["priority"],
+                          record["handle"], "link '%s'" % name)
+    finally:
+        os.close(fd)
 
 
 def recover(pins):
@@ -502,7 +692,7 @@ def recover(pins):
         os.rename(pins.staging, pins.live)
         return ["finished the swap of a version an interrupted run had built"]
     if live_record is not None:
-        reasons.extend(carry_links(pins.staging, read_state(pins.staging), pins.live))
+        reasons.extend(carry_links(pins.staging, read_state(pins.staging), pins.live)[0])
     remove_tree(pins.staging)
     return reasons
 
@@ -525,8 +715,8 @@ def converge(desired, check_mode=False):
                   "warnings": list(p.warnings),
                   "diff": diff(desired, observed, p), "collection": desired.name, "pin_path": pins.live}
         if not p.changed or check_mode:
-            result["maps"] = [_observed_entry(n, o, "map") for n, o in sorted(observed.maps.items())]
-            result["programs"] = [_observed_entry(n, o, "prog") for n, o in sorted(observed.programs.items())]
+            result["maps"] = _observed_entries(observed, "maps")
+            result["programs"] = _observed_entries(observed, "programs")
             after = before if not p.changed else {}
             result["bpf_memlock"] = memlock_delta(desired.name, before, after)
             return result
@@ -544,10 +734,17 @@ def converge(desired, check_mode=False):
         os.close(lock)
 
 
-def _observed_entry(name, obj, kind):
-    entry = dict((k, v) for k, v in obj.items() if k not in ("fd", "path", "fdinfo"))
-    entry["name"] = name
-    entry["pin"] = obj["path"]
-    names = uapi.MAP_TYPE_NAMES if kind == "map" else uapi.PROG_TYPE_NAMES
-    entry["type"] = names.get(obj["type"], obj["type"])
-    return entry
+def _observed_entries(observed, kind):
+    """The result entries of what is pinned, named as the object names them
+    (the pin name apart), in name order like those of a load."""
+    by_pin = dict((e.get("pin"), n) for n, e in ((observed.record or {}).get(kind) or {}).items())
+    pinned = observed.maps if kind == "maps" else observed.programs
+    names = uapi.MAP_TYPE_NAMES if kind == "maps" else uapi.PROG_TYPE_NAMES
+    entries = []
+    for pin, obj in pinned.items():
+        entry = dict((k, v) for k, v in obj.items() if k not in ("fd", "path", "fdinfo"))
+        entry["name"] = by_pin.get(pin, pin)
+        entry["pin"] = obj["path"]
+        entry["type"] = names.get(obj["type"], obj["type"])
+        entries.append(entry)
+    return sorted(entries, key=lambda e: e["name"])

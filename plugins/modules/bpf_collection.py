@@ -22,6 +22,12 @@ description:
     recreated empty, or refused, as I(on_incompatible_map) says.
   - Replacing is transactional. The new version is built beside the old one and the two are swapped
     atomically; a failure before the swap leaves the host as it was.
+  - Links made with M(ebpf.deploy.bpf_link) follow the upgrade, each to the new program of the same name. Links
+    the kernel re-points in place (XDP, tcx, cgroup) are moved after the swap; the others (tracepoints, raw and
+    BTF tracepoints, kprobes, fentry/fexit/lsm) are made again for the new program before the swap, while the old
+    link still runs, so no event goes unseen. A link that cannot be re-wired (its program changed type) fails the
+    upgrade before the swap; a failure while links move after the swap puts every moved link back and the
+    previous version live again. A link whose program the new version no longer has is detached, with a warning.
   - Reports what the collection costs in locked kernel memory as the C(bpf_memlock) fact.
 author:
   - ebpf.deploy contributors (@ebpf-deploy)
@@ -127,6 +133,12 @@ options:
         not fit it fails and changes nothing.
       - C(recreate) starts the new map empty.
       - C(fail) refuses.
+      - A live map is reused (or migrated) only when its entries mean the same to the new programs. Where the
+        live map and the new object both have BTF, its key and value types are compared member by member (name,
+        offset, size, signedness, enum values; typedef names and qualifiers do not count). A changed layout at the
+        same sizes (reordered, renamed or retyped members) fails the upgrade before anything changes, naming each
+        difference, unless this is C(recreate), which starts the map empty. Where either side has no BTF
+        (legacy C(maps)), only sizes are compared, and a warning says so.
     type: str
     choices: [migrate, recreate, fail]
     default: migrate
@@ -325,7 +337,7 @@ def main():
                           prealloc=p["prealloc"], constants=p["constants"], programs=p["programs"],
                           btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"],
                           btf_cache=p["btf_cache"], run_id=run_id,
-                          object_sha256=p["object_sha256"] if path is None else None)
+                          object_sha256=p["object_sha256"] if path is None else None, source=p["src"])
         result = converge(desired, check_mode=module.check_mode)
     except ObjectNeeded:
         # Only the digest came and the collection must change: nothing was

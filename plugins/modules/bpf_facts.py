@@ -69,6 +69,8 @@ ansible_facts:
           real footprint by the 6.4+ kernel's rules (null for a map type without a rule). On 5.11 to 6.3
           (C(host.memlock.accounting=memcg-approximate)) the kernel's figure ignores preallocation and only the
           estimate shows it; C(host.memlock.footprint) names the figure that shows the real cost on this host.
+        - C(collections.<name>.links) gives each pinned link and the program it runs (C(program) is null when
+          the link runs a program outside the collection's live version; C(method=netlink) for tc filters).
       type: dict
       sample:
         host:
@@ -87,7 +89,8 @@ ansible_facts:
                  maps_memlock_estimate: 89088, programs_memlock_estimate: 4096, memlock_estimate: 93184}
         collections:
           counter: {path: /sys/fs/bpf/ebpf_deploy/counter, maps: [counts], programs: [count_packets],
-                    links: [], memlock: 93184, memlock_estimate: 93184}
+                    links: {count_packets__xdp_eth0: {program: count_packets, program_id: 40}},
+                    memlock: 93184, memlock_estimate: 93184}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -44,6 +44,13 @@ options:
       - Function name of the program in the collection.
       - Omit it with I(type=auto) to attach every program whose section names its target completely
         (tracepoints, kprobes, raw tracepoints, fentry/fexit/lsm/tp_btf), as libbpf's auto-attach does.
+        The others (a bare C(SEC("kprobe")), XDP, tc and cgroup programs, kinds bpf_link does not attach yet
+        such as uprobes and kprobe.multi) are left alone and listed in C(skipped).
+      - Each link keeps a record of the one program and the resolved attach type and target it was made with.
+        When M(ebpf.deploy.bpf_collection) replaces the collection, every link moves to the new program of the
+        same name; a link that cannot (its program changed type) fails the upgrade before anything changes, and
+        a failure while links move rolls the upgrade back. No version goes live with a link missing or on the
+        wrong program.
     type: str
   type:
     description:
@@ -173,6 +180,25 @@ links:
       program_id: 240
       program_tag: f0436965e8747fa0
       action: attach
+skipped:
+  description: With I(type=auto) and no I(program), the programs left alone and why.
+  returned: when some were skipped
+  type: list
+  elements: dict
+  contains:
+    program:
+      description: Program name.
+      type: str
+    section:
+      description: Its section name.
+      type: str
+    reason:
+      description: Why auto does not attach it.
+      type: str
+  sample:
+    - program: kp_bare
+      section: kprobe
+      reason: its section names no kprobe target
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

@@ -227,3 +227,34 @@ def assert_pin_dir_empty(pin_dir):
         pins.extend(os.path.join(top, f) for f in files)
     assert not pins, "pins left behind: %s" % pins
     assert not os.listdir(pin_dir), "directories left behind in %s: %s" % (pin_dir, os.listdir(pin_dir))
+
+
+def links_running(pin_root, collection):
+    """Which program each pinned link of a collection's live version runs:
+    {link name: (program name, program tag)}, the name looked up in the
+    live version's record by the id the kernel reports for the link; a link
+    running a program outside the live version shows as ('id <n>', tag)."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+
+    live = os.path.join(pin_root, collection)
+    by_id = {}
+    for name, entry in (read_record(os.path.join(live, "state")) or {}).get("programs", {}).items():
+        by_id[entry["id"]] = name
+    out = {}
+    links = os.path.join(live, "links")
+    for name in sorted(os.listdir(links)) if os.path.isdir(links) else []:
+        fd = syscalls.obj_get(os.path.join(links, name))
+        try:
+            info = syscalls.fdinfo(fd)
+            if "map_type" in info:
+                continue  # a netlink attachment's record, not a link
+            prog_id = syscalls.link_info(fd).prog_id
+        finally:
+            os.close(fd)
+        pfd = syscalls.get_fd_by_id("prog", prog_id)
+        try:
+            tag = syscalls.fdinfo(pfd).get("prog_tag", "")
+        finally:
+            os.close(pfd)
+        out[name] = (by_id.get(prog_id, "id %d" % prog_id), tag)
+    return out
