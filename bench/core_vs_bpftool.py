@@ -29,7 +29,7 @@ from load_vs_bpftool import PIN_BASE, child_env, run, unpin  # noqa: E402
 CHILD = r"""
 import json, sys, time
 t_start = time.perf_counter()
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 inside = [0.0]
 real_bpf = syscalls.bpf
 def timed_bpf(*args, **kwargs):
@@ -41,8 +41,8 @@ def timed_bpf(*args, **kwargs):
 syscalls.bpf = timed_bpf
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 t0 = time.perf_counter()
 cache = make_cache(sys.argv[3], run_id="bench", directory=sys.argv[4]) if sys.argv[3] != "none" else None
 coll = load_collection(read_object(sys.argv[1]), pin_dir=sys.argv[2], kernel_btf=KernelBTF(cache=cache))

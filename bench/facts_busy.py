@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(ROOT, ".venv", "collections"))
 from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls  # noqa: E402
 
 CHILD = ("import time; t = time.perf_counter()\n"
-         "from ansible_collections.ebpf.deploy.plugins.module_utils.facts import workload_facts\n"
+         "from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import workload_facts\n"
          "f = workload_facts(); print('%d %d %.1f' % (len(f['maps']), len(f['programs']), "
          "(time.perf_counter() - t) * 1000))\n")
 

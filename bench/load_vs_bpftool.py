@@ -29,7 +29,7 @@ PIN_BASE = "/sys/fs/bpf/ebpf_deploy_bench"
 # One load in a child process; prints the seconds spent inside bpf().
 CHILD = r"""
 import json, sys, time
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 inside = [0.0]
 real_bpf = syscalls.bpf
 def timed_bpf(*args, **kwargs):
@@ -39,7 +39,7 @@ def timed_bpf(*args, **kwargs):
     finally:
         inside[0] += time.perf_counter() - t
 syscalls.bpf = timed_bpf
-from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file import load_file
 t0 = time.perf_counter()
 coll = load_file(sys.argv[1], pin_dir=sys.argv[2])
 load_seconds = time.perf_counter() - t0

@@ -53,7 +53,8 @@ def kernel_skip_reason():
         reason = "needs root for bpf(), bpffs and prog test runs (run with sudo)"
     else:
         try:
-            from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+            from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+            from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
         except ImportError:
             # Not a reason to skip: let the tests fail on the import.
             reason = None

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of ebpf.deploy.bpf_collection: ship ``src`` to the host
 when it needs it, at most once per host and run (see
-module_utils/shipped.py), and name the playbook run (for the per-run BTF
+module_utils/deploy/shipped.py), and name the playbook run (for the per-run BTF
 cache)."""
 
 from __future__ import absolute_import, division, print_function

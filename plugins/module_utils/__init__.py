@@ -1,16 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ebpf.deploy's pure-Python eBPF loader (runs on managed hosts).
+"""ebpf.deploy's code for managed hosts: a pure-Python eBPF loader and the
+deploy logic the modules run (Python 3.8+ standard library only, plus
+pyroute2 for netlink; bpf() through ctypes, no libbpf, bpftool or clang).
 
-Python 3.8+ standard library only; talks to the kernel through bpf()
-with ctypes. No libbpf, bpftool or clang on the host.
+Layers, lowest first; a module imports only from its own layer or a lower
+one, and no imports go round in a cycle (tests/unit/test_layers.py):
 
-Using it::
+- errors.py: the exceptions every layer raises (object and reason in each message)
+- elf.py: ELF64 sections, symbols and relocations (objects, and BTF in ELF files)
+- kernel/: the bpf() ABI, syscalls, instructions, host facts, bpffs, attach, netlink
+- btf/: the lazy BTF reader, BTF.ext, CO-RE, layout comparison, kernel BTF and its per-run cache
+- loader/: ELF object -> CollectionSpec -> kernel, one file per stage
+- memlock/: how the kernel accounts BPF memory, and the footprint estimator
+- deploy/: what the modules converge: collections, links, map entries, facts
 
-    from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
+Each package's ``__init__`` says what each of its files does. The loader
+alone::
 
-    with load_file("/opt/bpf/policy.bpf.o", pin_dir="/sys/fs/bpf/ebpf.deploy/policy",
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file import load_file
+
+    with load_file("/opt/bpf/policy.bpf.o", pin_dir="/sys/fs/bpf/ebpf_deploy/policy",
                    constants={"debug": 1}) as coll:
         for m in coll.maps.values():      # LoadedMap
             print(m.name, m.id, m.type, m.max_entries, m.flags, m.pin, m.memlock)
@@ -23,17 +34,5 @@ SpecError, RelocationError, NotSupportedError, SyscallError, VerifierError),
 each naming the object, the map or program, and the reason; ``hint`` says
 how to fix it and VerifierError carries the log. On error nothing created
 stays in the kernel or in bpffs. Pins live at ``pin_dir/maps/<map>`` and
-``pin_dir/progs/<program>`` (with '.' made '_': bpffs refuses dots);
-``LoadedCollection.unpin()`` removes them.
-
-The stages, each usable alone (downstream imports only):
-
-- elf.py: ELF64 sections, symbols, relocations
-- btf/: lazy BTF reader (layout, strings, types, reader, ext), sanitize, encode
-- sections.py, uapi.py: libbpf's section-name conventions, the bpf() ABI constants
-- spec.py: MapSpec, ProgramSpec, CollectionSpec
-- maps_spec.py, kconfig.py, linker.py, objfile.py: ELF object -> CollectionSpec
-- constants.py: rewrite ``const volatile`` globals through BTF
-- syscalls.py, insn.py: bpf() through ctypes, instruction patching
-- loader.py: CollectionSpec -> kernel (BTF, maps, programs, pins)
+``pin_dir/progs/<program>`` (with '.' made '_': bpffs refuses dots).
 """

@@ -291,9 +291,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, ObjectNeeded, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import shipped_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, VerifierError
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, ObjectNeeded, converge
-from ansible_collections.ebpf.deploy.plugins.module_utils.shipped import shipped_object
 
 
 def main():

@@ -95,8 +95,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import gather, select_subsets
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.facts import gather, select_subsets
 
 
 def main():

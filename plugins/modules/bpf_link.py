@@ -36,12 +36,14 @@ attributes:
     description: Shows the link and the program id it runs before and after.
 options:
   collection:
-    description: Name of the deployed collection (as given to M(ebpf.deploy.bpf_collection)).
+    description:
+      - Name of the deployed collection (as given to M(ebpf.deploy.bpf_collection)).
+      - Required unless I(program) names it as C(collection/program).
     type: str
-    required: true
   program:
     description:
-      - Function name of the program in the collection.
+      - Function name of the program in the collection, or C(collection/program) (the same shorthand as
+        M(ebpf.deploy.bpf_map)'s I(map)).
       - Omit it with I(type=auto) to attach every program whose section names its target completely
         (tracepoints, kprobes, raw tracepoints, fentry/fexit/lsm/tp_btf), as libbpf's auto-attach does.
         The others (a bare C(SEC("kprobe")), XDP, tc and cgroup programs, kinds bpf_link does not attach yet
@@ -203,15 +205,17 @@ skipped:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, TYPES, converge_link
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import split_ref
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.links import TYPES, LinkRequest, converge_link
-from ansible_collections.ebpf.deploy.plugins.module_utils.netlink_tc import PYROUTE2_IMPORT_ERROR, MissingPyroute2
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.netlink_tc import (
+    MissingPyroute2, PYROUTE2_IMPORT_ERROR)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            collection=dict(type="str", required=True),
+            collection=dict(type="str"),
             program=dict(type="str"),
             type=dict(type="str", default="auto", choices=list(TYPES)),
             interface=dict(type="str"),
@@ -232,7 +236,8 @@ def main():
     if p["name"] and not p["program"]:
         module.fail_json(msg="name needs program: one link name cannot serve several programs")
     try:
-        req = LinkRequest(p["pin_root"], p["collection"], p["program"], p["type"], interface=p["interface"],
+        collection, program = split_ref(p["collection"], p["program"], "program")
+        req = LinkRequest(p["pin_root"], collection, program, p["type"], interface=p["interface"],
                           direction=p["direction"], mode=p["mode"], cgroup=p["cgroup"], target=p["target"],
                           name=p["name"], state=p["state"], method=p["method"], priority=p["priority"],
                           handle=p["handle"])

@@ -31,9 +31,15 @@ attributes:
     support: full
     description: Shows the entries that change, decoded through BTF (not hex).
 options:
+  collection:
+    description:
+      - Name of the deployed collection that holds the map (as given to M(ebpf.deploy.bpf_collection)).
+      - Required unless I(map) names it as C(collection/map) or is an absolute pinned path.
+    type: str
   map:
     description:
-      - The map, as C(collection/map) (pinned under I(pin_root)) or as an absolute pinned path.
+      - The map's name in the collection (as the object names it, e.g. C(.rodata) or C(allowed_networks)), or
+        C(collection/map) (the same shorthand as M(ebpf.deploy.bpf_link)'s I(program)), or an absolute pinned path.
     type: str
     required: true
   entries:
@@ -137,13 +143,15 @@ contents:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import converge_entries, read_entries
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import split_ref
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.map_entries import converge_entries, read_entries
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            collection=dict(type="str"),
             map=dict(type="str", required=True),
             entries=dict(type="list", elements="dict", default=[]),
             exclusive=dict(type="bool", default=False),
@@ -155,6 +163,13 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if not p["map"].startswith("/"):
+        try:
+            p["map"] = "%s/%s" % split_ref(p["collection"], p["map"], "map")
+        except LoaderError as e:
+            module.fail_json(msg=str(e))
+    elif p["collection"]:
+        module.fail_json(msg="collection: give it with a map name, not with a pinned path")
     if p["state"] == "query":
         if p["entries"]:
             module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")

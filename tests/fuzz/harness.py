@@ -102,12 +102,12 @@ class _Modules:
         setup_import_path()
         imp = importlib.import_module
         self.errors = imp(PKG + ".errors")
-        self.objfile = imp(PKG + ".objfile")
+        self.objfile = imp(PKG + ".loader.read_object")
         self.reader = imp(PKG + ".btf.reader")
         self.ext = imp(PKG + ".btf.ext")
         self.core = imp(PKG + ".btf.core")
         self.cache = imp(PKG + ".btf.cache")
-        self.kconfig = imp(PKG + ".kconfig")
+        self.kconfig = imp(PKG + ".loader.read_kconfig")
         self.LoaderError = self.errors.LoaderError
         self.BTFError = self.errors.BTFError
         self.RelocationError = self.errors.RelocationError

@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 
 # A zeroed 64-byte Ethernet frame: enough for XDP and socket filters.
 PKT = bytes(64)
@@ -234,7 +234,7 @@ def links_running(pin_root, collection):
     {link name: (program name, program tag)}, the name looked up in the
     live version's record by the id the kernel reports for the link; a link
     running a program outside the live version shows as ('id <n>', tag)."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record
 
     live = os.path.join(pin_root, collection)
     by_id = {}

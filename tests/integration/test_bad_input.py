@@ -22,12 +22,12 @@ import traceback
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
-from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     ELFError, LoaderError, SpecError, SyscallError, VerifierError)
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object_bytes
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file import load_file
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object_bytes
 
 from kernel_helpers import (
     XDP_PASS, Snapshot, assert_nothing_left, assert_pin_dir_empty, object_names, run)
@@ -410,8 +410,8 @@ def test_memlock_shortfall_on_rlimit_kernels_names_the_figure_and_keeps_the_old_
     RLIMIT_MEMLOCK (kernels < 5.11) is simulated at the map-create call and
     the accounting mode read as 'rlimit'; the reconcile path around it is
     real: the message, and the live version left as it was."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils import memlock
-    from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting as memlock
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
 
     obj = os.path.join(bpf_build.dir, "maps.o")
     converge(Desired("m", pin_dir, path=obj))

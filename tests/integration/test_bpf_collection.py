@@ -16,7 +16,7 @@ import threading
 import pytest
 import yaml
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from playbook_runner import REPO, ansible_env, run_playbook
 
 EXAMPLE_OBJECT = os.path.join(REPO, "examples", "bpf", "build", "packet_counter.o")

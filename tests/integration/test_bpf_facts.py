@@ -12,10 +12,10 @@ import subprocess
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.facts import (
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import (
     feature_facts, gather, select_subsets, workload_facts)
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting_mode
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import accounting_mode
 from playbook_runner import run_playbook
 
 

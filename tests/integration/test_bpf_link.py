@@ -17,11 +17,11 @@ import time
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SpecError
-from ansible_collections.ebpf.deploy.plugins.module_utils.links import LinkRequest, converge_link
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 from playbook_runner import REPO, run_playbook
 
 COUNTER = os.path.join(REPO, "examples", "bpf", "build", "packet_counter.o")
@@ -359,7 +359,7 @@ def test_tc_through_netlink_idempotent_upgrade_and_foreign_filter(bpf_build, pin
         # Another tool's filter at a priority/handle we are asked to use is
         # left alone, and the request refused.
         from pyroute2 import IPRoute
-        from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
+        from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file import load_file
         foreign = load_file(path, programs=["tc_in"])
         with IPRoute() as ipr:
             ipr.tc("add-filter", "bpf", ipr.link_lookup(ifname=host)[0], 3, fd=foreign.programs["tc_in"].fd,

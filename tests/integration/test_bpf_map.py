@@ -12,11 +12,11 @@ import struct
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import converge_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.map_entries import converge_entries
-from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import possible_cpus
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
 from playbook_runner import run_playbook
 
 XDP_DROP, XDP_PASS = 1, 2

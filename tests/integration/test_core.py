@@ -14,12 +14,12 @@ import uuid
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.core import CoreRelocator, essential_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import RelocationError, VerifierError
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "..", "bpf", "build")
@@ -200,7 +200,7 @@ def _btf_id_of(kind, name):
     ("BPF_PROG_tp_btf", "TYPEDEF", "btf_trace_sched_switch"),
 ])
 def test_btf_attach_target_resolves_to_kernel_type_id(prog, kind, name):
-    from ansible_collections.ebpf.deploy.plugins.module_utils.loader import _KernelTargets
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import _KernelTargets
     spec = read_object(obj("core_attach.o"))
     targets = _KernelTargets(spec, KernelBTF())
     assert targets.attach_btf_id(spec.programs[prog]) == _btf_id_of(kind, name)

@@ -16,16 +16,16 @@ import sys
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
-from ansible_collections.ebpf.deploy.plugins.module_utils.links import LinkRequest, converge_link
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, Observed, converge
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import CollectionPins
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, Observed, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
 
 # A child that runs one converge() and SIGKILLs itself on the Nth call of a
 # function: a fault at an exact step, with no test hook in the loader.
 CHILD = r"""
 import os, signal, sys, json
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
 target, nth, args = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 seen = [0]
 def hook(frame, event, arg):

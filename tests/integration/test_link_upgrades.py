@@ -15,11 +15,11 @@ import subprocess
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import attach, syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import create_state_map, read_record
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.links import LinkRequest, converge_link
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
-from ansible_collections.ebpf.deploy.plugins.module_utils.state import create_state_map, read_record
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import attach, syscalls
 from kernel_helpers import links_running
 from playbook_runner import run_playbook
 
@@ -259,3 +259,40 @@ def test_src_errors_name_the_src(tmp_path, pin_dir):
     assert results[0]["failed"], proc.stdout
     assert str(bad) in results[0]["msg"] and "-broken.o" not in results[0]["msg"].replace(str(bad), ""), \
         results[0]["msg"]
+
+
+RACER = r"""
+import sys, json
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
+kind, pin_root, arg = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if kind == "upgrade":
+    converge(Desired("race", pin_root, path=arg["path"], constants={"generation": arg["generation"]}))
+else:
+    converge_link(LinkRequest(pin_root, "race", arg["program"], state=arg["state"]))
+"""
+
+
+def test_bpf_link_beside_an_upgrade_of_the_same_collection(bpf_build, pin_dir):
+    """bpf_link and bpf_collection take the collection's lock: links made or
+    removed while the collection is upgraded all end on the live version."""
+    import json
+    import sys
+    path = bpf_build.path("exec_hooks")
+    converge(Desired("race", pin_dir, path=path))
+    try:
+        for generation in range(2, 10):
+            program = ("rawtp_exec", "tp_exec", "tpbtf_exec")[generation % 3]
+            state = "absent" if generation % 4 == 0 else "present"
+            procs = [subprocess.Popen([sys.executable, "-c", RACER, "upgrade", pin_dir,
+                                       json.dumps({"path": path, "generation": generation})]),
+                     subprocess.Popen([sys.executable, "-c", RACER, "link", pin_dir,
+                                       json.dumps({"program": program, "state": state})])]
+            assert [p.wait() for p in procs] == [0, 0]
+            running = links_running(pin_dir, "race")
+            assert all(not prog.startswith("id ") for prog, _tag in running.values()), running
+            assert all(link.startswith(prog + "__") for link, (prog, _tag) in running.items()), running
+            assert any(link.startswith(program + "__") for link in running) == (state == "present"), running
+            assert not os.path.exists(os.path.join(pin_dir, "race__staging"))
+    finally:
+        converge(Desired("race", pin_dir, state="absent"))

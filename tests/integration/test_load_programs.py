@@ -28,13 +28,13 @@ import subprocess
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
-from ansible_collections.ebpf.deploy.plugins.module_utils.constants import set_constants
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     RelocationError, SpecError, SyscallError, VerifierError)
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file import load_file
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_constants import set_constants
 
 from kernel_helpers import (
     XDP_DROP, XDP_PASS, Snapshot, as_u32, as_u64, assert_nothing_left, assert_pin_dir_empty, bpftool,

@@ -13,10 +13,10 @@ import struct
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, Observed, converge, plan
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import CollectionPins
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, Observed, converge, plan
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
 from kernel_helpers import PKT
 
 

@@ -25,15 +25,14 @@ import struct
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
-from ansible_collections.ebpf.deploy.plugins.module_utils.collection import load_file
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting_mode
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import (
-    ESTIMATED_MAP_TYPES, FALLBACK_SIZES, KernelLayout, counts_entries, estimate_map, estimate_program,
-    kernel_layout)
-from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import possible_cpus
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file import load_file
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import accounting_mode
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
+    ESTIMATED_MAP_TYPES, FALLBACK_SIZES, KernelLayout, counts_entries, estimate_map, estimate_program, kernel_layout)
 
 pytestmark = pytest.mark.skipif(
     accounting_mode() != "memcg-exact",

@@ -16,16 +16,16 @@ import threading
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import converge_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.map_entries import converge_entries
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from playbook_runner import COLLECTIONS, run_playbook
 
 CONVERGE = """
 import json, sys
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.reconcile import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
 try:
     r = converge(Desired(sys.argv[1], sys.argv[2], path=sys.argv[3]))
     print(json.dumps({"changed": r["changed"]}))

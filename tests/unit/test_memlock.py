@@ -10,9 +10,9 @@ import resource
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting_mode, memlock_shortfall
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import estimate_spec
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import accounting_mode, memlock_shortfall
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import estimate_spec
 
 
 @pytest.mark.parametrize("release, mode", [("4.19.0-27-amd64", "rlimit"), ("5.10.0-30-amd64", "rlimit"),
@@ -52,7 +52,7 @@ def test_no_shortfall_where_memory_is_not_charged_to_the_limit(bpf_build, low_me
 
 def test_unlimited_limit_means_eperm_is_about_privileges(bpf_build, monkeypatch):
     # This sandbox cannot raise the hard limit (no CAP_SYS_RESOURCE): read it as unlimited.
-    from ansible_collections.ebpf.deploy.plugins.module_utils import memlock
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting as memlock
     monkeypatch.setattr(memlock, "rlimit_memlock", lambda: "unlimited")
     spec = read_object(os.path.join(bpf_build.dir, "maps.o"))
     assert memlock_shortfall(spec, "x", release="5.10.0") is None

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import pins
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import bpffs as pins
 
 
 REAL_MKDIR = os.mkdir

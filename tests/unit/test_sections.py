@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Tests for plugins/module_utils/sections.py.
+"""Tests for plugins/module_utils/loader/sections.py.
 
 The expectations restate libbpf's ``section_defs`` (src/libbpf.c) and
 docs/program_types.rst; every table entry is exercised at least once
@@ -14,14 +14,10 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import uapi as u
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
-from ansible_collections.ebpf.deploy.plugins.module_utils.sections import (
-    SECTION_DEFS,
-    classify,
-    find_section_def,
-    suggest_sections,
-)
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi as u
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import (
+    SECTION_DEFS, classify, find_section_def, suggest_sections)
 
 # (section name, prog type, expected attach type, attach target, sleepable)
 CASES = [
@@ -508,7 +504,7 @@ def test_unrelated_name_has_no_suggestions():
 def test_required_argument_pattern():
     # libbpf's third form ("name/": argument required) has no row today but
     # custom handlers and older tables use it; keep the rule working.
-    from ansible_collections.ebpf.deploy.plugins.module_utils import sections
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader import sections
 
     sec_def = sections._def("custom/", u.BPF_PROG_TYPE_KPROBE, None, "kprobe",
                             "kprobe")

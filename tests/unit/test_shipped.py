@@ -10,8 +10,8 @@ import os
 
 import pytest
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import shipped_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.shipped import shipped_object
 
 
 def received(tmp_path, data=b"\x7fELF object"):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Tests for plugins/module_utils/uapi.py.
+"""Tests for plugins/module_utils/kernel/uapi.py.
 
 The strongest check compares our numbers with the kernel header of the
 machine running the tests (``/usr/include/linux/bpf.h``, or the file named
@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 
 HEADER = os.environ.get("EBPF_UAPI_HEADER", "/usr/include/linux/bpf.h")
 MODULE_FILE = uapi.__file__
@@ -307,9 +307,9 @@ def test_opcode_field_accessors():
 # ---------------------------------------------------------------------------
 # House rules for code that runs on managed hosts.
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("module", ["uapi.py", "sections.py"])
+@pytest.mark.parametrize("module", ["kernel/uapi.py", "loader/sections.py"])
 def test_module_is_python38_and_has_boilerplate(module):
-    path = os.path.join(os.path.dirname(MODULE_FILE), module)
+    path = os.path.join(os.path.dirname(os.path.dirname(MODULE_FILE)), module)
     with open(path) as f:
         source = f.read()
     lines = source.splitlines()

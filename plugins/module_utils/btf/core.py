@@ -20,10 +20,10 @@ __metaclass__ = type
 
 import struct
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import insn as bpf_insn
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import essential_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, RelocationError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn
 
 # enum bpf_core_relo_kind, with libbpf's names for messages
 FIELD_BYTE_OFFSET = 0

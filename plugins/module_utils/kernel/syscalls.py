@@ -20,6 +20,7 @@ import os
 import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host
 
 # __NR_bpf per architecture (asm/unistd*.h); the generic table serves the newer ports.
 _NR_BPF = {
@@ -122,45 +123,10 @@ def bpf(cmd, attr, what):
     raise SyscallError(what, err, hint=_hint(err))
 
 
-# Capability numbers (linux/capability.h).
-CAP_SYS_ADMIN = 21
-CAP_BPF = 39
-
-
-def effective_capabilities():
-    """This process's effective capability set (CapEff), or None without procfs."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return int(line.split()[1], 16)
-    except (IOError, OSError, ValueError):
-        pass
-    return None
-
-
-def may_use_bpf():
-    """True if this process holds CAP_BPF or CAP_SYS_ADMIN (None: unknown)."""
-    caps = effective_capabilities()
-    return None if caps is None else bool(caps & (1 << CAP_BPF | 1 << CAP_SYS_ADMIN))
-
-
-def lockdown_state():
-    """The kernel lockdown mode ('none', 'integrity', 'confidentiality'), or
-    None when it cannot be read (no lockdown LSM, or securityfs not mounted)."""
-    try:
-        with open("/sys/kernel/security/lockdown") as f:
-            text = f.read()
-    except (IOError, OSError):
-        return None
-    start, end = text.find("["), text.find("]")
-    return text[start + 1:end] if 0 <= start < end else None
-
-
 def _hint(err):
     if err == errno.EPERM:
-        if may_use_bpf():
-            lockdown = lockdown_state()
+        if host.may_use_bpf():
+            lockdown = host.lockdown_state()
             return ("this process holds CAP_BPF/CAP_SYS_ADMIN, so the kernel refused it for another reason: "
                     "kernel lockdown (%s), a security module, or, for fentry/fexit/fmod_ret/lsm programs, "
                     "tracing attach the kernel does not allow here (no ftrace direct calls); on kernels before "

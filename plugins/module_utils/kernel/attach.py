@@ -20,8 +20,8 @@ import os
 import socket
 import struct
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, syscalls, uapi
 
 XDP_MODES = {"auto": 0, "skb": 1 << 1, "native": 1 << 2, "offload": 1 << 3}
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
@@ -51,14 +51,9 @@ def _link(prog_fd, target, attach_type, what, flags=0, min_kernel=None, feature=
     except SyscallError as e:
         # The release hint only where this kernel predates it: on a newer
         # one EINVAL means something else, which the message alone tells.
-        if e.errno in (errno.EINVAL, errno.ENOTSUP, 524) and min_kernel and _older_than(min_kernel):
+        if e.errno in (errno.EINVAL, errno.ENOTSUP, 524) and min_kernel and host.kernel_older_than(min_kernel):
             raise NotSupportedError(str(e), feature=feature, min_kernel=min_kernel)
         raise
-
-
-def _older_than(release):
-    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import kernel_version
-    return kernel_version() < tuple(int(x) for x in release.split("."))
 
 
 def attach_xdp(prog_fd, interface, mode="auto", what="xdp"):

@@ -7,7 +7,7 @@ From Linux 6.4 the ``memlock`` figure in /proc/<pid>/fdinfo/<fd> of a map
 is exact per map type: syscall.c's bpf_map_memory_usage() asks the map
 type's ``map_mem_usage`` callback. Older kernels report something else
 (the RLIMIT_MEMLOCK charge before 5.11, a figure that ignores
-preallocation on 5.11-6.3; see memlock.py), so on those hosts this module
+preallocation on 5.11-6.3; see accounting.py), so on those hosts this module
 computes what a 6.4+ kernel would report for the same map: the real
 footprint, preallocated elements included.
 
@@ -34,8 +34,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import kernel_version
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import kernel_version
 
 PAGE_SIZE = 4096
 POINTER_SIZE = 8      # every BPF-capable 64-bit host; 32-bit hosts are not supported
@@ -240,7 +240,7 @@ def _roundup_pow_of_two(n):
 
 
 def _possible_cpus():
-    from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import possible_cpus
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
     return possible_cpus()
 
 
@@ -506,7 +506,7 @@ def estimate_live_map(fd, fdinfo, layout=None):
     """Estimate for the open map ``fd`` whose /proc fdinfo is ``fdinfo``
     (a dict): counts its elements where the figure depends on them. None
     for a map type without a rule."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 
     map_type = int(fdinfo.get("map_type", 0))
     flags = int(fdinfo.get("map_flags", "0"), 16)
@@ -529,7 +529,7 @@ def estimate_live_map(fd, fdinfo, layout=None):
 
 def estimate_live_program(fd, layout=None):
     """Estimate for the open program ``fd``, from its translated size."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 
     info = syscalls.prog_info(fd)
     return estimate_program(info.jited_prog_len, info.xlated_prog_len, layout=layout or fallback_layout())

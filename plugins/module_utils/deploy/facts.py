@@ -21,14 +21,15 @@ import json
 import os
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import (
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
+    LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned)
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
     accounting_mode, footprint_figure, rlimit_memlock)
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import (
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
     estimate_live_map, estimate_live_program, estimate_program, fallback_layout)
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned
-from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
 
 SUBSETS = ("host", "features", "workload", "collections")
 # bpf_link types cannot be probed without a target to attach to: judged by
@@ -172,7 +173,7 @@ def feature_facts(cache_dir=FEATURE_CACHE_DIR):
             return cached
     except (IOError, OSError, ValueError):
         pass
-    from ansible_collections.ebpf.deploy.plugins.module_utils.sections import SECTION_DEFS
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import SECTION_DEFS
     attach_for = {}
     for d in SECTION_DEFS:
         attach_for.setdefault(d.prog_type, d.expected_attach_type)
@@ -205,7 +206,7 @@ def feature_facts(cache_dir=FEATURE_CACHE_DIR):
 def _by_release(minimum):
     if not minimum:
         return True
-    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import kernel_version
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import kernel_version
     want = tuple(int(x) for x in minimum.split(".")[:2])
     return kernel_version() >= want
 

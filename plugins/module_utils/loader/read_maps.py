@@ -11,13 +11,12 @@ __metaclass__ = type
 
 import struct
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
-from ansible_collections.ebpf.deploy.plugins.module_utils.elf import (
-    SHT_NOBITS, SHT_PROGBITS, STT_FUNC, STT_SECTION)
+from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHT_NOBITS, SHT_PROGBITS, STT_FUNC, STT_SECTION
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, SpecError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kconfig import parse_externs
-from ansible_collections.ebpf.deploy.plugins.module_utils.spec import MapSpec
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import parse_externs
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import MapSpec
 
 # Fields of a BTF map definition encoded as `int (*name)[value]`.
 _UINT_FIELDS = ("type", "max_entries", "map_flags", "numa_node", "key_size", "value_size", "pinning",

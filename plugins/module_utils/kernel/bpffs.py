@@ -20,8 +20,8 @@ import os
 import re
 import stat
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, syscalls
 
 BPF_FS_MAGIC = 0xcafe4a11
 STAGING_SUFFIX = "__staging"
@@ -182,7 +182,7 @@ def check_privileges():
     root's capabilities, or CAP_BPF (5.8+) or CAP_SYS_ADMIN in its
     effective set. Checked first so that a non-root run says so instead of
     failing later on some EPERM."""
-    if syscalls.may_use_bpf() is not False:
+    if host.may_use_bpf() is not False:
         return  # allowed, or no procfs: let bpf() itself answer
     raise LoaderError("loading eBPF needs root (or CAP_BPF or CAP_SYS_ADMIN); this runs as uid %d without them"
                       % os.geteuid(), hint="run the task with become: true")

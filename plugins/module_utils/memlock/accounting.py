@@ -14,14 +14,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
 import resource
 
-
-def kernel_version(release=None):
-    """(major, minor) of a release string such as '6.1.0-18-amd64'."""
-    m = re.match(r"(\d+)\.(\d+)", release or os.uname().release)
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import kernel_version
 
 
 def accounting_mode(release=None):
@@ -102,7 +97,7 @@ def memlock_shortfall(spec, failed, programs=None, release=None):
     if limit == "unlimited":
         return None
     from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import estimate_spec
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import estimate_spec
 
     maps, progs = estimate_spec(spec, programs=programs, release=release)
     needed = sum(maps.values()) + sum(progs.values())

@@ -21,13 +21,14 @@ import os
 import re
 import struct
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import attach, syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, SpecError, SyscallError)
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
-    LINK_REQUESTS_DIR, LINKS_DIR, PROGS_DIR, CollectionPins, make_dirs)
-from ansible_collections.ebpf.deploy.plugins.module_utils.sections import classify
-from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_state
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import attach, syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
+    CollectionPins, LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, make_dirs)
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import classify
 
 TYPES = ("auto", "xdp", "tc", "cgroup", "tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "fentry", "fexit",
          "fmod_ret", "lsm", "tp_btf")
@@ -264,7 +265,7 @@ def _tc_by_netlink(req):
     """tc goes through netlink when asked, or (method auto) before tcx (6.6)."""
     if req.method != "auto":
         return req.method == "netlink"
-    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import kernel_version
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import kernel_version
     return kernel_version() < (6, 6)
 
 
@@ -295,11 +296,12 @@ def converge_link(req, check_mode=False):
     """Attach or detach; returns the module result (a dict)."""
     pins = req.pins
     pins.check()
-    record = read_state(pins.live)
-    if record is None and req.state == "present":
-        raise SpecError("collection '%s' is not deployed under %s (deploy it with ebpf.deploy.bpf_collection "
-                        "first)" % (pins.name, pins.pin_root))
-    return _converge(req, pins.live, record, check_mode)
+    with collection_lock(pins):
+        record = read_state(pins.live)
+        if record is None and req.state == "present":
+            raise SpecError("collection '%s' is not deployed under %s (deploy it with ebpf.deploy.bpf_collection "
+                            "first)" % (pins.name, pins.pin_root))
+        return _converge(req, pins.live, record, check_mode)
 
 
 def _converge(req, version, record, check_mode):
@@ -412,7 +414,7 @@ def _one(req, prog, links_dir, att, check_mode):
 
 
 def _keep_request(att, links_dir):
-    from ansible_collections.ebpf.deploy.plugins.module_utils.state import create_state_map
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import create_state_map
 
     requests = os.path.join(os.path.dirname(links_dir), LINK_REQUESTS_DIR)
     make_dirs(requests)
@@ -436,8 +438,8 @@ def _one_netlink(req, prog, links_dir, att, check_mode):
     """A tc attachment made through netlink: the filter is the kernel's
     state, and a record map pinned at links/<name> says what it is, so it
     moves with the collection like a link."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
-    from ansible_collections.ebpf.deploy.plugins.module_utils.state import create_state_map, read_record
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import netlink_tc
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import create_state_map, read_record
 
     link_name, point, spec = att.name, att.point, att.expect[1]
     path = os.path.join(links_dir, link_name)

@@ -30,8 +30,8 @@ __metaclass__ = type
 import difflib
 from collections import namedtuple
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 
 
 # How a table entry's pattern is compared with a section name.

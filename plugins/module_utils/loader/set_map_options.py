@@ -16,8 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 
 PREALLOC_OPTIONAL = frozenset((uapi.BPF_MAP_TYPE_HASH, uapi.BPF_MAP_TYPE_PERCPU_HASH,
                                uapi.BPF_MAP_TYPE_HASH_OF_MAPS))

@@ -4,8 +4,8 @@
 """What an eBPF ELF object asks for: its maps and programs, before any
 kernel is involved.
 
-objfile.py builds these from an ELF object; options change them
-(max_entries, flags, constants); loader.py hands them to the kernel.
+read_object.py builds these from an ELF object; options change them
+(max_entries, flags, constants); load.py hands them to the kernel.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -105,7 +105,7 @@ class CollectionSpec:
     ``kern_version``, ``btf`` (BTF or None), ``btf_ext`` (BTFExt or None),
     ``maps`` and ``programs`` (dicts by name, in ELF order),
     ``section_sizes`` and ``symbol_offsets`` (what the kernel needs patched
-    into the object's BTF), ``externs`` (kconfig externs, see kconfig.py),
+    into the object's BTF), ``externs`` (kconfig externs, see read_kconfig.py),
     ``unresolved`` (undefined symbols this loader cannot supply: name ->
     reason; only programs that use one fail).
     """

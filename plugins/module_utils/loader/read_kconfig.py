@@ -16,11 +16,11 @@ import os
 import re
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHN_UNDEF, STB_GLOBAL, STB_WEAK
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
-from ansible_collections.ebpf.deploy.plugins.module_utils.spec import MapSpec
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import MapSpec
 
 KCONFIG_SECTION = ".kconfig"
 # Kconfig values are integers, tristates and strings: no real one is

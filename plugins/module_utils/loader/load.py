@@ -16,8 +16,6 @@ import errno
 import os
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import insn as bpf_insn
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.core import CoreRelocator
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
@@ -25,9 +23,11 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import BTF_
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, fix_datasecs
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
-from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import possible_cpus
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
-from ansible_collections.ebpf.deploy.plugins.module_utils.kconfig import KCONFIG_SECTION, KernelConfig, kconfig_value
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import (
+    KCONFIG_SECTION, KernelConfig, kconfig_value)
 
 # Map types whose kernel implementation takes no BTF key/value (libbpf
 # drops it for the same set, else the kernel answers ENOTSUPP/EINVAL).

@@ -14,11 +14,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import os
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
 
 PERCPU_TYPES = frozenset((uapi.BPF_MAP_TYPE_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
                           uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE))
@@ -29,20 +29,6 @@ COPYABLE_TYPES = frozenset((
     uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, uapi.BPF_MAP_TYPE_LPM_TRIE, uapi.BPF_MAP_TYPE_ARRAY,
     uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
 ))
-
-
-def possible_cpus():
-    """Number of possible CPUs (the stride of per-CPU values)."""
-    try:
-        with open("/sys/devices/system/cpu/possible") as f:
-            text = f.read().strip()
-    except (IOError, OSError):
-        return os.cpu_count() or 1
-    count = 0
-    for part in text.split(","):
-        lo, _sep, hi = part.partition("-")
-        count += int(hi or lo) - int(lo) + 1
-    return count
 
 
 def value_buffer_size(map_type, value_size):

@@ -20,8 +20,8 @@ import os
 import struct
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 
 STATE_PIN = "state"
 STATE_VERSION = 1

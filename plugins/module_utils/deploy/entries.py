@@ -20,13 +20,16 @@ import json
 import os
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.encode import FORMATS, decode, encode
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import ARRAY_TYPES, PERCPU_TYPES
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import ARRAY_TYPES, PERCPU_TYPES, possible_cpus
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import MAPS_DIR, check_name, pin_name
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
+    CollectionPins, MAPS_DIR, check_name, pin_name)
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
 
 # Map types whose entries are plain data a playbook can declare.
 DATA_TYPES = frozenset((
@@ -165,7 +168,30 @@ def converge_entries(pin_root, ref, entries, exclusive=False, state="present", k
     """
     key_formats = _formats(key_format, "key_format")
     value_formats = _formats(value_format, "value_format")
-    m = PinnedMap(map_path(pin_root, ref))
+    path = map_path(pin_root, ref)
+    pins = _collection_of(path)
+    if pins is None:
+        return _converge_entries(path, entries, exclusive, state, key_formats, value_formats, check_mode)
+    with collection_lock(pins):
+        return _converge_entries(path, entries, exclusive, state, key_formats, value_formats, check_mode)
+
+
+def _collection_of(path):
+    """The collection whose live version holds the map pinned at ``path``
+    (``<pin_root>/<collection>/maps/<map>``), or None for a map of no
+    collection (a pinned path elsewhere)."""
+    maps_dir = os.path.dirname(path)
+    if os.path.basename(maps_dir) != MAPS_DIR:
+        return None
+    version = os.path.dirname(maps_dir)
+    try:
+        return CollectionPins(os.path.dirname(version), os.path.basename(version))
+    except LoaderError:
+        return None
+
+
+def _converge_entries(path, entries, exclusive, state, key_formats, value_formats, check_mode):
+    m = PinnedMap(path)
     try:
         wanted = []
         seen = set()

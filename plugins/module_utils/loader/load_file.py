@@ -8,9 +8,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.constants import set_constants
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
-from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_constants import set_constants
 
 
 def load_file(path, pin_dir=None, programs=None, constants=None, kernel=None):

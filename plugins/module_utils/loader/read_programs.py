@@ -21,12 +21,12 @@ __metaclass__ = type
 
 import bisect
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import insn as bpf_insn
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHN_UNDEF, STT_FUNC, STT_SECTION
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import RelocationError, SpecError
-from ansible_collections.ebpf.deploy.plugins.module_utils.maps_spec import is_data_section
-from ansible_collections.ebpf.deploy.plugins.module_utils.sections import classify
-from ansible_collections.ebpf.deploy.plugins.module_utils.spec import Fixup, ProgramSpec
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_maps import is_data_section
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import classify
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import Fixup, ProgramSpec
 
 TEXT = ".text"
 INSN = bpf_insn.INSN_SIZE

@@ -20,23 +20,22 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
 
-from ansible_collections.ebpf.deploy.plugins.module_utils import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import COPYABLE_TYPES, copy_entries
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import STATE_PIN, create_state_map, read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import memlock_delta, memlock_shortfall
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock_estimate import (
-    estimate_live_map, estimate_live_program)
-from ansible_collections.ebpf.deploy.plugins.module_utils.migrate import COPYABLE_TYPES, copy_entries
-from ansible_collections.ebpf.deploy.plugins.module_utils.pins import (
-    LINK_REQUESTS_DIR, LINKS_DIR, MAPS_DIR, PROGS_DIR, CollectionPins, exchange, make_dirs, open_pinned, pin_name,
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
+    CollectionPins, LINKS_DIR, LINK_REQUESTS_DIR, MAPS_DIR, PROGS_DIR, exchange, make_dirs, open_pinned, pin_name,
     planted_symlinks, remove_tree)
-from ansible_collections.ebpf.deploy.plugins.module_utils.state import STATE_PIN, create_state_map, read_state
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import memlock_delta, memlock_shortfall
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
+    estimate_live_map, estimate_live_program)
 
-LOCK_DIR = "/run/ebpf_deploy/locks"
 # Maps whose contents are program or map references of one version:
 # they are rebuilt with every version, never carried over.
 _NEVER_REUSED = frozenset((uapi.BPF_MAP_TYPE_PROG_ARRAY, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
@@ -155,20 +154,6 @@ class Plan:
         return self.action != "none"
 
 
-def _lock(pins):
-    """An exclusive lock for this collection, held until the fd closes."""
-    try:
-        os.makedirs(LOCK_DIR, 0o700)
-    except OSError as e:
-        if e.errno != errno.EEXIST:
-            raise LoaderError("cannot create lock directory %s: %s" % (LOCK_DIR, e.strerror))
-    key = hashlib.sha256(pins.live.encode()).hexdigest()[:16]
-    fd = os.open(os.path.join(LOCK_DIR, "%s-%s.lock" % (pins.name, key)),
-                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
-
-
 def _read_object(path):
     try:
         with open(path, "rb") as f:
@@ -200,9 +185,9 @@ def plan(desired, observed):
             reasons.append("object changed")
         if record is not None and record.get("options") != _jsonable(desired.options()):
             reasons.append("options changed")
-    from ansible_collections.ebpf.deploy.plugins.module_utils.constants import set_constants
-    from ansible_collections.ebpf.deploy.plugins.module_utils.map_settings import apply_map_settings
-    from ansible_collections.ebpf.deploy.plugins.module_utils.objfile import read_object_bytes
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_constants import set_constants
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import apply_map_settings
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object_bytes
 
     spec = read_object_bytes(data, desired.source or os.path.basename(desired.path))
     warnings = apply_map_settings(spec, desired.maps, desired.prealloc)
@@ -323,7 +308,7 @@ def apply(desired, observed, p):
     remove_tree(pins.staging)
     from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
     from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
-    from ansible_collections.ebpf.deploy.plugins.module_utils.loader import load_collection
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
 
     reuse = dict((name, old["fd"]) for name, (action, old) in p.map_actions.items() if action == "reuse")
     kernel_btf = desired.kernel_btf
@@ -571,8 +556,8 @@ def _remake_link(pins, src, dst, dst_record, name, program):
     """Make link ``name`` of version ``src`` again in ``dst`` for its
     program ``program`` from the request record kept beside it; the old one
     stays attached until ``src`` is removed, so no event is missed."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils.links import remake_link
-    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import remake_link
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record
 
     record = read_record(os.path.join(src, LINK_REQUESTS_DIR, name))
     if not record:
@@ -604,7 +589,7 @@ def _roll_back(pins, error):
 def _carry_request(src, dst, name, program):
     """The request record of a moved link goes with it, naming its program
     (records of ``type: auto`` tasks before 0.2 named none)."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record
 
     path = os.path.join(src, LINK_REQUESTS_DIR, name)
     if not os.path.lexists(path) or os.path.islink(path):
@@ -626,8 +611,8 @@ def _carry_request(src, dst, name, program):
 def _detach_netlink(version):
     """Remove the tc filters a version attached through netlink: unlike
     links, they would outlive its pins."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
-    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import netlink_tc
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record
 
     if os.path.islink(os.path.join(version, LINKS_DIR)):
         return
@@ -645,8 +630,8 @@ def _detach_netlink(version):
 
 
 def _carry_netlink(src, dst, name, record_fd, undo):
-    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
-    from ansible_collections.ebpf.deploy.plugins.module_utils.state import read_record
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import netlink_tc
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record
 
     record = read_record(os.path.join(src, LINKS_DIR, name))
     if not record or record.get("netlink") != "tc":
@@ -667,7 +652,7 @@ def _carry_netlink(src, dst, name, record_fd, undo):
 def _replace_filter(record, prog_pin, name):
     """Point a netlink tc filter at the program pinned at ``prog_pin``:
     replacing a filter at the same priority and handle is atomic."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils import netlink_tc
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import netlink_tc
 
     fd = syscalls.obj_get(prog_pin)
     try:
@@ -704,7 +689,11 @@ def converge(desired, check_mode=False):
     """
     pins = CollectionPins(desired.pin_root, desired.name)
     pins.check()
-    lock = _lock(pins)
+    with collection_lock(pins):
+        return _converge(desired, pins, check_mode)
+
+
+def _converge(desired, pins, check_mode):
     observed = None
     try:
         recovered = recover(pins) if not check_mode else []
@@ -731,7 +720,6 @@ def converge(desired, check_mode=False):
     finally:
         if observed is not None:
             observed.close()
-        os.close(lock)
 
 
 def _observed_entries(observed, kind):

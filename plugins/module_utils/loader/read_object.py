@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read an eBPF ELF object into a CollectionSpec.
 
-The pipeline is license -> BTF -> data layout -> maps (maps_spec.py) ->
-programs (linker.py); each stage names the object and its part in errors.
+The pipeline is license -> BTF -> data layout -> maps (read_maps.py) ->
+programs (read_programs.py); each stage names the object and its part in errors.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,9 +18,9 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import BTFExt
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import ELFFile, STT_OBJECT
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, ELFError, LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.linker import link_programs
-from ansible_collections.ebpf.deploy.plugins.module_utils.maps_spec import parse_maps
-from ansible_collections.ebpf.deploy.plugins.module_utils.spec import CollectionSpec
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_maps import parse_maps
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_programs import link_programs
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import CollectionSpec
 
 
 def read_object(path):

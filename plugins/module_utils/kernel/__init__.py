@@ -1,0 +1,14 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kernel layer: what ebpf.deploy asks of the running kernel, and nothing
+above it (imports only errors.py).
+
+- uapi.py: the bpf() ABI: commands, map, program, attach and link types, their names
+- syscalls.py: bpf() through ctypes: maps, programs, BTF, links, pins, info and fdinfo
+- insn.py: eBPF instruction encoding and the fields relocations patch
+- host.py: the host: kernel release, possible CPUs, this process's capabilities
+- bpffs.py: bpffs: safe pin names, a loaded version's maps/ and progs/, atomic directory swaps, removal
+- attach.py: attaching programs as bpf_links (XDP, tcx, cgroup, tracepoints, kprobes, BTF tracing)
+- netlink_tc.py: tc clsact filters through netlink (pyroute2), for kernels before tcx
+"""
