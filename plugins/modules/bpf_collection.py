@@ -41,6 +41,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows map settings (type, max_entries, flags) and program tags before and after.
+extends_documentation_fragment:
+  - ebpf.deploy.pin_root
 options:
   name:
     description:
@@ -69,11 +71,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  pin_root:
-    description:
-      - Directory on bpffs that holds every collection this tool manages.
-    type: path
-    default: /sys/fs/bpf/ebpf_deploy
   maps:
     description:
       - Per-map settings, by map name. An unknown map name is an error.
@@ -291,32 +288,15 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, ObjectNeeded, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import ARGUMENT_SPEC, Desired, ObjectNeeded
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import shipped_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, VerifierError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            path=dict(type="path"),
-            src=dict(type="path"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
-            maps=dict(type="dict", default={}),
-            prealloc=dict(type="bool"),
-            constants=dict(type="dict", default={}),
-            programs=dict(type="list", elements="str"),
-            btf_path=dict(type="path"),
-            btf_cache=dict(type="str", default="run", choices=["run", "none"]),
-            run_id=dict(type="str"),
-            object_sha256=dict(type="str"),
-            on_incompatible_map=dict(type="str", default="migrate", choices=["migrate", "recreate", "fail"]),
-        ),
-        required_if=[("state", "present", ("path", "src"), True)],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ("path", "src"), True)],
+                           supports_check_mode=True)
     p = module.params
     run_id = p["run_id"] or "adhoc-%d" % os.getpid()
     path = p["path"]
@@ -333,12 +313,7 @@ def main():
     elif p["object_sha256"]:
         module.fail_json(msg="object_sha256 is internal to src; leave it unset")
     try:
-        desired = Desired(p["name"], p["pin_root"], path=path, state=p["state"], maps=p["maps"],
-                          prealloc=p["prealloc"], constants=p["constants"], programs=p["programs"],
-                          btf_path=p["btf_path"], on_incompatible_map=p["on_incompatible_map"],
-                          btf_cache=p["btf_cache"], run_id=run_id,
-                          object_sha256=p["object_sha256"] if path is None else None, source=p["src"])
-        result = converge(desired, check_mode=module.check_mode)
+        result = converge(Desired.from_params(p, path, run_id), check_mode=module.check_mode)
     except ObjectNeeded:
         # Only the digest came and the collection must change: nothing was
         # done; the action plugin sends the object and runs the task again.

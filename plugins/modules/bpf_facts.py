@@ -29,6 +29,8 @@ attributes:
   facts:
     support: full
     description: Returns C(ansible_facts.bpf).
+extends_documentation_fragment:
+  - ebpf.deploy.pin_root
 options:
   gather_subset:
     description:
@@ -37,10 +39,6 @@ options:
     type: list
     elements: str
     default: [all]
-  pin_root:
-    description: Directory on bpffs that holds the collections.
-    type: path
-    default: /sys/fs/bpf/ebpf_deploy
 """
 
 EXAMPLES = r"""
@@ -95,18 +93,12 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import gather, select_subsets
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import ARGUMENT_SPEC, gather, select_subsets
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            gather_subset=dict(type="list", elements="str", default=["all"]),
-            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         subsets = select_subsets(module.params["gather_subset"])
         facts = gather(subsets, module.params["pin_root"])

@@ -34,6 +34,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the link and the program id it runs before and after.
+extends_documentation_fragment:
+  - ebpf.deploy.pin_root
 options:
   collection:
     description:
@@ -108,10 +110,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  pin_root:
-    description: Directory on bpffs that holds the collections.
-    type: path
-    default: /sys/fs/bpf/ebpf_deploy
 seealso:
   - module: ebpf.deploy.bpf_collection
 """
@@ -205,54 +203,22 @@ skipped:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, TYPES, converge_link
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import split_ref
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import ARGUMENT_SPEC, LinkRequest, converge_link
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.netlink_tc import (
     MissingPyroute2, PYROUTE2_IMPORT_ERROR)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            collection=dict(type="str"),
-            program=dict(type="str"),
-            type=dict(type="str", default="auto", choices=list(TYPES)),
-            interface=dict(type="str"),
-            direction=dict(type="str", choices=["ingress", "egress"]),
-            mode=dict(type="str", default="auto", choices=["auto", "skb", "native", "offload"]),
-            cgroup=dict(type="path"),
-            target=dict(type="str"),
-            name=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
-            method=dict(type="str", default="auto", choices=["auto", "link", "netlink"]),
-            priority=dict(type="int", default=1),
-            handle=dict(type="int", default=1),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    if p["name"] and not p["program"]:
-        module.fail_json(msg="name needs program: one link name cannot serve several programs")
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        collection, program = split_ref(p["collection"], p["program"], "program")
-        req = LinkRequest(p["pin_root"], collection, program, p["type"], interface=p["interface"],
-                          direction=p["direction"], mode=p["mode"], cgroup=p["cgroup"], target=p["target"],
-                          name=p["name"], state=p["state"], method=p["method"], priority=p["priority"],
-                          handle=p["handle"])
-        result = converge_link(req, check_mode=module.check_mode)
+        result = converge_link(LinkRequest.from_params(module.params), check_mode=module.check_mode)
     except MissingPyroute2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
-    diff = {"before": dict((l["name"], l["diff"]["before"]) for l in result["links"]),
-            "after": dict((l["name"], l["diff"]["after"]) for l in result["links"])}
-    for link in result["links"]:
-        link.pop("diff")
-        link.pop("changed")
-    if module._diff:
-        result["diff"] = diff
+    if not module._diff:
+        result.pop("diff")
     module.exit_json(**result)
 
 

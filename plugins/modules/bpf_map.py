@@ -30,6 +30,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the entries that change, decoded through BTF (not hex).
+extends_documentation_fragment:
+  - ebpf.deploy.pin_root
 options:
   collection:
     description:
@@ -68,10 +70,6 @@ options:
   value_format:
     description: As I(key_format), for the value.
     type: raw
-  pin_root:
-    description: Directory on bpffs that holds the collections.
-    type: path
-    default: /sys/fs/bpf/ebpf_deploy
 seealso:
   - module: ebpf.deploy.bpf_collection
 """
@@ -143,51 +141,29 @@ contents:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import converge_entries, read_entries
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import split_ref
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
+    ARGUMENT_SPEC, converge_entries, map_ref, read_entries)
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            collection=dict(type="str"),
-            map=dict(type="str", required=True),
-            entries=dict(type="list", elements="dict", default=[]),
-            exclusive=dict(type="bool", default=False),
-            state=dict(type="str", default="present", choices=["present", "absent", "query"]),
-            key_format=dict(type="raw", no_log=False),  # a format name, not a secret
-            value_format=dict(type="raw"),
-            pin_root=dict(type="path", default="/sys/fs/bpf/ebpf_deploy"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
-    if not p["map"].startswith("/"):
-        try:
-            p["map"] = "%s/%s" % split_ref(p["collection"], p["map"], "map")
-        except LoaderError as e:
-            module.fail_json(msg=str(e))
-    elif p["collection"]:
-        module.fail_json(msg="collection: give it with a map name, not with a pinned path")
-    if p["state"] == "query":
-        if p["entries"]:
-            module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
-        try:
-            contents, path = read_entries(p["pin_root"], p["map"], key_format=p["key_format"],
-                                          value_format=p["value_format"])
-        except LoaderError as e:
-            module.fail_json(msg=str(e), hint=e.hint)
-        module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
+    if p["state"] == "query" and p["entries"]:
+        module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
     try:
-        result = converge_entries(p["pin_root"], p["map"], p["entries"], exclusive=p["exclusive"], state=p["state"],
+        ref = map_ref(p["collection"], p["map"])
+        if p["state"] == "query":
+            contents, path = read_entries(p["pin_root"], ref, key_format=p["key_format"],
+                                          value_format=p["value_format"])
+            module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
+        result = converge_entries(p["pin_root"], ref, p["entries"], exclusive=p["exclusive"], state=p["state"],
                                   key_format=p["key_format"], value_format=p["value_format"],
                                   check_mode=module.check_mode)
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
+    if not module._diff:
+        result.pop("diff")
     module.exit_json(**result)
 
 

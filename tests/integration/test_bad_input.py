@@ -411,7 +411,8 @@ def test_memlock_shortfall_on_rlimit_kernels_names_the_figure_and_keeps_the_old_
     the accounting mode read as 'rlimit'; the reconcile path around it is
     real: the message, and the live version left as it was."""
     from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting as memlock
-    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 
     obj = os.path.join(bpf_build.dir, "maps.o")
     converge(Desired("m", pin_dir, path=obj))

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import (
     feature_facts, gather, select_subsets, workload_facts)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import accounting_mode

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls

@@ -12,7 +12,8 @@ import struct
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import converge_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
@@ -54,12 +55,13 @@ def test_lpm_trie_with_cidr_keys_and_struct_values(cfg):
     again = entries(pin_dir, "networks", rules, key_format="cidr", value_format={"port_be": "be16"})
     assert again["changed"] is False
     # The kernel's copy decodes back to what was declared.
-    assert again["diff"] == {"before": {}, "after": {}}
+    assert again["diff"] == {"before": {"entries": {}}, "after": {"entries": {}}}
     disabled = [dict(rules[0], value=dict(rules[0]["value"], enabled=0))]
     r = entries(pin_dir, "networks", disabled, key_format="cidr", exclusive=True)
     assert r["written"] == 1 and r["deleted"] == 1
-    assert r["diff"]["before"]["10.1.0.0/16"]["enabled"] == 1 and r["diff"]["after"]["10.1.0.0/16"]["enabled"] == 0
-    assert r["diff"]["before"]["10.1.2.0/24"]["port_be"] == 36895  # 8080 read as a host-order u16
+    before, after = r["diff"]["before"]["entries"], r["diff"]["after"]["entries"]
+    assert before["10.1.0.0/16"]["enabled"] == 1 and after["10.1.0.0/16"]["enabled"] == 0
+    assert before["10.1.2.0/24"]["port_be"] == 36895  # 8080 read as a host-order u16
     assert verdict("10.1.7.7") == XDP_PASS
 
 

@@ -16,8 +16,10 @@ import sys
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, Observed, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import observe
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
 
@@ -25,7 +27,8 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import Co
 # function: a fault at an exact step, with no test hook in the loader.
 CHILD = r"""
 import os, signal, sys, json
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 target, nth, args = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 seen = [0]
 def hook(frame, event, arg):
@@ -84,12 +87,9 @@ def test_kill_during_replace(bpf_build, pin_dir, target, nth, when):
 
     # Whatever the step: a complete version is live, with all its entries
     # and a link that runs one of the programs pinned on this host.
-    observed = Observed(pins)
-    try:
-        assert observed.problems == [], observed.problems
-        assert observed.record["options"]["maps"] in ({}, {"hash_prealloc": {"max_entries": 50000}})
-    finally:
-        observed.close()
+    observed = observe(pins)
+    assert observed.problems == [], observed.problems
+    assert observed.record["options"]["maps"] in ({}, {"hash_prealloc": {"max_entries": 50000}})
     assert entries_digest(pin) == want
     # The link still runs: pinned in the live version or, killed between
     # the swap and its move, in the old one beside it.

@@ -15,7 +15,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import create_state_map, read_record
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SyscallError
@@ -263,7 +264,8 @@ def test_src_errors_name_the_src(tmp_path, pin_dir):
 
 RACER = r"""
 import sys, json
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
 kind, pin_root, arg = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 if kind == "upgrade":

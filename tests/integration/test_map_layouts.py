@@ -13,7 +13,10 @@ import struct
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, Observed, converge, plan
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import observe
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.plan import new_version, plan, read_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
@@ -83,11 +86,12 @@ def test_maps_without_btf_are_compared_by_size_with_a_warning(bpf_build, pin_dir
     compared, warns, and reuses the maps as their sizes match."""
     path = bpf_build.path("legacy")
     converge(Desired("leg", pin_dir, path=path))
-    observed = Observed(CollectionPins(pin_dir, "leg"))
     try:
-        p = plan(Desired("leg", pin_dir, path=path, constants={}, prealloc=True), observed)
+        observed = observe(CollectionPins(pin_dir, "leg"))
+        desired = Desired("leg", pin_dir, path=path, constants={}, prealloc=True)
+        data = read_object(path)
+        p = plan(desired, observed, "changed", new_version(desired, observed, data))
     finally:
-        observed.close()
         converge(Desired("leg", pin_dir, state="absent"))
     reused = [n for n, (action, _old) in p.map_actions.items() if action == "reuse"]
     assert reused

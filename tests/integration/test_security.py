@@ -16,7 +16,8 @@ import threading
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import converge_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
@@ -25,7 +26,8 @@ from playbook_runner import COLLECTIONS, run_playbook
 CONVERGE = """
 import json, sys
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import Desired, converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 try:
     r = converge(Desired(sys.argv[1], sys.argv[2], path=sys.argv[3]))
     print(json.dumps({"changed": r["changed"]}))

@@ -96,7 +96,7 @@ def _signature(btf, t, depth):
         return "%s[%d]" % (inner, t.nelems)
     if t.kind in (BTF_KIND_STRUCT, BTF_KIND_UNION):
         return "{%s}" % ", ".join("%s@%d: %s" % leaf for leaf in leaves(btf, t.id))
-    return t.kind_name()
+    return t.kind_name
 
 
 def _where(bit_offset):
@@ -107,8 +107,13 @@ def layout_differences(old_btf, old_id, new_btf, new_id):
     """What differs between two types' layouts, in words ([] if nothing):
     ``action moved 0 → 4``, ``weight retyped u16 → s16``, ``hits added at
     8``, ``flags removed (was at 6)``; offsets in bytes."""
-    old = dict((path, (off, sig)) for path, off, sig in leaves(old_btf, old_id))
-    new = dict((path, (off, sig)) for path, off, sig in leaves(new_btf, new_id))
+    return leaf_differences(leaves(old_btf, old_id), leaves(new_btf, new_id))
+
+
+def leaf_differences(old_leaves, new_leaves):
+    """layout_differences() of two types already flattened by leaves()."""
+    old = dict((path, (off, sig)) for path, off, sig in old_leaves)
+    new = dict((path, (off, sig)) for path, off, sig in new_leaves)
     out = []
     for path, (off, sig) in sorted(old.items(), key=lambda item: item[1][0]):
         label = path or "the whole type"

@@ -3,7 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The deploy layer: what the modules converge (imports every layer below).
 
-- collection.py: one collection on a host: desired state, observed state, plan, apply, versions and swap
+- desired.py: bpf_collection's options, declared once (argument spec), checked into a Desired
+- observed.py: what is pinned for a collection, read once, as plain data
+- plan.py: the pure decision (no-op, create, replace, remove; per map reuse, migrate, recreate) and its diff
+- apply.py: carrying out a plan: build beside the live version, swap, move links, remove the old one
+- versions.py: the live and staging versions: swap, recovery after an interrupted run, roll back
+- version_links.py: a version's links on upgrade and removal: re-made, re-pointed, put back, detached
+- collection.py: converge one collection: lock, recover, observe, plan, apply (bpf_collection's backend)
 - lock.py: the per-collection lock every writer takes
 - names.py: naming a collection's objects: collection plus name, or collection/name
 - links.py: bpf_link: one attachment of a collection's program, pinned beside it

@@ -25,6 +25,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.encode import FORM
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import ARRAY_TYPES, PERCPU_TYPES
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT, split_ref
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
@@ -37,6 +38,30 @@ DATA_TYPES = frozenset((
     uapi.BPF_MAP_TYPE_PERCPU_ARRAY, uapi.BPF_MAP_TYPE_LRU_HASH, uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH,
     uapi.BPF_MAP_TYPE_LPM_TRIE,
 ))
+
+
+STATES = ("present", "absent", "query")
+# bpf_map's options, declared once (the module passes this to AnsibleModule).
+ARGUMENT_SPEC = dict(
+    collection=dict(type="str"),
+    map=dict(type="str", required=True),
+    entries=dict(type="list", elements="dict", default=[]),
+    exclusive=dict(type="bool", default=False),
+    state=dict(type="str", default="present", choices=list(STATES)),
+    key_format=dict(type="raw", no_log=False),  # a format name, not a secret
+    value_format=dict(type="raw"),
+    pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
+)
+
+
+def map_ref(collection, name):
+    """bpf_map's ``collection`` and ``map`` as one reference: a pinned path,
+    or 'collection/map'."""
+    if name.startswith("/"):
+        if collection:
+            raise SpecError("collection: give it with a map name, not with a pinned path")
+        return name
+    return "%s/%s" % split_ref(collection, name, "map")
 
 
 def map_path(pin_root, ref):
@@ -212,7 +237,11 @@ def _converge_entries(path, entries, exclusive, state, key_formats, value_format
                     raise SpecError("%s: value is required with state=present" % what)
                 value = m.encode_value(entry["value"], value_formats, what)
             wanted.append((key, value))
-        return _apply(m, wanted, exclusive, state, key_formats, value_formats, check_mode)
+        p = plan_entries(m, _current(m), wanted, exclusive, state, key_formats, value_formats)
+        if not check_mode:
+            apply_entries(m, p)
+        return {"changed": p.changed, "written": len(p.writes), "deleted": len(p.deletes), "entries": p.final,
+                "map": m.path, "diff": p.diff}
     finally:
         m.close()
 
@@ -255,10 +284,29 @@ def _current(m):
     return current
 
 
-def _apply(m, wanted, exclusive, state, key_formats, value_formats, check_mode):
+class EntriesPlan:
+    """What a map needs: ``writes`` [(key, value)] and ``deletes`` [key] (raw
+    bytes), ``final`` (entries afterwards), ``diff`` (before/after of the
+    entries that change, decoded)."""
+
+    def __init__(self, writes, deletes, final, diff):
+        self.writes = writes
+        self.deletes = deletes
+        self.final = final
+        self.diff = diff
+
+    @property
+    def changed(self):
+        return bool(self.writes or self.deletes)
+
+
+def plan_entries(m, current, wanted, exclusive, state, key_formats, value_formats):
+    """The EntriesPlan that makes map ``m`` (its layout; nothing is read
+    from it here) holding ``current`` ({key: value}, raw) hold ``wanted``
+    ([(key, value)] encoded): pure. Raises SpecError or LoaderError when
+    the entries do not fit."""
     is_array = m.type in ARRAY_TYPES
     zero = b"\0" * m.lookup_size
-    current = _current(m)
     writes, deletes = [], []
     if state == "present":
         for key, value in wanted:
@@ -292,18 +340,22 @@ def _apply(m, wanted, exclusive, state, key_formats, value_formats, check_mode):
     for key in deletes:
         k = _canon(m.decode_key(key, key_formats))
         before[k] = m.decode_value(current[key], value_formats)
-    if not check_mode:
-        for key in deletes:
-            if is_array:
-                syscalls.map_update(m.fd, key, zero, what=m.path)
-            else:
-                syscalls.map_delete(m.fd, key, what=m.path)
-        for key, value in writes:
-            try:
-                syscalls.map_update(m.fd, key, value, what=m.path)
-            except SyscallError as e:
-                if e.errno == errno.E2BIG:
-                    raise LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries))
-                raise
-    return {"changed": bool(writes or deletes), "written": len(writes), "deleted": len(deletes),
-            "entries": final, "map": m.path, "diff": {"before": before, "after": after}}
+    return EntriesPlan(writes, deletes, final, {"before": {"entries": before}, "after": {"entries": after}})
+
+
+def apply_entries(m, p):
+    """Write plan ``p`` into map ``m``: deletes first (arrays are zeroed),
+    then writes."""
+    zero = b"\0" * m.lookup_size
+    for key in p.deletes:
+        if m.type in ARRAY_TYPES:
+            syscalls.map_update(m.fd, key, zero, what=m.path)
+        else:
+            syscalls.map_delete(m.fd, key, what=m.path)
+    for key, value in p.writes:
+        try:
+            syscalls.map_update(m.fd, key, value, what=m.path)
+        except SyscallError as e:
+            if e.errno == errno.E2BIG:
+                raise LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries)) from e
+            raise

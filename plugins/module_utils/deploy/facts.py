@@ -21,6 +21,7 @@ import json
 import os
 import sys
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
@@ -32,6 +33,11 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate impor
     estimate_live_map, estimate_live_program, estimate_program, fallback_layout)
 
 SUBSETS = ("host", "features", "workload", "collections")
+# bpf_facts's options, declared once (the module passes this to AnsibleModule).
+ARGUMENT_SPEC = dict(
+    gather_subset=dict(type="list", elements="str", default=["all"]),
+    pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
+)
 # bpf_link types cannot be probed without a target to attach to: judged by
 # the release that brought each one.
 LINK_TYPE_MIN_KERNEL = {

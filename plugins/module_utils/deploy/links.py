@@ -22,6 +22,7 @@ import re
 import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT, split_ref
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, SpecError, SyscallError)
@@ -50,6 +51,27 @@ _SECTION_KIND_TO_TYPE = {"xdp": "xdp", "tcx": "tc", "tc": "tc", "cgroup": "cgrou
                          "fentry": "fentry", "fexit": "fexit", "fmod_ret": "fmod_ret", "lsm": "lsm", "tp_btf": "tp_btf"}
 
 
+METHODS = ("auto", "link", "netlink")
+DIRECTIONS = ("ingress", "egress")
+# bpf_link's options, declared once (the module passes this to AnsibleModule).
+ARGUMENT_SPEC = dict(
+    collection=dict(type="str"),
+    program=dict(type="str"),
+    type=dict(type="str", default="auto", choices=list(TYPES)),
+    interface=dict(type="str"),
+    direction=dict(type="str", choices=list(DIRECTIONS)),
+    mode=dict(type="str", default="auto", choices=list(attach.XDP_MODES)),
+    cgroup=dict(type="path"),
+    target=dict(type="str"),
+    name=dict(type="str"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
+    method=dict(type="str", default="auto", choices=list(METHODS)),
+    priority=dict(type="int", default=1),
+    handle=dict(type="int", default=1),
+)
+
+
 class LinkRequest:
     """One desired attachment (the bpf_link module's options, checked)."""
 
@@ -66,11 +88,23 @@ class LinkRequest:
         self.target = target
         self.name = name
         self.state = state
-        if method not in ("auto", "link", "netlink"):
-            raise SpecError("method '%s': want auto, link or netlink" % method)
+        if method not in METHODS:
+            raise SpecError("method '%s': want one of %s" % (method, ", ".join(METHODS)))
         self.method = method
         self.priority = priority
         self.handle = handle
+
+    @classmethod
+    def from_params(cls, params):
+        """From bpf_link's checked parameters (``program`` may be
+        'collection/program')."""
+        if params["name"] and not params["program"]:
+            raise SpecError("name needs program: one link name cannot serve several programs")
+        collection, program = split_ref(params["collection"], params["program"], "program")
+        return cls(params["pin_root"], collection, program, params["type"], interface=params["interface"],
+                   direction=params["direction"], mode=params["mode"], cgroup=params["cgroup"],
+                   target=params["target"], name=params["name"], state=params["state"], method=params["method"],
+                   priority=params["priority"], handle=params["handle"])
 
     @classmethod
     def from_record(cls, pin_root, collection, record, program):
@@ -83,7 +117,8 @@ class LinkRequest:
 
 
 class Program:
-    """A pinned program of a collection, with what its section says."""
+    """A pinned program of a collection, with what its section says (plain
+    data: apply() opens it again by its pin)."""
 
     def __init__(self, collection, version, name, record):
         self.name = name
@@ -94,14 +129,14 @@ class Program:
         self.pin = os.path.join(version, PROGS_DIR, entry["pin"])
         self.section = entry.get("section", "")
         self.kind = classify(self.section) if self.section else None
-        self.fd = syscalls.obj_get(self.pin)
-        info = syscalls.fdinfo(self.fd)
+        fd = syscalls.obj_get(self.pin)
+        try:
+            info = syscalls.fdinfo(fd)
+        finally:
+            os.close(fd)
         self.id = int(info["prog_id"])
         self.type = int(info["prog_type"])
         self.tag = info.get("prog_tag", "")
-
-    def close(self):
-        os.close(self.fd)
 
 
 class Attachment:
@@ -293,7 +328,8 @@ def _matches(info, expect):
 
 
 def converge_link(req, check_mode=False):
-    """Attach or detach; returns the module result (a dict)."""
+    """Attach or detach under the collection's lock: observe, plan, and
+    unless in check mode apply. Returns the module result (a dict)."""
     pins = req.pins
     pins.check()
     with collection_lock(pins):
@@ -305,36 +341,13 @@ def converge_link(req, check_mode=False):
 
 
 def _converge(req, version, record, check_mode):
-    names = [req.program] if req.program else sorted((record or {}).get("programs", {}))
-    links_dir = os.path.join(version, LINKS_DIR)
-    programs, skipped = [], []
-    try:
-        # Every program is resolved before anything is attached, so a bad
-        # option fails the task without attaching half of what it names.
-        for name in names:
-            if req.state == "absent" and (record is None or name not in record.get("programs", {})):
-                continue
-            prog = Program(req.pins.name, version, name, record)
-            programs.append(prog)
-            reason = auto_skip_reason(prog) if not req.program and req.type == "auto" else None
-            if reason:
-                skipped.append({"program": name, "section": prog.section, "reason": reason})
-                prog.attachment = None
-            else:
-                prog.attachment = resolve(req, prog)
-        results = []
-        for prog in programs:
-            att = prog.attachment
-            if att is None:
-                continue
-            if att.expect and att.expect[0] == "netlink-tc":
-                results.append(_one_netlink(req, prog, links_dir, att, check_mode))
-            else:
-                results.append(_one(req, prog, links_dir, att, check_mode))
-    finally:
-        for prog in programs:
-            prog.close()
-    result = {"changed": any(e["changed"] for e in results), "links": results}
+    steps, skipped = plan_links(req, observe_links(req, version, record))
+    results = [step.entry() for step in steps]
+    if not check_mode:
+        results = [apply_step(step) for step in steps]
+    result = {"changed": any(step.changed for step in steps), "links": results,
+              "diff": {"before": {"links": dict((s.att.name, s.before) for s in steps if s.before)},
+                       "after": {"links": dict((s.att.name, s.after) for s in steps if s.after)}}}
     if skipped:
         result["skipped"] = skipped
     return result
@@ -349,68 +362,205 @@ def remake_link(pin_root, collection, version, state_record, link_record, progra
     return _converge(req, version, state_record, False)["links"][0]
 
 
-def _one(req, prog, links_dir, att, check_mode):
-    link_name, expect = att.name, att.expect
-    path = os.path.join(links_dir, link_name)
-    entry = {"name": link_name, "type": att.type, "attach_point": att.point, "pin": path, "program": prog.name,
-             "program_id": prog.id, "program_tag": prog.tag}
-    existing = None
-    if os.path.lexists(path):
-        existing = syscalls.obj_get(path)
+# ---------------------------------------------------------------- observe
+
+class Observation:
+    """One program the request names, as found: ``prog`` (Program),
+    ``att`` (its Attachment, None when auto skips it: ``skip`` says why),
+    ``links_dir`` and ``existing`` (what is pinned at the link's name:
+    {'link_id', 'prog_id', 'matches'} for a link, {'record', 'filter'} for
+    a netlink attachment, None when nothing is)."""
+
+    def __init__(self, prog, att, links_dir, existing, skip=None):
+        self.prog = prog
+        self.att = att
+        self.links_dir = links_dir
+        self.existing = existing
+        self.skip = skip
+
+
+def observe_links(req, version, record):
+    """The Observations for ``req`` in version directory ``version``. Every
+    program is resolved before anything is attached, so a bad option fails
+    the task without attaching half of what it names."""
+    names = [req.program] if req.program else sorted((record or {}).get("programs", {}))
+    links_dir = os.path.join(version, LINKS_DIR)
+    out = []
+    for name in names:
+        if req.state == "absent" and (record is None or name not in record.get("programs", {})):
+            continue
+        prog = Program(req.pins.name, version, name, record)
+        skip = auto_skip_reason(prog) if not req.program and req.type == "auto" else None
+        if skip:
+            out.append(Observation(prog, None, links_dir, None, skip))
+            continue
+        att = resolve(req, prog)
+        out.append(Observation(prog, att, links_dir, _existing(req, att, os.path.join(links_dir, att.name))))
+    return out
+
+
+def _existing(req, att, path):
+    if _is_netlink(att):
+        from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record
+        from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import netlink_tc
+
+        record = read_record(path) if os.path.lexists(path) else None
+        spec = att.expect[1]
+        attached = (netlink_tc.current(spec["interface"], spec["direction"], spec["priority"], spec["handle"])
+                    if record is not None or req.state == "present" else None)
+        return {"record": record, "filter": attached} if record is not None or attached is not None else None
+    if not os.path.lexists(path):
+        return None
+    fd = syscalls.obj_get(path)
     try:
-        info = syscalls.link_info(existing) if existing is not None else None
-        before = {"link": link_name, "program_id": info.prog_id} if info else {}
-        if req.state == "absent":
-            entry.update(changed=existing is not None, action="detach" if existing is not None else "none",
-                         diff={"before": before, "after": {}})
-            if existing is not None and not check_mode:
-                try:
-                    syscalls.link_detach(existing, what="link '%s'" % link_name)
-                except SyscallError:
-                    pass  # kernels before 5.9 cannot detach; unpinning releases it
-                os.unlink(path)
-                _drop_request(links_dir, link_name)
-            return entry
-        after = {"link": link_name, "program_id": prog.id}
-        if info is not None and info.prog_id == prog.id and _matches(info, expect):
-            entry.update(changed=False, action="none", link_id=info.id, diff={"before": before, "after": after})
-            return entry
-        if info is not None and _matches(info, expect):
-            action = "update"
+        info = syscalls.link_info(fd)
+    finally:
+        os.close(fd)
+    return {"link_id": info.id, "prog_id": info.prog_id, "matches": _matches(info, att.expect)}
+
+
+def _is_netlink(att):
+    return bool(att.expect) and att.expect[0] == "netlink-tc"
+
+
+# ---------------------------------------------------------------- plan
+
+class LinkStep:
+    """What one link needs: ``action`` none, attach, update, replace or
+    detach, with ``before``/``after`` for --diff."""
+
+    def __init__(self, req, obs, action, before, after):
+        self.req = req
+        self.prog = obs.prog
+        self.att = obs.att
+        self.links_dir = obs.links_dir
+        self.existing = obs.existing
+        self.action = action
+        self.before = before
+        self.after = after
+
+    @property
+    def changed(self):
+        return self.action != "none"
+
+    def entry(self):
+        """The result entry (before apply, or in check mode)."""
+        entry = {"name": self.att.name, "type": self.att.type, "attach_point": self.att.point,
+                 "pin": os.path.join(self.links_dir, self.att.name), "program": self.prog.name,
+                 "program_id": self.prog.id, "program_tag": self.prog.tag, "action": self.action}
+        if _is_netlink(self.att):
+            entry["method"] = "netlink"
+        elif self.existing is not None and self.action == "none":
+            entry["link_id"] = self.existing["link_id"]
+        return entry
+
+
+def plan_links(req, observations):
+    """(steps, skipped): pure."""
+    steps, skipped = [], []
+    for obs in observations:
+        if obs.att is None:
+            skipped.append({"program": obs.prog.name, "section": obs.prog.section, "reason": obs.skip})
+        elif _is_netlink(obs.att):
+            steps.append(_plan_netlink(req, obs))
         else:
-            action = "attach" if info is None else "replace"
-        entry.update(changed=True, action=action, diff={"before": before, "after": after})
-        if check_mode:
-            return entry
-        what = "program '%s': %s" % (prog.name, att.point)
-        if action == "update":
-            try:
-                syscalls.link_update(existing, prog.fd, what=what)
-                entry["link_id"] = info.id
-                _keep_request(att, links_dir)
-                return entry
-            except SyscallError as e:
-                if e.errno not in syscalls.LINK_UPDATE_UNSUPPORTED:
-                    raise
-                # A link type the kernel cannot re-point: a new link goes in
-                # beside it before the old one is unpinned, so no event is
-                # missed (both programs may see the few in between).
-                entry["action"] = "replace"
-        fd = att.make(prog.fd, what)
+            steps.append(_plan_link(req, obs))
+    return steps, skipped
+
+
+def _plan_link(req, obs):
+    existing, name = obs.existing, obs.att.name
+    before = {"link": name, "program_id": existing["prog_id"]} if existing else {}
+    if req.state == "absent":
+        return LinkStep(req, obs, "detach" if existing else "none", before, {})
+    after = {"link": name, "program_id": obs.prog.id}
+    if existing is None:
+        action = "attach"
+    elif not existing["matches"]:
+        action = "replace"
+    else:
+        action = "none" if existing["prog_id"] == obs.prog.id else "update"
+    return LinkStep(req, obs, action, before, after)
+
+
+def _plan_netlink(req, obs):
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import netlink_tc
+
+    existing, name = obs.existing or {}, obs.att.name
+    record, attached = existing.get("record"), existing.get("filter")
+    before = {"link": name, "filter": attached} if record is not None else {}
+    if req.state == "absent":
+        return LinkStep(req, obs, "detach" if record is not None else "none", before, {})
+    want = netlink_tc.filter_name(os.path.basename(obs.prog.pin), obs.prog.id)
+    after = {"link": name, "filter": want}
+    if record is not None and attached == want:
+        return LinkStep(req, obs, "none", before, after)
+    return LinkStep(req, obs, "update" if attached else "attach", before, after)
+
+
+# ---------------------------------------------------------------- apply
+
+def apply_step(step):
+    """Carry out one LinkStep; returns its result entry."""
+    entry = step.entry()
+    if not step.changed:
+        return entry
+    if _is_netlink(step.att):
+        _apply_netlink(step)
+        return entry
+    path = os.path.join(step.links_dir, step.att.name)
+    if step.action == "detach":
+        fd = syscalls.obj_get(path)
         try:
-            # Made only now: a failed attach leaves no empty links/ behind.
-            make_dirs(links_dir)
-            entry["link_id"] = syscalls.link_info(fd).id
-            tmp = path + "__new"
-            syscalls.obj_pin(fd, tmp)
-            os.rename(tmp, path)
+            syscalls.link_detach(fd, what="link '%s'" % step.att.name)
+        except SyscallError:
+            pass  # kernels before 5.9 cannot detach; unpinning releases it
         finally:
             os.close(fd)
-        _keep_request(att, links_dir)
+        os.unlink(path)
+        _drop_request(step.links_dir, step.att.name)
         return entry
+    prog_fd = syscalls.obj_get(step.prog.pin)
+    try:
+        what = "program '%s': %s" % (step.prog.name, step.att.point)
+        if step.action == "update":
+            if _update(path, prog_fd, what):
+                entry["link_id"] = step.existing["link_id"]
+                _keep_request(step.att, step.links_dir)
+                return entry
+            # A link type the kernel cannot re-point: a new link goes in
+            # beside it before the old one is unpinned, so no event is
+            # missed (both programs may see the few in between).
+            entry["action"] = "replace"
+        fd = step.att.make(prog_fd, what)
     finally:
-        if existing is not None:
-            os.close(existing)
+        os.close(prog_fd)
+    try:
+        # Made only now: a failed attach leaves no empty links/ behind.
+        make_dirs(step.links_dir)
+        entry["link_id"] = syscalls.link_info(fd).id
+        tmp = path + "__new"
+        syscalls.obj_pin(fd, tmp)
+        os.rename(tmp, path)
+    finally:
+        os.close(fd)
+    _keep_request(step.att, step.links_dir)
+    return entry
+
+
+def _update(path, prog_fd, what):
+    """BPF_LINK_UPDATE of the link pinned at ``path``; False where the
+    kernel cannot re-point that link type."""
+    fd = syscalls.obj_get(path)
+    try:
+        syscalls.link_update(fd, prog_fd, what=what)
+        return True
+    except SyscallError as e:
+        if e.errno not in syscalls.LINK_UPDATE_UNSUPPORTED:
+            raise
+        return False
+    finally:
+        os.close(fd)
 
 
 def _keep_request(att, links_dir):
@@ -434,44 +584,32 @@ def _drop_request(links_dir, link_name):
         pass
 
 
-def _one_netlink(req, prog, links_dir, att, check_mode):
+def _apply_netlink(step):
     """A tc attachment made through netlink: the filter is the kernel's
     state, and a record map pinned at links/<name> says what it is, so it
     moves with the collection like a link."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import create_state_map
     from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import netlink_tc
-    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import create_state_map, read_record
 
-    link_name, point, spec = att.name, att.point, att.expect[1]
-    path = os.path.join(links_dir, link_name)
-    entry = {"name": link_name, "type": att.type, "attach_point": point, "pin": path, "program": prog.name,
-             "program_id": prog.id, "program_tag": prog.tag, "method": "netlink"}
-    record = read_record(path) if os.path.lexists(path) else None
+    path = os.path.join(step.links_dir, step.att.name)
+    spec = step.att.expect[1]
     args = (spec["interface"], spec["direction"], spec["priority"], spec["handle"])
-    attached = netlink_tc.current(*args) if record is not None or req.state == "present" else None
-    want = netlink_tc.filter_name(os.path.basename(prog.pin), prog.id)
-    before = {"link": link_name, "filter": attached} if record is not None else {}
-    if req.state == "absent":
-        entry.update(changed=record is not None, action="detach" if record is not None else "none",
-                     diff={"before": before, "after": {}})
-        if record is not None and not check_mode:
-            if attached is not None:
-                netlink_tc.detach(*(args + ("program '%s': %s" % (prog.name, point),)))
-            os.unlink(path)
-        return entry
-    after = {"link": link_name, "filter": want}
-    if record is not None and attached == want:
-        entry.update(changed=False, action="none", diff={"before": before, "after": after})
-        return entry
-    entry.update(changed=True, action="update" if attached else "attach", diff={"before": before, "after": after})
-    if check_mode:
-        return entry
-    netlink_tc.attach(spec["interface"], spec["direction"], prog.fd, want, spec["priority"], spec["handle"],
-                      "program '%s': %s" % (prog.name, point))
-    if record is None:
-        make_dirs(links_dir)
-        fd = create_state_map(dict(spec, program=os.path.basename(prog.pin)))
+    what = "program '%s': %s" % (step.prog.name, step.att.point)
+    if step.action == "detach":
+        if step.existing.get("filter") is not None:
+            netlink_tc.detach(*(args + (what,)))
+        os.unlink(path)
+        return
+    prog_fd = syscalls.obj_get(step.prog.pin)
+    try:
+        netlink_tc.attach(spec["interface"], spec["direction"], prog_fd, step.after["filter"], spec["priority"],
+                          spec["handle"], what)
+    finally:
+        os.close(prog_fd)
+    if (step.existing or {}).get("record") is None:
+        make_dirs(step.links_dir)
+        fd = create_state_map(dict(spec, program=os.path.basename(step.prog.pin)))
         try:
             syscalls.obj_pin(fd, path)
         finally:
             os.close(fd)
-    return entry

@@ -11,6 +11,9 @@ __metaclass__ = type
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
 
+# Where collections live unless a task says otherwise (bpffs refuses '.').
+DEFAULT_PIN_ROOT = "/sys/fs/bpf/ebpf_deploy"
+
 
 def split_ref(collection, name, option):
     """(collection, name) from the ``collection`` option and option

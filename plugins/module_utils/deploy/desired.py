@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the caller asks of one collection: bpf_collection's options, declared
+once here (``ARGUMENT_SPEC``, which the module passes to AnsibleModule) and
+checked into a ``Desired``."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
+
+STATES = ("present", "absent")
+INCOMPATIBLE_POLICIES = ("migrate", "recreate", "fail")
+# btf.cache.make_cache's modes, repeated here so that the module's no-op
+# path does not compile the cache (AnsiballZ compiles every import per run).
+BTF_CACHE_MODES = ("run", "none")
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    path=dict(type="path"),
+    src=dict(type="path"),
+    state=dict(type="str", default="present", choices=list(STATES)),
+    pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
+    maps=dict(type="dict", default={}),
+    prealloc=dict(type="bool"),
+    constants=dict(type="dict", default={}),
+    programs=dict(type="list", elements="str"),
+    btf_path=dict(type="path"),
+    btf_cache=dict(type="str", default="run", choices=list(BTF_CACHE_MODES)),
+    run_id=dict(type="str"),
+    object_sha256=dict(type="str"),
+    on_incompatible_map=dict(type="str", default="migrate", choices=list(INCOMPATIBLE_POLICIES)),
+)
+
+
+class ObjectNeeded(SpecError):
+    """Only the object's digest was given and the collection must change:
+    the caller sends the object and asks again."""
+
+
+class Desired:
+    """One collection's desired state (the module's options, checked).
+
+    ``path`` is the object on this host; ``object_sha256`` its digest for a
+    caller that has not got the object itself (yet), which is enough to find
+    that nothing changed; ``source`` is what errors call the object (the
+    user's ``src``, not the temporary file it arrived in)."""
+
+    def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
+                 programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None, btf_cache="none",
+                 run_id=None, object_sha256=None, source=None):
+        for option, value, choices in (("state", state, STATES),
+                                       ("on_incompatible_map", on_incompatible_map, INCOMPATIBLE_POLICIES),
+                                       ("btf_cache", btf_cache, BTF_CACHE_MODES)):
+            if value not in choices:
+                raise SpecError("%s %r: want one of %s" % (option, value, ", ".join(choices)))
+        self.name = name
+        self.pin_root = pin_root
+        self.path = path
+        self.object_sha256 = object_sha256
+        self.source = source
+        self.state = state
+        self.maps = maps or {}
+        self.prealloc = prealloc
+        self.constants = constants or {}
+        self.programs = sorted(programs) if programs else None
+        self.btf_path = btf_path
+        self.on_incompatible_map = on_incompatible_map
+        self.kernel_btf = kernel_btf
+        self.btf_cache = btf_cache
+        self.run_id = run_id
+
+    @classmethod
+    def from_params(cls, params, path, run_id):
+        """From the module's checked parameters; ``path`` is where the object
+        is on this host (None when only its digest came)."""
+        return cls(params["name"], params["pin_root"], path=path, state=params["state"], maps=params["maps"],
+                   prealloc=params["prealloc"], constants=params["constants"], programs=params["programs"],
+                   btf_path=params["btf_path"], on_incompatible_map=params["on_incompatible_map"],
+                   btf_cache=params["btf_cache"], run_id=run_id,
+                   object_sha256=params["object_sha256"] if path is None else None, source=params["src"])
+
+    def options(self):
+        """The options that define the deployed state, normalised as the
+        state record keeps them (JSON types, sorted)."""
+        maps = dict((n, dict((k, v) for k, v in sorted((s or {}).items()) if v is not None))
+                    for n, s in sorted(self.maps.items()))
+        return {"maps": maps, "prealloc": self.prealloc, "constants": self.constants, "programs": self.programs,
+                "btf_path": self.btf_path}

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What is pinned for one collection now, read from the kernel once and
+kept as plain data (no file descriptors), so that plan() is a pure function
+that unit tests can feed by hand."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
+    MAPS_DIR, PROGS_DIR, open_pinned, planted_symlinks)
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
+    estimate_live_map, estimate_live_program)
+
+# What plan() and the results need of each pinned map and program.
+_MAP_FIELDS = ("id", "path", "type", "key_size", "value_size", "max_entries", "flags", "memlock")
+_PROG_FIELDS = ("id", "path", "type", "tag", "memlock")
+
+
+class Observed:
+    """``exists`` (the live version's directory is there), ``record`` (its
+    state record, or None), ``maps`` and ``programs`` ({pin name: {id,
+    path, type, ..., memlock, memlock_estimate}}), ``symlinks`` (planted
+    symlinks among the pins) and ``problems`` (why the version does not
+    match its own record)."""
+
+    def __init__(self, exists, record, maps, programs, symlinks=()):
+        self.exists = exists
+        self.record = record
+        self.maps = maps
+        self.programs = programs
+        self.symlinks = list(symlinks)
+        self.problems = self._check()
+
+    def _check(self):
+        if not self.exists:
+            return []
+        problems = ["'%s' is a symbolic link (ebpf.deploy makes none; it is removed, never followed)" % path
+                    for path in self.symlinks]
+        if self.record is None:
+            return problems + ["no state record (not deployed by ebpf.deploy, or damaged)"]
+        for kind, recorded, pinned in (("map", self.record.get("maps", {}), self.maps),
+                                       ("program", self.record.get("programs", {}), self.programs)):
+            for name, entry in sorted(recorded.items()):
+                obj = pinned.get(entry.get("pin"))
+                if obj is None:
+                    problems.append("%s '%s': pin missing" % (kind, name))
+                elif obj["id"] != entry.get("id"):
+                    problems.append("%s '%s': pinned id %d, recorded %s" % (kind, name, obj["id"], entry.get("id")))
+            extra = set(pinned) - set(e.get("pin") for e in recorded.values())
+            for pin in sorted(extra):
+                problems.append("%s pin '%s' not in the record" % (kind, pin))
+        return problems
+
+    def memlock(self):
+        """The kernel's figures and our estimates, as memlock_delta takes them."""
+        return {"maps": dict((n, o["memlock"]) for n, o in self.maps.items()),
+                "programs": dict((n, o["memlock"]) for n, o in self.programs.items()),
+                "estimate": {"maps": dict((n, o["memlock_estimate"]) for n, o in self.maps.items()),
+                             "programs": dict((n, o["memlock_estimate"]) for n, o in self.programs.items())}}
+
+    def names(self, kind):
+        """{pin name: the object's own name} for 'maps' or 'programs'."""
+        return dict((e.get("pin"), n) for n, e in ((self.record or {}).get(kind) or {}).items())
+
+
+def observe(pins):
+    """Read what is pinned for collection ``pins`` (a CollectionPins)."""
+    exists = os.path.isdir(pins.live)
+    record = read_state(pins.live) if exists else None
+    maps = _read(os.path.join(pins.live, MAPS_DIR), "map", _MAP_FIELDS)
+    programs = _read(os.path.join(pins.live, PROGS_DIR), "prog", _PROG_FIELDS)
+    return Observed(exists, record, maps, programs, planted_symlinks(pins.live) if exists else ())
+
+
+def _read(directory, kind, fields):
+    out = {}
+    for pin, obj in open_pinned(directory, kind).items():
+        try:
+            entry = dict((k, obj[k]) for k in fields)
+            if kind == "map":
+                info = syscalls.map_info(obj["fd"], what=obj["path"])
+                entry.update(btf_id=info.btf_id, btf_key_type_id=info.btf_key_type_id,
+                             btf_value_type_id=info.btf_value_type_id)
+                entry["memlock_estimate"] = estimate_live_map(obj["fd"], obj["fdinfo"])
+            else:
+                entry["memlock_estimate"] = estimate_live_program(obj["fd"])
+        finally:
+            os.close(obj["fd"])
+        out[pin] = entry
+    return out

@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decide what one collection needs: a pure function of the desired state,
+the observed state (plain data) and, when something must change, the new
+version (the object's spec and the live maps' layouts). Check mode stops
+here; ``diff()`` renders the plan for --diff.
+
+The no-op decision compares the object's digest and the normalised options
+with the live version's state record, and needs neither the object's spec
+nor kernel BTF: on a fleet that is the common case.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import ObjectNeeded
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import COPYABLE_TYPES
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import pin_name
+
+# Maps whose contents are program or map references of one version:
+# they are rebuilt with every version, never carried over.
+_NEVER_REUSED = frozenset((uapi.BPF_MAP_TYPE_PROG_ARRAY, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+                           uapi.BPF_MAP_TYPE_RINGBUF))
+
+
+class Plan:
+    """The decision: ``action`` is 'none', 'create', 'replace' or 'remove';
+    ``reasons`` say why; ``map_actions`` gives per map what happens to its
+    data ((action, the live map's observed entry or None), action one of
+    create, reuse, migrate, recreate); ``warnings`` what the caller should
+    read."""
+
+    def __init__(self, action, reasons, new=None, map_actions=None, warnings=None):
+        self.action = action
+        self.reasons = reasons
+        self.new = new
+        self.map_actions = map_actions or {}
+        self.warnings = warnings or []
+
+    @property
+    def changed(self):
+        return self.action != "none"
+
+    @property
+    def spec(self):
+        return self.new.spec if self.new is not None else None
+
+
+class NewVersion:
+    """The version a change would build: the object's bytes and digest, its
+    spec with the options applied, the warnings that gave, and the key and
+    value layouts of the live maps it might reuse (see live_layouts)."""
+
+    def __init__(self, data, spec, warnings, layouts):
+        self.data = data
+        self.spec = spec
+        self.warnings = warnings
+        self.layouts = layouts
+
+
+def read_object(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (IOError, OSError) as e:
+        raise LoaderError("object '%s': cannot read: %s" % (path, e.strerror or e)) from e
+
+
+def unchanged(desired, observed, digest):
+    """True when the live version is complete and was made from this
+    object (``digest``) with these options."""
+    record = observed.record
+    return (observed.exists and not observed.problems and record is not None
+            and record.get("object_sha256") == digest and record.get("options") == _jsonable(desired.options()))
+
+
+def new_version(desired, observed, data):
+    """Read the object's spec and apply the options (the loader's first
+    stages, imported only here), then read the layouts of the live maps it
+    would reuse. Raises LoaderError naming what is wrong."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object_bytes
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_constants import set_constants
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import apply_map_settings
+
+    spec = read_object_bytes(data, desired.source or os.path.basename(desired.path))
+    warnings = apply_map_settings(spec, desired.maps, desired.prealloc)
+    set_constants(spec, desired.constants)
+    for name in desired.programs or ():
+        spec.program(name)
+    return NewVersion(data, spec, warnings, live_layouts(observed, spec))
+
+
+def live_layouts(observed, spec):
+    """{map name: {'key': leaves, 'value': leaves, 'title': {part: text}}}
+    of the live maps whose bytes the new version would carry over (same
+    type and sizes), through the kernel's copy of their BTF; a part is None
+    where the live map has no BTF type for it."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import leaves, type_title
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
+
+    out, btfs = {}, {}
+    for m in spec.maps.values():
+        old = observed.maps.get(pin_name(m.name))
+        if not _carries_over(m) or old is None or not _same_bytes(old, m) or not old.get("btf_id"):
+            continue
+        if old["btf_id"] not in btfs:
+            btfs[old["btf_id"]] = BTF.from_bytes(syscalls.btf_raw_by_id(old["btf_id"]), name="map '%s'" % m.name)
+        btf = btfs[old["btf_id"]]
+        layout = {"title": {}}
+        for part in ("key", "value"):
+            type_id = old["btf_%s_type_id" % part]
+            layout[part] = leaves(btf, type_id) if type_id else None
+            layout["title"][part] = type_title(btf, type_id) if type_id else None
+        out[m.name] = layout
+    return out
+
+
+def plan(desired, observed, digest, new=None, staging_exists=False):
+    """The Plan for ``desired`` given ``observed``: pure. ``digest`` is the
+    object's SHA-256; ``new`` the NewVersion, needed only when the
+    collection must change (ObjectNeeded otherwise)."""
+    if desired.state == "absent":
+        if observed.exists or staging_exists:
+            return Plan("remove", ["collection is deployed; state is absent"])
+        return Plan("none", [])
+    if unchanged(desired, observed, digest):
+        return Plan("none", [])
+    if new is None:
+        raise ObjectNeeded("collection '%s': the object is needed to change it" % desired.name)
+    reasons, warnings = [], list(new.warnings)
+    record = observed.record
+    if not observed.exists:
+        reasons.append("not deployed")
+    else:
+        reasons.extend(observed.problems)
+        if record is not None and record.get("object_sha256") != digest:
+            reasons.append("object changed")
+        if record is not None and record.get("options") != _jsonable(desired.options()):
+            reasons.append("options changed")
+    map_actions = {}
+    for m in new.spec.maps.values():
+        map_actions[m.name] = _map_action(desired, observed.maps.get(pin_name(m.name)), m, new, reasons, warnings)
+    return Plan("replace" if observed.exists else "create", reasons, new, map_actions, warnings)
+
+
+def _map_action(desired, old, m, new, reasons, warnings):
+    """What happens to the live map ``old`` (None: there is none) for spec
+    map ``m``: (action, old). Raises SpecError when it may not change."""
+    if not _carries_over(m) or old is None:
+        return ("create", None)
+    changes, not_compared = [], None
+    if _same_bytes(old, m):
+        # The bytes would carry over: they must mean the same to the new programs.
+        changes, not_compared = _layout_changes(new.layouts.get(m.name), m, new.spec)
+    if not_compared:
+        reasons.append("map '%s': key/value layouts not compared (%s)" % (m.name, not_compared))
+        warnings.append("map '%s': its key and value layouts could not be compared (%s); it is reused as its "
+                        "sizes match, so make sure the new programs read its entries the same way" % (
+                            m.name, not_compared))
+    if changes:
+        if desired.on_incompatible_map == "recreate":
+            reasons.append("map '%s': layout changed (%s); recreated empty" % (m.name, "; ".join(changes)))
+            return ("recreate", old)
+        raise SpecError("map '%s': the layout of its entries changed (%s); the new programs would misread every "
+                        "entry of the live map, so it is not reused" % (m.name, "; ".join(changes)),
+                        hint="use on_incompatible_map: recreate to start the map empty")
+    if _same_bytes(old, m) and old["max_entries"] == m.max_entries and old["flags"] == m.flags:
+        return ("reuse", old)
+    if desired.on_incompatible_map == "fail":
+        raise SpecError("map '%s': live map (%s) differs from the desired one (%s) and on_incompatible_map "
+                        "is fail" % (m.name, describe_live_map(old), describe_spec_map(m)))
+    if desired.on_incompatible_map == "recreate" or m.type not in COPYABLE_TYPES:
+        return ("recreate", old)
+    if not _same_bytes(old, m):
+        raise SpecError("map '%s': cannot migrate entries from %s to %s (type or key/value size changed); "
+                        "use on_incompatible_map: recreate to start it empty" % (
+                            m.name, describe_live_map(old), describe_spec_map(m)))
+    return ("migrate", old)
+
+
+def _carries_over(m):
+    """Whether a live map of spec map ``m``'s name may keep its data: not
+    the data sections (their contents come from the object) nor maps of
+    one version's references."""
+    return m.kind in ("btf", "legacy") and m.type not in _NEVER_REUSED
+
+
+def _same_bytes(old, m):
+    return old["type"] == m.type and old["key_size"] == m.key_size and old["value_size"] == m.value_size
+
+
+def _layout_changes(layout, m, spec):
+    """(differences, why not compared) between a live map's layout (from
+    live_layouts) and spec map ``m``'s key and value types."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import leaf_differences, leaves
+
+    if layout is None or (layout["key"] is None and layout["value"] is None):
+        return [], "the live map has no BTF"
+    if spec.btf is None or not (m.btf_key_type_id or m.btf_value_type_id):
+        return [], "the new object gives the map no BTF"
+    changes, missing = [], []
+    for part, new_id in (("key", m.btf_key_type_id), ("value", m.btf_value_type_id)):
+        if layout[part] is None or not new_id:
+            if layout[part] is not None or new_id:
+                missing.append("%s: one side has no BTF type" % part)
+            continue
+        differences = leaf_differences(layout[part], leaves(spec.btf, new_id))
+        if differences:
+            changes.append("%s: %s: %s" % (part, layout["title"][part], ", ".join(differences)))
+    return changes, "; ".join(missing) or None
+
+
+def describe_live_map(old):
+    return "%s, max_entries %d, flags %#x" % (uapi.MAP_TYPE_NAMES.get(old["type"], old["type"]),
+                                              old["max_entries"], old["flags"])
+
+
+def describe_spec_map(m):
+    return "%s, max_entries %d, flags %#x" % (uapi.MAP_TYPE_NAMES.get(m.type, m.type), m.max_entries, m.flags)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def diff(desired, observed, p):
+    """--diff of a plan: before/after of each map's settings and each
+    program's tag, by pin name (the shape every module's diff has: kind,
+    then name)."""
+    before = {"maps": dict((n, describe_live_map(o)) for n, o in observed.maps.items()),
+              "programs": dict((n, o["tag"]) for n, o in observed.programs.items())}
+    if p.action == "remove":
+        return {"before": before, "after": {"maps": {}, "programs": {}}}
+    if p.spec is None:
+        return {"before": before, "after": before}
+    maps = {}
+    for name, m in p.spec.maps.items():
+        action = p.map_actions.get(name, ("create",))[0]
+        maps[pin_name(name)] = describe_spec_map(m) + ("" if action == "create" else " (%s)" % action)
+    programs = desired.programs or list(p.spec.programs)
+    return {"before": before, "after": {"maps": maps, "programs": dict((pin_name(n), "(new)") for n in programs)}}
