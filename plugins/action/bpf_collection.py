@@ -18,6 +18,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ebpf.deploy.plugins.plugin_utils.run_id import controller_run_id
+from ansible_collections.ebpf.deploy.plugins.plugin_utils.src_path import find_src
 
 
 class ActionModule(ActionBase):
@@ -55,10 +56,7 @@ class ActionModule(ActionBase):
         """First the digest alone: enough when nothing changes or the host
         kept the object earlier in the run. The object is sent only when the
         module answers that it needs it."""
-        try:
-            local = self._find_needle("files", src)
-        except AnsibleError as e:
-            raise AnsibleError("src '%s': %s" % (src, to_text(e)))
+        local = find_src(src, task_vars, lambda name: self._find_needle("files", name))
         args["object_sha256"] = file_sha256(local)
         res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args, task_vars=task_vars)
         if not res.pop("object_missing", False):

@@ -62,6 +62,9 @@ options:
         host kept the object earlier in the run. Otherwise it sends the object, at most once per host and run;
         the host checks the digest and keeps the object for the rest of the run in the run's private directory
         (C(/run/ebpf_deploy/btf-cache/<run>/), removed with the run's BTF cache).
+      - A relative path is looked for in the inventory's directory, then the directory C(ansible-playbook) runs
+        in, then the playbook's directory (unless it is this collection's own), then where Ansible looks (a
+        role's C(files/), the playbook's C(files/)); when it is nowhere, the error lists every place searched.
       - Mutually exclusive with I(path).
     type: path
   state:

@@ -16,6 +16,8 @@ import threading
 import pytest
 import yaml
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from playbook_runner import REPO, ansible_env, run_playbook
 
@@ -325,3 +327,21 @@ def test_absent_needs_no_object_on_the_controller(tmp_path, pin_dir, maps_o):
                                                           state="absent")] * 2)
     assert removed["changed"] and not removed.get("failed") and again["changed"] is False, proc.stdout
     assert not os.path.exists(os.path.join(pin_dir, "gone"))
+
+
+def test_removing_the_last_collection_removes_the_pin_root_it_created(bpf_build, pin_dir):
+    path = bpf_build.path("maps")
+    converge(Desired("a", pin_dir, path=path))
+    converge(Desired("b", pin_dir, path=path))
+    converge(Desired("a", pin_dir, state="absent"))
+    assert os.path.isdir(pin_dir)                        # b is still there
+    r = converge(Desired("b", pin_dir, state="absent"))
+    assert not os.path.exists(pin_dir)
+    assert any("removed pin_root" in reason for reason in r["reasons"]), r["reasons"]
+
+
+def test_a_pin_root_that_was_there_before_stays(bpf_build, pin_dir):
+    os.makedirs(pin_dir)
+    converge(Desired("a", pin_dir, path=bpf_build.path("maps")))
+    converge(Desired("a", pin_dir, state="absent"))
+    assert os.path.isdir(pin_dir) and os.listdir(pin_dir) == []

@@ -24,7 +24,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import STATE_PIN, create_state_map
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.version_links import (
     carry_links, detach_netlink, remake_links)
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import roll_back, swap_in
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import drop_pin_root, make_pin_root, roll_back, swap_in
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, pin_name, remove_tree
@@ -41,8 +41,8 @@ def apply(desired, pins, observed, p):
         detach_netlink(pins.live)
         remove_tree(pins.live)
         remove_tree(pins.staging)
-        return {"maps": [], "programs": []}
-    pins.make_root()
+        return {"maps": [], "programs": [], "pin_root_removed": drop_pin_root(pins)}
+    make_pin_root(pins)
     remove_tree(pins.staging)
     loaded, kernel_btf = None, None
     try:

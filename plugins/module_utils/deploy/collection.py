@@ -63,6 +63,9 @@ def converge(desired, check_mode=False):
         result["maps"] = applied["maps"]
         result["programs"] = applied["programs"]
         result["warnings"].extend(applied.get("warnings", []))
+        if applied.get("pin_root_removed"):
+            result["reasons"].append("removed pin_root %s: ebpf.deploy created it and it is empty now" %
+                                     desired.pin_root)
         if "btf_cache" in applied:
             result["btf_cache"] = applied["btf_cache"]
         result["bpf_memlock"] = memlock_delta(desired.name, before, applied.get("memlock_after", {}))

@@ -12,12 +12,52 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.version_links import carry_links
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import exchange, remove_tree
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import exchange, make_dirs, remove_tree
+
+
+# Which pin roots ebpf.deploy created, so that removing the last collection
+# removes the root too, and never one that was there before. Kept in /run,
+# which is as volatile as bpffs: both are empty after a reboot.
+CREATED_ROOTS_DIR = "/run/ebpf_deploy/pin_roots"
+
+
+def _created_marker(pin_root):
+    return os.path.join(CREATED_ROOTS_DIR, hashlib.sha256(os.path.normpath(pin_root).encode()).hexdigest()[:24])
+
+
+def make_pin_root(pins):
+    """Create pin_root (0700) where it is missing, remembering that we did."""
+    created = make_dirs(pins.pin_root)
+    if os.path.normpath(pins.pin_root) in (os.path.normpath(c) for c in created):
+        try:
+            os.makedirs(CREATED_ROOTS_DIR, 0o700, exist_ok=True)
+            with open(_created_marker(pins.pin_root), "w") as f:
+                f.write(pins.pin_root + "\n")
+        except OSError:
+            pass  # /run unusable: the root then stays after the last removal
+
+
+def drop_pin_root(pins):
+    """After a removal: remove pin_root if ebpf.deploy created it and it is
+    empty now. Returns True if it was removed."""
+    marker = _created_marker(pins.pin_root)
+    if not os.path.exists(marker):
+        return False
+    try:
+        os.rmdir(pins.pin_root)   # refused unless empty: another collection's pins stay
+    except OSError:
+        return False
+    try:
+        os.unlink(marker)
+    except OSError:
+        pass
+    return True
 
 
 def swap_in(pins, replacing):

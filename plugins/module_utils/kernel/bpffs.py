@@ -107,10 +107,6 @@ class CollectionPins:
             if os.path.islink(path):
                 raise LoaderError("'%s' is a symlink; refusing to follow it" % path)
 
-    def make_root(self):
-        """Create pin_root (0700) if needed."""
-        make_dirs(self.pin_root)
-
 
 def make_dirs(directory, created=None):
     """Create ``directory`` and its missing parents (0700); returns the
