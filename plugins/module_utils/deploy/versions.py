@@ -16,7 +16,6 @@ import hashlib
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.version_links import carry_links
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import exchange, make_dirs, remove_tree
 
@@ -82,6 +81,9 @@ def recover(pins):
         os.rename(pins.staging, pins.live)
         return ["finished the swap of a version an interrupted run had built"]
     if live_record is not None:
+        # Imported only here: the common run finds no staging version.
+        from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.version_links import carry_links
+
         reasons.extend(carry_links(pins.staging, read_state(pins.staging), pins.live)[0])
     remove_tree(pins.staging)
     return reasons
