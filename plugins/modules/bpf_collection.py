@@ -249,6 +249,11 @@ ansible_facts:
         - C(accounting) is C(rlimit) (before 5.11, the RLIMIT_MEMLOCK charge), C(memcg-approximate) (5.11 to
           6.3, preallocation not counted) or C(memcg-exact) (6.4 and later). C(footprint) names the figure that
           shows the real cost on this kernel, C(kernel) or C(estimate).
+        - In check mode, when the collection would change, C(after) is a prediction made before anything is
+          created, and C(predicted=true) says so. Maps it reuses keep their figures; new and resized maps and
+          every program are estimated from the object (new maps empty where their cost grows with their entries,
+          migrated ones full, an upper bound). Both columns hold the prediction, since the kernel's own figure
+          exists only once the objects do; on 6.4+ kernels the maps' figures are exact, programs within a page.
       type: dict
       sample:
         collection: counter

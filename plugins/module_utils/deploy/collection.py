@@ -55,7 +55,10 @@ def converge(desired, check_mode=False):
         if not p.changed or check_mode:
             result["maps"] = _observed_entries(observed, "maps")
             result["programs"] = _observed_entries(observed, "programs")
-            result["bpf_memlock"] = memlock_delta(desired.name, before, before if not p.changed else {})
+            after = before if not p.changed else predicted_memlock(observed, p, desired.programs)
+            result["bpf_memlock"] = memlock_delta(desired.name, before, after)
+            if p.changed:
+                result["bpf_memlock"]["predicted"] = True
             return result
         from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.apply import apply
 
@@ -70,6 +73,37 @@ def converge(desired, check_mode=False):
             result["btf_cache"] = applied["btf_cache"]
         result["bpf_memlock"] = memlock_delta(desired.name, before, applied.get("memlock_after", {}))
         return result
+
+
+def predicted_memlock(observed, p, programs=None):
+    """What the plan would lock, in memlock_delta's shape, before anything
+    is created: reused maps keep their figures, new and resized maps and
+    every program are estimated from the spec by the 6.4+ rules (new maps
+    empty where their cost grows with their entries, migrated ones full:
+    an upper bound). Both columns hold the prediction: the kernel's own
+    figure exists only once the objects do."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import pin_name
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
+        counts_entries, estimate_map, estimate_program, fallback_layout)
+
+    if p.action == "remove":
+        return {}
+    layout = fallback_layout()
+    maps = {}
+    for name, m in p.spec.maps.items():
+        action, old = p.map_actions.get(name, ("create", None))
+        if action == "reuse":
+            maps[pin_name(name)] = old["memlock_estimate"] or old["memlock"]
+            continue
+        entries = 0 if action != "migrate" and counts_entries(m.type, m.flags) else None
+        try:
+            maps[pin_name(name)] = estimate_map(m.type, m.key_size, m.value_size, m.kernel_max_entries(), m.flags,
+                                                entries=entries, map_extra=m.map_extra, layout=layout)
+        except ValueError:
+            maps[pin_name(name)] = 0   # a map type without a rule
+    progs = dict((pin_name(n), estimate_program(0, len(prog.insns), layout=layout))
+                 for n, prog in p.spec.programs.items() if not programs or n in programs)
+    return {"maps": maps, "programs": progs, "estimate": {"maps": dict(maps), "programs": dict(progs)}}
 
 
 def _observed_entries(observed, kind):

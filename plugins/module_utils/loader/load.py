@@ -25,7 +25,6 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import (
     KCONFIG_SECTION, KernelConfig, kconfig_value)
 
@@ -285,9 +284,7 @@ def _create_map(spec, m, loaded, kernel):
 
 
 def _map_fd(spec, m, loaded, inner_fd=0):
-    key_size, value_size, max_entries = m.key_size, m.value_size, m.max_entries
-    if m.type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
-        max_entries = max_entries or possible_cpus()
+    key_size, value_size, max_entries = m.key_size, m.value_size, m.kernel_max_entries()
     use_btf = loaded.btf_fd is not None and m.type not in _NO_BTF_MAP_TYPES and m.btf_value_type_id
     try:
         return syscalls.map_create(m.type, key_size, value_size, max_entries, m.flags, name=_kernel_name(m.name),

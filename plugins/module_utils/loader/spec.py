@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
 
 
 class MapSpec:
@@ -49,6 +51,13 @@ class MapSpec:
         self.section = section
         self.freeze = False
         self.offset = offset
+
+    def kernel_max_entries(self):
+        """The max_entries the map is created with: a perf event array left
+        at 0 gets one slot per possible CPU, as libbpf does."""
+        if self.type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY and not self.max_entries:
+            return possible_cpus()
+        return self.max_entries
 
     def __repr__(self):
         return "MapSpec(%r, type=%d, key=%d, value=%d, max_entries=%d, flags=%#x)" % (

@@ -480,7 +480,7 @@ def estimate_spec(spec, programs=None, layout=None, release=None):
     maps = {}
     for m in spec.maps.values():
         try:
-            maps[m.name] = estimate_map(m.type, m.key_size, m.value_size, m.max_entries, m.flags,
+            maps[m.name] = estimate_map(m.type, m.key_size, m.value_size, m.kernel_max_entries(), m.flags,
                                         map_extra=m.map_extra, layout=layout, release=release)
         except ValueError:
             maps[m.name] = 0
