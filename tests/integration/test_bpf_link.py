@@ -23,6 +23,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import Li
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
+from kernel_helpers import links_running
 from playbook_runner import REPO, run_playbook
 
 COUNTER = os.path.join(REPO, "examples", "bpf", "build", "packet_counter.o")
@@ -284,6 +285,8 @@ def test_upgrade_under_traffic_loses_no_packet(pin_dir, veth):
     try:
         assert all(u["action"] == "replace" for u in upgrades)
         assert len(set(u["programs"][0]["id"] for u in upgrades)) == 3
+        assert links_running(pin_dir, "live") == {
+            "count_packets__xdp_%s" % host: ("count_packets", upgrades[-1]["programs"][0]["tag"])}
         fd = syscalls.obj_get(os.path.join(pin_dir, "live", "maps", "packets_by_protocol"))
         counted = struct.unpack("=Q", syscalls.map_lookup(fd, b"\x11", 8))[0]
         os.close(fd)
