@@ -263,8 +263,9 @@ def resolve(req, prog):
         function, _sep, offset = target.partition("+")
         try:
             offset = int(offset, 0) if offset else 0
-        except ValueError:
-            raise SpecError("program '%s': %s target '%s': offset is not a number" % (prog.name, link_type, target))
+        except ValueError as e:
+            raise SpecError("program '%s': %s target '%s': offset is not a number" % (
+                prog.name, link_type, target)) from e
         point = "%s %s" % (link_type, target)
         label = target
 
@@ -313,7 +314,7 @@ def _cgroup_id(path):
     try:
         return os.stat(path).st_ino
     except OSError as e:
-        raise LoaderError("cgroup '%s': %s" % (path, e.strerror))
+        raise LoaderError("cgroup '%s': %s" % (path, e.strerror)) from e
 
 
 def _matches(info, expect):

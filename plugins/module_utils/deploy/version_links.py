@@ -23,7 +23,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
-    LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, make_dirs)
+    LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, STAGING_SUFFIX, make_dirs)
 
 
 # Link types whose program BPF_LINK_UPDATE can replace in place; the
@@ -95,7 +95,7 @@ def remake_links(pins, old_record, new_record):
                                       uapi.PROG_TYPE_NAMES.get(new_type, new_type)))
         if info.type in _REPOINTABLE:
             continue
-        _remake_link(pins, old, new, new_record, name, program)
+        _remake_link(old, new, new_record, name, program)
     return warnings
 
 
@@ -128,7 +128,7 @@ def carry_links(src, src_record, dst):
                                     name)
                     continue
                 if info.type not in _REPOINTABLE:
-                    _remake_link(None, src, dst, dst_record, name, program)
+                    _remake_link(src, dst, dst_record, name, program)
                     continue
                 new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
                 old_fd = syscalls.obj_get(os.path.join(src, PROGS_DIR, pin))
@@ -178,7 +178,7 @@ def undo_links(undo):
     return failed
 
 
-def _remake_link(pins, src, dst, dst_record, name, program):
+def _remake_link(src, dst, dst_record, name, program):
     """Make link ``name`` of version ``src`` again in ``dst`` for its
     program ``program`` from the request record kept beside it; the old one
     stays attached until ``src`` is removed, so no event is missed."""
@@ -191,11 +191,14 @@ def _remake_link(pins, src, dst, dst_record, name, program):
     if record.get("program") not in (None, program):
         raise LinkRewireError("link '%s' runs program '%s' but its request record names '%s'" % (
             name, program, record["program"]))
-    pin_root, collection = os.path.split(pins.live if pins is not None else dst)
+    # Either version may be the staging one: the collection is named by the live one.
+    pin_root, collection = os.path.split(dst)
+    if collection.endswith(STAGING_SUFFIX):
+        collection = collection[:-len(STAGING_SUFFIX)]
     try:
         remake_link(pin_root, collection, dst, dst_record, dict(record, name=name), program)
     except LoaderError as e:
-        raise LinkRewireError("link '%s': %s" % (name, e), hint=e.hint)
+        raise LinkRewireError("link '%s': %s" % (name, e), hint=e.hint) from e
 
 
 def _carry_request(src, dst, name, program):
