@@ -117,6 +117,18 @@ options:
     type: str
     choices: [run, none]
     default: run
+  facts:
+    description:
+      - How much a run that changes nothing returns. The controller processes and stores every task's result, on
+        every host and every run, so by default such a run returns a summary whose size does not grow with the
+        collection.
+      - C(summary) returns, when nothing changed, the live version (RV(object_sha256)), how many maps and
+        programs it has (RV(counts)) and the memlock totals (C(bpf_memlock) without its C(maps) and C(programs));
+        a run that changes something (or would, in check mode) returns every map and program as C(full) does.
+      - C(full) always returns RV(maps), RV(programs) and the per-map and per-program memlock figures.
+    type: str
+    choices: [summary, full]
+    default: summary
   run_id:
     description:
       - Internal; set by the action plugin to name the playbook run. Leave it unset.
@@ -179,6 +191,18 @@ EXAMPLES = r"""
         max_entries: 1024
     on_incompatible_map: migrate
 
+- name: The same, unchanged, reporting every map and program (e.g. for a per-map memlock audit)
+  ebpf.deploy.bpf_collection:
+    name: counter
+    path: /usr/local/lib/bpf/packet_counter.bpf.o
+    constants:
+      drop_protocol: 17
+    maps:
+      packets_by_protocol:
+        max_entries: 1024
+    facts: full
+  register: counter   # counter.ansible_facts.bpf_memlock.maps.packets_by_protocol.after: its bytes
+
 - name: Remove the collection
   ebpf.deploy.bpf_collection:
     name: counter
@@ -202,9 +226,19 @@ pin_path:
   returned: always
   type: str
   sample: /sys/fs/bpf/ebpf_deploy/counter
+object_sha256:
+  description: SHA-256 of the object the live version was made from.
+  returned: when nothing changed and I(facts=summary)
+  type: str
+  sample: 9f2c4e0b1a7d3c5e8f6a2b4d1c3e5f7a9b0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e
+counts:
+  description: How many maps and programs the live version has.
+  returned: when nothing changed and I(facts=summary)
+  type: dict
+  sample: {maps: 1, programs: 1}
 maps:
   description: The collection's maps as loaded (or as pinned, when nothing changed).
-  returned: always
+  returned: when something changed (or would, in check mode), or with I(facts=full)
   type: list
   elements: dict
   sample:
@@ -222,7 +256,7 @@ maps:
       migrated_entries: 3
 programs:
   description: The collection's programs as loaded (or as pinned, when nothing changed).
-  returned: always
+  returned: when something changed (or would, in check mode), or with I(facts=full)
   type: list
   elements: dict
   sample:
@@ -241,7 +275,8 @@ ansible_facts:
     bpf_memlock:
       description:
         - Locked kernel memory of the collection before and after the run, in bytes, with per-map and
-          per-program figures.
+          per-program figures (C(maps), C(programs)) when something changed or with I(facts=full); a run that
+          changed nothing under I(facts=summary) has the totals only.
         - C(before), C(after) and C(delta) (top level, per map, per program) are the kernel's figures (the
           C(memlock) line of fdinfo). C(estimate) holds ours in the same shape, computed by the 6.4+ kernel's
           per-map-type rules (elements counted where the cost depends on them), so a prealloc or max_entries
@@ -337,7 +372,7 @@ def main():
         module.warn(warning)
     result["ansible_facts"] = {"bpf_memlock": result.pop("bpf_memlock")}
     if not module._diff:
-        result.pop("diff")
+        result.pop("diff", None)
     module.exit_json(**result)
 
 

@@ -7,6 +7,7 @@ mode, diff, absent, repair, concurrency, and the module's EXAMPLES."""
 
 from __future__ import absolute_import, division, print_function
 
+import hashlib
 import os
 import re
 import shutil
@@ -65,8 +66,17 @@ def test_load_then_noop(tmp_path, pin_dir, maps_o):
     assert os.path.exists(os.path.join(pin_dir, "maps", "progs", "fill_maps"))
     assert second["ansible_facts"]["bpf_memlock"]["delta"] == 0
     assert second["ansible_facts"]["bpf_memlock"]["after"] == first["ansible_facts"]["bpf_memlock"]["after"]
+    # A run that changed nothing says so in O(1) data: the version, the counts, the totals.
+    assert "maps" not in second and "programs" not in second, second
+    assert "maps" not in second["ansible_facts"]["bpf_memlock"], second
+    assert second["counts"] == {"maps": len(first["maps"]), "programs": len(first["programs"])}
+    assert second["object_sha256"] == hashlib.sha256(open(maps_o, "rb").read()).hexdigest()
+    proc, (full,) = run_playbook(tmp_path, [task(facts="full", **args)])
+    assert full["changed"] is False, full
     ids = dict((m["name"], m["id"]) for m in first["maps"])
-    assert dict((m["name"], m["id"]) for m in second["maps"]) == ids
+    assert dict((m["name"], m["id"]) for m in full["maps"]) == ids
+    assert sorted(full["ansible_facts"]["bpf_memlock"]["maps"]) == sorted(
+        first["ansible_facts"]["bpf_memlock"]["maps"])
 
 
 def test_prealloc_off_lowers_memlock(tmp_path, pin_dir, maps_o):
@@ -240,8 +250,11 @@ def test_examples_run(tmp_path, pin_dir):
     proc, results = run_playbook(tmp_path, tasks)
     for t, r in zip(tasks, results):
         assert not r.get("failed"), (t["name"], r)
-    assert [r["changed"] for r in results] == [True, True, True, True]
+    assert [r["changed"] for r in results] == [True, True, True, False, True]
     assert results[2]["maps"] and map_result(results[2], "packets_by_protocol")["max_entries"] == 1024
+    # facts: full reports every map on a run that changed nothing.
+    assert map_result(results[3], "packets_by_protocol")["max_entries"] == 1024
+    assert results[3]["ansible_facts"]["bpf_memlock"]["maps"]["packets_by_protocol"]["delta"] == 0
     assert not os.path.exists(pin_dir)   # ebpf.deploy created the pin root and removed it with the last collection
 
 

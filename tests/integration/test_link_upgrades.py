@@ -240,7 +240,7 @@ def test_eperm_as_root_names_the_kernel_not_privileges(bpf_build, pin_dir):
 def test_results_name_maps_and_programs_alike_in_one_order(bpf_build, pin_dir):
     path = bpf_build.path("globals")
     created = converge(Desired("names", pin_dir, path=path))
-    again = converge(Desired("names", pin_dir, path=path))
+    again = converge(Desired("names", pin_dir, path=path, facts="full"))
     try:
         assert again["action"] == "none"
         for kind in ("maps", "programs"):

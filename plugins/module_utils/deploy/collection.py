@@ -52,10 +52,13 @@ def converge(desired, check_mode=False):
         result = {"changed": p.changed or bool(recovered), "action": p.action, "reasons": recovered + p.reasons,
                   "warnings": list(p.warnings), "diff": diff(desired, observed, p), "collection": desired.name,
                   "pin_path": pins.live}
+        if not result["changed"] and desired.facts == "summary":
+            return _summary(result, desired, observed, before)
         if not p.changed or check_mode:
             result["maps"] = _observed_entries(observed, "maps")
             result["programs"] = _observed_entries(observed, "programs")
-            after = before if not p.changed else predicted_memlock(observed, p, desired.programs)
+            after = before if not p.changed else predicted_memlock(observed, p, desired.programs,
+                                                                   layout=_kernel_layout(desired))
             result["bpf_memlock"] = memlock_delta(desired.name, before, after)
             if p.changed:
                 result["bpf_memlock"]["predicted"] = True
@@ -75,20 +78,46 @@ def converge(desired, check_mode=False):
         return result
 
 
-def predicted_memlock(observed, p, programs=None):
+def _summary(result, desired, observed, before):
+    """A run that changed nothing: what is live in O(1) data (the version,
+    how many maps and programs, the memlock totals) instead of every map's
+    and program's figures, and no diff (there is none to show)."""
+    result.pop("diff")
+    result["object_sha256"] = (observed.record or {}).get("object_sha256")
+    result["counts"] = {"maps": len(observed.maps), "programs": len(observed.programs)}
+    result["bpf_memlock"] = memlock_delta(desired.name, before, before, per_object=False)
+    return result
+
+
+def _kernel_layout(desired):
+    """This kernel's struct sizes for a prediction, from its BTF through the
+    run's cache (which the load that follows reuses): the fallback sizes
+    can be a map header off on a kernel built with other options."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+    from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import KernelLayout
+
+    kernel_btf = desired.kernel_btf
+    if kernel_btf is None:
+        kernel_btf = KernelBTF(btf_path=desired.btf_path, cache=make_cache(desired.btf_cache, run_id=desired.run_id))
+    return KernelLayout.from_kernel(kernel_btf)
+
+
+def predicted_memlock(observed, p, programs=None, layout=None):
     """What the plan would lock, in memlock_delta's shape, before anything
     is created: reused maps keep their figures, new and resized maps and
     every program are estimated from the spec by the 6.4+ rules (new maps
     empty where their cost grows with their entries, migrated ones full:
     an upper bound). Both columns hold the prediction: the kernel's own
-    figure exists only once the objects do."""
+    figure exists only once the objects do. ``layout`` is a KernelLayout
+    (default: the fallback sizes)."""
     from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import pin_name
     from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
         counts_entries, estimate_map, estimate_program, fallback_layout)
 
     if p.action == "remove":
         return {}
-    layout = fallback_layout()
+    layout = layout or fallback_layout()
     maps = {}
     for name, m in p.spec.maps.items():
         action, old = p.map_actions.get(name, ("create", None))

@@ -14,6 +14,9 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecErro
 
 STATES = ("present", "absent")
 INCOMPATIBLE_POLICIES = ("migrate", "recreate", "fail")
+# How much a run that changes nothing reports: the controller processes and
+# stores every result, on every host and run, so a no-op says only totals.
+FACTS_LEVELS = ("summary", "full")
 # btf.cache.make_cache's modes, repeated here so that the module's no-op
 # path does not compile the cache (AnsiballZ compiles every import per run).
 BTF_CACHE_MODES = ("run", "none")
@@ -33,6 +36,7 @@ ARGUMENT_SPEC = dict(
     run_id=dict(type="str"),
     object_sha256=dict(type="str"),
     on_incompatible_map=dict(type="str", default="migrate", choices=list(INCOMPATIBLE_POLICIES)),
+    facts=dict(type="str", default="summary", choices=list(FACTS_LEVELS)),
 )
 
 
@@ -51,10 +55,11 @@ class Desired:
 
     def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
                  programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None, btf_cache="none",
-                 run_id=None, object_sha256=None, source=None):
+                 run_id=None, object_sha256=None, source=None, facts="summary"):
         for option, value, choices in (("state", state, STATES),
                                        ("on_incompatible_map", on_incompatible_map, INCOMPATIBLE_POLICIES),
-                                       ("btf_cache", btf_cache, BTF_CACHE_MODES)):
+                                       ("btf_cache", btf_cache, BTF_CACHE_MODES),
+                                       ("facts", facts, FACTS_LEVELS)):
             if value not in choices:
                 raise SpecError("%s %r: want one of %s" % (option, value, ", ".join(choices)))
         self.name = name
@@ -72,6 +77,7 @@ class Desired:
         self.kernel_btf = kernel_btf
         self.btf_cache = btf_cache
         self.run_id = run_id
+        self.facts = facts
 
     @classmethod
     def from_params(cls, params, path, run_id):
@@ -81,7 +87,8 @@ class Desired:
                    prealloc=params["prealloc"], constants=params["constants"], programs=params["programs"],
                    btf_path=params["btf_path"], on_incompatible_map=params["on_incompatible_map"],
                    btf_cache=params["btf_cache"], run_id=run_id,
-                   object_sha256=params["object_sha256"] if path is None else None, source=params["src"])
+                   object_sha256=params["object_sha256"] if path is None else None, source=params["src"],
+                   facts=params["facts"])
 
     def options(self):
         """The options that define the deployed state, normalised as the

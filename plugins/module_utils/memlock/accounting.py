@@ -40,7 +40,7 @@ def footprint_figure(mode):
     return "kernel" if mode == "memcg-exact" else "estimate"
 
 
-def memlock_delta(name, before, after, release=None):
+def memlock_delta(name, before, after, release=None, per_object=True):
     """The ``bpf_memlock`` fact. ``before`` and ``after`` are
     {'maps': {name: bytes}, 'programs': {name: bytes}, 'estimate': {'maps':
     {...}, 'programs': {...}}} (empty when absent): the kernel's figures
@@ -48,7 +48,9 @@ def memlock_delta(name, before, after, release=None):
 
     Top-level before/after/delta and those of each map and program are the
     kernel's figures; ``estimate`` holds ours in the same shape, and
-    ``footprint`` names the one that shows the real cost on this kernel."""
+    ``footprint`` names the one that shows the real cost on this kernel.
+    Without ``per_object`` only the totals: what a run that changed nothing
+    reports, so its result does not grow with the collection."""
     def total(side):
         return sum(side.get("maps", {}).values()) + sum(side.get("programs", {}).values())
 
@@ -76,13 +78,13 @@ def memlock_delta(name, before, after, release=None):
     fact.update({
         "collection": name,
         "estimate": change(estimate_total(before), estimate_total(after)),
-        "maps": per("maps"),
-        "programs": per("programs"),
         "accounting": mode,
         "footprint": footprint_figure(mode),
         "kernel": release or os.uname().release,
         "rlimit_memlock": rlimit_memlock(),
     })
+    if per_object:
+        fact.update(maps=per("maps"), programs=per("programs"))
     return fact
 
 
