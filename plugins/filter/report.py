@@ -57,6 +57,19 @@ def bpf_memlock_report(hostvars, hosts):
     return {"rows": rows, "hosts": per_host, "fleet": fleet, "csv": out.getvalue()}
 
 
+def bpf_memlock_footprints(facts):
+    """{collection: bytes} of ``bpf_memlock`` facts, each the figure that
+    shows the real footprint on its kernel (``footprint``: the kernel's
+    from 6.4, else the estimate), as budgets count them."""
+    out = {}
+    for fact in facts:
+        try:
+            out[fact["collection"]] = fact["estimate"]["after"] if fact["footprint"] == "estimate" else fact["after"]
+        except (KeyError, TypeError) as e:
+            raise AnsibleFilterError("a bpf_memlock fact without %s: %r" % (e, fact))
+    return out
+
+
 class FilterModule(object):
     def filters(self):
-        return {"bpf_memlock_report": bpf_memlock_report}
+        return {"bpf_memlock_report": bpf_memlock_report, "bpf_memlock_footprints": bpf_memlock_footprints}

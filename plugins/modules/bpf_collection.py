@@ -129,6 +129,16 @@ options:
     type: str
     choices: [summary, full]
     default: summary
+  memlock_budget:
+    description:
+      - The most locked kernel memory the collection may take, in bytes, or with a unit as Ansible's
+        C(human_to_bytes) filter takes it (C(64M), C(512K), C(1G); powers of 1024).
+      - A load or an upgrade whose predicted figure (as in check mode, before anything is created) is above it
+        fails and changes nothing, naming the largest maps; in check mode too. A run that changes nothing while
+        the collection holds more than its budget warns.
+      - The figure is the kernel's on 6.4 and later kernels, and our estimate of the real footprint before that
+        (see C(bpf_memlock.footprint)).
+    type: raw
   run_id:
     description:
       - Internal; set by the action plugin to name the playbook run. Leave it unset.
@@ -202,6 +212,17 @@ EXAMPLES = r"""
         max_entries: 1024
     facts: full
   register: counter   # counter.ansible_facts.bpf_memlock.maps.packets_by_protocol.after: its bytes
+
+- name: Refuse a version that would lock more than 8 MiB of kernel memory (before loading anything)
+  ebpf.deploy.bpf_collection:
+    name: counter
+    path: /usr/local/lib/bpf/packet_counter.bpf.o
+    constants:
+      drop_protocol: 17
+    maps:
+      packets_by_protocol:
+        max_entries: 1024
+    memlock_budget: 8M
 
 - name: Remove the collection
   ebpf.deploy.bpf_collection:

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ansible-doc renders the roles' argument specs and the filters' docs."""
+"""ansible-doc renders every module, the roles' argument specs and the filters' docs."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -22,7 +22,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ("filter", "ebpf.deploy.bpf_deploy_links", ["bpf_link"]),
     ("filter", "ebpf.deploy.bpf_deploy_entries", ["bpf_map"]),
     ("filter", "ebpf.deploy.bpf_memlock_report", ["approximate"]),
-])
+    ("filter", "ebpf.deploy.bpf_memlock_footprints", ["footprint"]),
+] + [("module", "ebpf.deploy." + name[:-3], ["EXAMPLES", "RETURN VALUES"])
+     for name in sorted(os.listdir(os.path.join(REPO, "plugins", "modules"))) if name.endswith(".py")])
 def test_ansible_doc_renders(kind, name, words):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".venv", "collections"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([os.path.join(BIN, "ansible-doc"), "-t", kind, name], env=env, stdout=subprocess.PIPE,

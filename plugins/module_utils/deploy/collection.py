@@ -24,7 +24,8 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.plan import (
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import recover
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
-from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import memlock_delta
+from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
+    accounting_mode, footprint_figure, memlock_delta, over_budget)
 
 # Observed fields the results leave out (the plan's, not the user's).
 _NOT_IN_RESULTS = ("path", "btf_id", "btf_key_type_id", "btf_value_type_id")
@@ -49,16 +50,26 @@ def converge(desired, check_mode=False):
             new = new_version(desired, observed, data)
         p = plan(desired, observed, digest, new, staging_exists=os.path.isdir(pins.staging))
         before = observed.memlock()
+        predicted = None
+        if p.changed and (check_mode or desired.memlock_budget is not None):
+            predicted = {} if p.action == "remove" else predicted_memlock(observed, p, desired.programs,
+                                                                          layout=_kernel_layout(desired))
+            refusal = over_budget(desired.name, desired.memlock_budget, predicted)
+            if refusal is not None:
+                raise refusal
         result = {"changed": p.changed or bool(recovered), "action": p.action, "reasons": recovered + p.reasons,
                   "warnings": list(p.warnings), "diff": diff(desired, observed, p), "collection": desired.name,
                   "pin_path": pins.live}
+        if not p.changed:
+            held = over_budget(desired.name, desired.memlock_budget, _footprint(before), predicted=False)
+            if held is not None:
+                result["warnings"].append(str(held))
         if not result["changed"] and desired.facts == "summary":
             return _summary(result, desired, observed, before)
         if not p.changed or check_mode:
             result["maps"] = _observed_entries(observed, "maps")
             result["programs"] = _observed_entries(observed, "programs")
-            after = before if not p.changed else predicted_memlock(observed, p, desired.programs,
-                                                                   layout=_kernel_layout(desired))
+            after = before if not p.changed else predicted
             result["bpf_memlock"] = memlock_delta(desired.name, before, after)
             if p.changed:
                 result["bpf_memlock"]["predicted"] = True
@@ -76,6 +87,12 @@ def converge(desired, check_mode=False):
             result["btf_cache"] = applied["btf_cache"]
         result["bpf_memlock"] = memlock_delta(desired.name, before, applied.get("memlock_after", {}))
         return result
+
+
+def _footprint(figures):
+    """The figures that show what a collection really holds on this kernel
+    (the kernel's from 6.4, else our estimate: docs/memlock.md)."""
+    return figures if footprint_figure(accounting_mode()) == "kernel" else figures.get("estimate", {})
 
 
 def _summary(result, desired, observed, before):
@@ -115,8 +132,6 @@ def predicted_memlock(observed, p, programs=None, layout=None):
     from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
         counts_entries, estimate_map, estimate_program, fallback_layout)
 
-    if p.action == "remove":
-        return {}
     layout = layout or fallback_layout()
     maps = {}
     for name, m in p.spec.maps.items():

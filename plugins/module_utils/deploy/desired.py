@@ -9,6 +9,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.common.text.formatters import human_to_bytes
+
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
 
@@ -37,6 +39,7 @@ ARGUMENT_SPEC = dict(
     object_sha256=dict(type="str"),
     on_incompatible_map=dict(type="str", default="migrate", choices=list(INCOMPATIBLE_POLICIES)),
     facts=dict(type="str", default="summary", choices=list(FACTS_LEVELS)),
+    memlock_budget=dict(type="raw"),
 )
 
 
@@ -55,7 +58,7 @@ class Desired:
 
     def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
                  programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None, btf_cache="none",
-                 run_id=None, object_sha256=None, source=None, facts="summary"):
+                 run_id=None, object_sha256=None, source=None, facts="summary", memlock_budget=None):
         for option, value, choices in (("state", state, STATES),
                                        ("on_incompatible_map", on_incompatible_map, INCOMPATIBLE_POLICIES),
                                        ("btf_cache", btf_cache, BTF_CACHE_MODES),
@@ -78,6 +81,7 @@ class Desired:
         self.btf_cache = btf_cache
         self.run_id = run_id
         self.facts = facts
+        self.memlock_budget = budget_bytes(memlock_budget)
 
     @classmethod
     def from_params(cls, params, path, run_id):
@@ -88,7 +92,7 @@ class Desired:
                    btf_path=params["btf_path"], on_incompatible_map=params["on_incompatible_map"],
                    btf_cache=params["btf_cache"], run_id=run_id,
                    object_sha256=params["object_sha256"] if path is None else None, source=params["src"],
-                   facts=params["facts"])
+                   facts=params["facts"], memlock_budget=params["memlock_budget"])
 
     def options(self):
         """The options that define the deployed state, normalised as the
@@ -97,3 +101,22 @@ class Desired:
                     for n, s in sorted(self.maps.items()))
         return {"maps": maps, "prealloc": self.prealloc, "constants": self.constants, "programs": self.programs,
                 "btf_path": self.btf_path}
+
+
+def budget_bytes(value):
+    """``memlock_budget`` in bytes (None for none): a number of bytes, or a
+    string with a unit as Ansible's human_to_bytes filter takes it (K, KB,
+    M, MB, G, GB: powers of 1024), so that one budget reads the same in
+    every place it is written."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise SpecError("memlock_budget %r: want a number of bytes, or one with a unit such as 64M" % (value,))
+    try:
+        budget = human_to_bytes(value)
+    except (TypeError, ValueError) as e:
+        raise SpecError("memlock_budget %r: want a number of bytes, or one with a unit such as 64M (K, M, G: "
+                        "powers of 1024)" % (value,)) from e
+    if budget < 0:
+        raise SpecError("memlock_budget %r: must not be negative" % (value,))
+    return budget

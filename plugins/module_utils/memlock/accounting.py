@@ -88,6 +88,26 @@ def memlock_delta(name, before, after, release=None, per_object=True):
     return fact
 
 
+def over_budget(name, budget, figures, predicted=True):
+    """A LoaderError when ``figures`` ({'maps': {name: bytes}, 'programs':
+    {...}}, a prediction or what is live) add up to more than ``budget``
+    bytes, naming the largest maps; None within it."""
+    maps, progs = figures.get("maps", {}), figures.get("programs", {})
+    total = sum(v or 0 for v in maps.values()) + sum(v or 0 for v in progs.values())
+    if budget is None or total <= budget:
+        return None
+    from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+
+    biggest = sorted(((v or 0, n) for n, v in maps.items()), reverse=True)[:3]
+    largest = ", ".join("%s %d" % (n, v) for v, n in biggest) or "none"
+    return LoaderError(
+        "collection '%s' %s %d bytes (maps %d, programs %d; largest maps: %s), over its memlock_budget of %d "
+        "bytes%s" % (name, "would lock" if predicted else "locks", total, total - sum(v or 0 for v in progs.values()),
+                     sum(v or 0 for v in progs.values()), largest, budget, "; nothing was changed" if predicted else ""),
+        hint="raise memlock_budget, or make the largest maps smaller (max_entries) or not preallocated "
+             "(prealloc: false)")
+
+
 def memlock_shortfall(spec, failed, programs=None, release=None):
     """A LoaderError for the EPERM error ``failed`` (creating a map or
     program of ``spec``) on a kernel that charges RLIMIT_MEMLOCK, saying how much the
