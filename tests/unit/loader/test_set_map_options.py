@@ -14,7 +14,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import apply_map_settings
 
-BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bpf")
+BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bpf")
 NO_PREALLOC = uapi.BPF_F_NO_PREALLOC
 
 
