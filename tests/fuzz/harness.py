@@ -168,6 +168,16 @@ def _field(off, size, tag, hi=0, self_id=0):
     return Field(off, size, tag, hi, self_id)
 
 
+def _header_fields(add, o, words, limit):
+    """The fields of a BTF or BTF.ext header at ``o``: magic, version and
+    flags, then ``words`` u32 lengths and offsets up to ``limit``."""
+    add(_field(o, 2, "u"))
+    add(_field(o + 2, 1, "u"))
+    add(_field(o + 3, 1, "u"))
+    for k in range(words):
+        add(_field(o + 4 + 4 * k, 4, "size", limit))
+
+
 # ---------------------------------------------------------------- BTF walk
 
 class BTFInfo:
@@ -202,12 +212,7 @@ def walk_btf(blob, base_off=0, fields=None, cap_vlen=128, max_types=5000):
     info.str_len = str_len
     o = base_off
     add = fields.append
-    add(_field(o, 2, "u"))
-    add(_field(o + 2, 1, "u"))
-    add(_field(o + 3, 1, "u"))
-    for k in range(5):
-        add(_field(o + 4 + 4 * k, 4, "size", len(blob)))
-    add(_field(o + 24, 4, "size", len(blob)))
+    _header_fields(add, o, 6, len(blob))
     pos, end = info.type_start, min(info.type_start + type_len, len(blob))
     while pos + 12 <= end:
         name_off, word, sot = struct.unpack_from("<III", blob, pos)
@@ -308,11 +313,7 @@ def walk_ext(blob, base_off=0, fields=None, str_len=0, count=0, cap=256):
     info.hdr_len = hdr_len
     o = base_off
     add = fields.append
-    add(_field(o, 2, "u"))
-    add(_field(o + 2, 1, "u"))
-    add(_field(o + 3, 1, "u"))
-    for k in range(7):
-        add(_field(o + 4 + 4 * k, 4, "size", len(blob)))
+    _header_fields(add, o, 7, len(blob))
     for name, off, length in (("func_info", func_off, func_len), ("line_info", line_off, line_len),
                               ("core_relo", core_off, core_len)):
         start = hdr_len + off
