@@ -13,7 +13,6 @@ when warm. Run as root: ./dev bench-core
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -24,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from gen_core_object import build  # noqa: E402
-from measure import PIN_BASE, bpftool_loadall, child_script, unpin  # noqa: E402
+from measure import PIN_BASE, bpftool_loadall, child_script, unpin, write_results  # noqa: E402
 
 # One load in a child process (after measure.TIMED_BPF).
 CHILD = r"""
@@ -100,9 +99,7 @@ def main():
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
         unpin(PIN_BASE)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_results(args.json, out)
     return 0
 
 

@@ -13,14 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import glob
-import json
 import os
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import PIN_BASE, ROOT, bpftool_loadall, child_script, unpin  # noqa: E402
+from measure import PIN_BASE, ROOT, bpftool_loadall, child_script, unpin, write_results  # noqa: E402
 
 # One load in a child process (after measure.TIMED_BPF); prints the seconds spent inside bpf().
 CHILD = r"""
@@ -88,9 +87,7 @@ def main():
     print("(median of %d fresh processes each; 'ours ms' is the whole process including the Python interpreter's\n"
           " start, 'load_file' the load call inside it, 'in bpf()' the part of that spent in the kernel;\n"
           " peak RSS is the maximum)" % args.repeat)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+    write_results(args.json, rows)
     return 0
 
 

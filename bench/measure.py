@@ -92,3 +92,10 @@ def bpftool_loadall(obj):
     unpin(progs)
     unpin(maps)
     return wall, rss
+
+
+def write_results(path, results):
+    """Write ``results`` as indented JSON to ``path`` when one is given (--json)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2)
