@@ -13,7 +13,6 @@ when warm. Run as root: ./dev bench-core
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -24,21 +23,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from gen_core_object import build  # noqa: E402
-from load_vs_bpftool import PIN_BASE, child_env, run, unpin  # noqa: E402
+from measure import PIN_BASE, bpftool_loadall, child_script, unpin, write_results  # noqa: E402
 
+# One load in a child process (after measure.TIMED_BPF).
 CHILD = r"""
-import json, sys, time
-t_start = time.perf_counter()
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
-inside = [0.0]
-real_bpf = syscalls.bpf
-def timed_bpf(*args, **kwargs):
-    t = time.perf_counter()
-    try:
-        return real_bpf(*args, **kwargs)
-    finally:
-        inside[0] += time.perf_counter() - t
-syscalls.bpf = timed_bpf
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
@@ -54,22 +42,14 @@ print(json.dumps({"bpf_seconds": inside[0], "load_seconds": load,
 
 
 def measure(obj, repeat, cache_dir):
-    env = child_env()
-    child = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
-    child.write(CHILD)
-    child.close()
     rows = {}
-    try:
+    with child_script(CHILD) as ours_load:
         # Prime the per-run cache once, as a run's first task would.
-        run([sys.executable, child.name, obj, os.path.join(PIN_BASE, "prime"), "run", cache_dir], env)
-        unpin(os.path.join(PIN_BASE, "prime"))
+        ours_load(obj, os.path.join(PIN_BASE, "prime"), "run", cache_dir)
         for label, mode in (("cold", "none"), ("warm", "run")):
             walls, rss, inside, loads, statuses = [], [], [], [], set()
             for _run in range(repeat):
-                pin = os.path.join(PIN_BASE, label)
-                wall, peak, out = run([sys.executable, child.name, obj, pin, mode, cache_dir], env)
-                unpin(pin)
-                info = json.loads(out)
+                wall, peak, info = ours_load(obj, os.path.join(PIN_BASE, label), mode, cache_dir)
                 walls.append(wall)
                 rss.append(peak)
                 inside.append(info["bpf_seconds"])
@@ -80,15 +60,10 @@ def measure(obj, repeat, cache_dir):
                            "cache": sorted(statuses)}
         walls, rss = [], []
         for _run in range(repeat):
-            progs, maps = os.path.join(PIN_BASE, "bt_progs"), os.path.join(PIN_BASE, "bt_maps")
-            wall, peak, _out = run(["bpftool", "prog", "loadall", obj, progs, "pinmaps", maps])
-            unpin(progs)
-            unpin(maps)
+            wall, peak = bpftool_loadall(obj)
             walls.append(wall)
             rss.append(peak)
         rows["bpftool"] = {"wall_ms": statistics.median(walls) * 1000, "peak_rss_mib": max(rss) / 2 ** 20}
-    finally:
-        os.unlink(child.name)
     return rows
 
 
@@ -124,9 +99,7 @@ def main():
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
         unpin(PIN_BASE)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_results(args.json, out)
     return 0
 
 

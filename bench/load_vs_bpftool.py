@@ -13,32 +13,16 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import glob
-import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-PIN_BASE = "/sys/fs/bpf/ebpf_deploy_bench"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-# One load in a child process; prints the seconds spent inside bpf().
+from measure import PIN_BASE, ROOT, bpftool_loadall, child_script, unpin, write_results  # noqa: E402
+
+# One load in a child process (after measure.TIMED_BPF); prints the seconds spent inside bpf().
 CHILD = r"""
-import json, sys, time
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
-inside = [0.0]
-real_bpf = syscalls.bpf
-def timed_bpf(*args, **kwargs):
-    t = time.perf_counter()
-    try:
-        return real_bpf(*args, **kwargs)
-    finally:
-        inside[0] += time.perf_counter() - t
-syscalls.bpf = timed_bpf
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file import load_file
 t0 = time.perf_counter()
 coll = load_file(sys.argv[1], pin_dir=sys.argv[2])
@@ -48,57 +32,20 @@ print(json.dumps({"bpf_seconds": inside[0], "load_seconds": load_seconds}))
 """
 
 
-def run(cmd, env=None):
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("%s failed: %s" % (" ".join(cmd), err.decode(errors="replace")[-2000:]))
-    return wall, usage.ru_maxrss * 1024, out
-
-
-def child_env():
-    """Environment of a measured loader process: the collection importable
-    and bytecode cached (an installed collection has its .pyc; inside
-    AnsiballZ, modules compile on every run, which the module benchmark
-    measures)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.path.join(ROOT, ".venv", "collections")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
-def unpin(path):
-    if os.path.isdir(path):
-        shutil.rmtree(path)
-
-
 def measure(obj, repeat):
     ours, theirs, inside, in_process, ours_rss, theirs_rss = [], [], [], [], [], []
-    env = child_env()
-    child = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
-    child.write(CHILD)
-    child.close()
     try:
-        for _run in range(repeat):
-            pin = os.path.join(PIN_BASE, "ours")
-            wall, rss, out = run([sys.executable, child.name, obj, pin], env)
-            unpin(pin)
-            ours.append(wall)
-            ours_rss.append(rss)
-            inside.append(json.loads(out)["bpf_seconds"])
-            in_process.append(json.loads(out)["load_seconds"])
-            progs, maps = os.path.join(PIN_BASE, "bpftool_progs"), os.path.join(PIN_BASE, "bpftool_maps")
-            wall, rss, _out = run(["bpftool", "prog", "loadall", obj, progs, "pinmaps", maps])
-            unpin(progs)
-            unpin(maps)
-            theirs.append(wall)
-            theirs_rss.append(rss)
+        with child_script(CHILD) as ours_load:
+            for _run in range(repeat):
+                wall, rss, info = ours_load(obj, os.path.join(PIN_BASE, "ours"))
+                ours.append(wall)
+                ours_rss.append(rss)
+                inside.append(info["bpf_seconds"])
+                in_process.append(info["load_seconds"])
+                wall, rss = bpftool_loadall(obj)
+                theirs.append(wall)
+                theirs_rss.append(rss)
     finally:
-        os.unlink(child.name)
         unpin(PIN_BASE)
     return {
         "object": os.path.relpath(obj, ROOT),
@@ -140,9 +87,7 @@ def main():
     print("(median of %d fresh processes each; 'ours ms' is the whole process including the Python interpreter's\n"
           " start, 'load_file' the load call inside it, 'in bpf()' the part of that spent in the kernel;\n"
           " peak RSS is the maximum)" % args.repeat)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+    write_results(args.json, rows)
     return 0
 
 

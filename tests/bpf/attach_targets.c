@@ -21,53 +21,13 @@ int xdp_count(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-SEC("tc/ingress")
-int tc_in(void *skb)
-{
-	__sync_fetch_and_add(&tc_ingress_packets, 1);
-	return 0; /* TC_ACT_OK */
-}
-
-SEC("tc/egress")
-int tc_out(void *skb)
-{
-	__sync_fetch_and_add(&tc_egress_packets, 1);
-	return 0;
-}
-
-SEC("cgroup_skb/egress")
-int cg_egress(void *skb)
-{
-	__sync_fetch_and_add(&cgroup_egress_packets, 1);
-	return cgroup_deny ? 0 : 1;
-}
-
-SEC("tracepoint/syscalls/sys_enter_execve")
-int on_execve(void *ctx)
-{
-	__sync_fetch_and_add(&execve_calls, 1);
-	return 0;
-}
-
-SEC("raw_tracepoint/sched_process_exec")
-int on_exec_raw(void *ctx)
-{
-	__sync_fetch_and_add(&raw_exec_events, 1);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exec")
-int on_exec_btf(void *ctx)
-{
-	__sync_fetch_and_add(&btf_exec_events, 1);
-	return 0;
-}
-
-SEC("kprobe/do_sys_openat2")
-int on_openat(void *ctx)
-{
-	__sync_fetch_and_add(&kprobe_hits, 1);
-	return 0;
-}
+COUNTING_PROG("tc/ingress", tc_in, tc_ingress_packets, 0 /* TC_ACT_OK */)
+COUNTING_PROG("tc/egress", tc_out, tc_egress_packets, 0)
+/* 0 drops the packet, 1 lets it go. */
+COUNTING_PROG("cgroup_skb/egress", cg_egress, cgroup_egress_packets, cgroup_deny ? 0 : 1)
+COUNTING_PROG("tracepoint/syscalls/sys_enter_execve", on_execve, execve_calls, 0)
+COUNTING_PROG("raw_tracepoint/sched_process_exec", on_exec_raw, raw_exec_events, 0)
+COUNTING_PROG("tp_btf/sched_process_exec", on_exec_btf, btf_exec_events, 0)
+COUNTING_PROG("kprobe/do_sys_openat2", on_openat, kprobe_hits, 0)
 
 char _license[] SEC("license") = "GPL";

@@ -17,6 +17,16 @@ typedef long long __s64;
 #define __weak __attribute__((weak))
 #define __kconfig __attribute__((section(".kconfig")))
 
+/* A program that adds one to the global `counter` each time it runs and
+ * returns `ret` (attach_targets.c: one per attach type). */
+#define COUNTING_PROG(section, name, counter, ret)	\
+	SEC(section)					\
+	int name(void *ctx)				\
+	{						\
+		__sync_fetch_and_add(&counter, 1);	\
+		return ret;				\
+	}
+
 enum {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,

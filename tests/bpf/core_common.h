@@ -1,5 +1,7 @@
 /* For CO-RE test programs: used with build/vmlinux.h (this kernel's types,
- * every struct marked preserve_access_index), so only macros here. */
+ * every struct marked preserve_access_index), so only macros here; also after
+ * common.h by programs with their own types (core_local.c), whose SEC,
+ * __uint and __type are the same. */
 #ifndef EBPF_DEPLOY_TEST_CORE_COMMON_H
 #define EBPF_DEPLOY_TEST_CORE_COMMON_H
 

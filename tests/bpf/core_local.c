@@ -2,18 +2,9 @@
  * program stores are checked against answers worked out by hand. Against
  * its own BTF every relocation is an identity. */
 #include "common.h"
+#include "core_common.h"
 
 #define CORE __attribute__((preserve_access_index))
-#define field_offset(type, field) __builtin_preserve_field_info(((type *)0)->field, 0)
-#define field_size(type, field) __builtin_preserve_field_info(((type *)0)->field, 1)
-#define field_exists(type, field) __builtin_preserve_field_info(((type *)0)->field, 2)
-#define field_signed(type, field) __builtin_preserve_field_info(((type *)0)->field, 3)
-#define field_lshift(type, field) __builtin_preserve_field_info(((type *)0)->field, 4)
-#define field_rshift(type, field) __builtin_preserve_field_info(((type *)0)->field, 5)
-#define type_size(type) __builtin_preserve_type_info(*(typeof(type) *)0, 1)
-#define type_exists(type) __builtin_preserve_type_info(*(typeof(type) *)0, 0)
-#define enumval_exists(type, name) __builtin_preserve_enum_value(*(typeof(type) *)name, 0)
-#define enumval_value(type, name) __builtin_preserve_enum_value(*(typeof(type) *)name, 1)
 
 struct ebpf_deploy_rec {
 	int a;

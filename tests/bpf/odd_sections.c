@@ -23,11 +23,6 @@ int kpm_open(void *ctx)
 	return 0;
 }
 
-SEC("raw_tracepoint/sched_process_exec")
-int ok_exec(void *ctx)
-{
-	__sync_fetch_and_add(&events, 1);
-	return 0;
-}
+COUNTING_PROG("raw_tracepoint/sched_process_exec", ok_exec, events, 0)
 
 char _license[] SEC("license") = "GPL";

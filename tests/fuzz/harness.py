@@ -168,6 +168,25 @@ def _field(off, size, tag, hi=0, self_id=0):
     return Field(off, size, tag, hi, self_id)
 
 
+def _btf_style_header(layout, blob):
+    """The fields of a BTF or BTF.ext header (``layout``) at the start of
+    ``blob``, or None when it is too short or the magic is not 0xEB9F."""
+    if len(blob) < layout.size:
+        return None
+    header = layout.unpack_from(blob, 0)
+    return header if header[0] == 0xEB9F else None
+
+
+def _header_fields(add, o, words, limit):
+    """The fields of a BTF or BTF.ext header at ``o``: magic, version and
+    flags, then ``words`` u32 lengths and offsets up to ``limit``."""
+    add(_field(o, 2, "u"))
+    add(_field(o + 2, 1, "u"))
+    add(_field(o + 3, 1, "u"))
+    for k in range(words):
+        add(_field(o + 4 + 4 * k, 4, "size", limit))
+
+
 # ---------------------------------------------------------------- BTF walk
 
 class BTFInfo:
@@ -189,11 +208,10 @@ def walk_btf(blob, base_off=0, fields=None, cap_vlen=128, max_types=5000):
     it does not understand."""
     if fields is None:
         fields = []
-    if len(blob) < BTF_HDR.size:
+    header = _btf_style_header(BTF_HDR, blob)
+    if header is None:
         return fields, None
-    magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = BTF_HDR.unpack_from(blob, 0)
-    if magic != 0xEB9F:
-        return fields, None
+    _magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = header
     info = BTFInfo()
     info.hdr_len = hdr_len
     info.type_start = hdr_len + type_off
@@ -202,12 +220,7 @@ def walk_btf(blob, base_off=0, fields=None, cap_vlen=128, max_types=5000):
     info.str_len = str_len
     o = base_off
     add = fields.append
-    add(_field(o, 2, "u"))
-    add(_field(o + 2, 1, "u"))
-    add(_field(o + 3, 1, "u"))
-    for k in range(5):
-        add(_field(o + 4 + 4 * k, 4, "size", len(blob)))
-    add(_field(o + 24, 4, "size", len(blob)))
+    _header_fields(add, o, 6, len(blob))
     pos, end = info.type_start, min(info.type_start + type_len, len(blob))
     while pos + 12 <= end:
         name_off, word, sot = struct.unpack_from("<III", blob, pos)
@@ -296,11 +309,10 @@ EXT_MIN = {"func_info": 8, "line_info": 16, "core_relo": 16}
 def walk_ext(blob, base_off=0, fields=None, str_len=0, count=0, cap=256):
     if fields is None:
         fields = []
-    if len(blob) < EXT_HDR.size:
+    header = _btf_style_header(EXT_HDR, blob)
+    if header is None:
         return fields, None
-    magic, _v, _f, hdr_len, func_off, func_len, line_off, line_len = EXT_HDR.unpack_from(blob, 0)
-    if magic != 0xEB9F:
-        return fields, None
+    _magic, _v, _f, hdr_len, func_off, func_len, line_off, line_len = header
     core_off = core_len = 0
     if hdr_len >= 32 and len(blob) >= 32:
         core_off, core_len = struct.unpack_from("<II", blob, 24)
@@ -308,11 +320,7 @@ def walk_ext(blob, base_off=0, fields=None, str_len=0, count=0, cap=256):
     info.hdr_len = hdr_len
     o = base_off
     add = fields.append
-    add(_field(o, 2, "u"))
-    add(_field(o + 2, 1, "u"))
-    add(_field(o + 3, 1, "u"))
-    for k in range(7):
-        add(_field(o + 4 + 4 * k, 4, "size", len(blob)))
+    _header_fields(add, o, 7, len(blob))
     for name, off, length in (("func_info", func_off, func_len), ("line_info", line_off, line_len),
                               ("core_relo", core_off, core_len)):
         start = hdr_len + off
@@ -1700,44 +1708,39 @@ def _touch_type(t):
     operator.eq(t, t)
 
 
+def _parsed(parse, *args, **kwargs):
+    """parse(*args, **kwargs), or None when it refuses the input with a
+    LoaderError (the answer a damaged input should get)."""
+    try:
+        return parse(*args, **kwargs)
+    except mods().LoaderError:
+        return None
+
+
 def exec_case(case, env):
     """Run one case. Returns a Finding or None. May raise Timeout/MemoryError
     out of the parsers; the caller converts them."""
     M = mods()
     LoaderError = M.LoaderError
     target = case.target
-    if target == "btf":
-        base = env.btf(case.aux) if case.aux is not None else None
-        try:
-            btf = M.reader.BTF.from_bytes(case.data, name="fuzz", base=base)
-        except LoaderError:
-            return None
-        env.accepted = True
-        exercise_btf(btf)
-        return None
-    if target == "ext":
-        strings = env.btf(case.aux).strings
-        try:
-            ext = M.ext.BTFExt.from_bytes(case.data, strings, name="fuzz")
-        except LoaderError:
-            return None
-        env.accepted = True
-        _exercise_ext(ext)
-        return None
-    if target == "elf":
-        try:
-            spec = M.objfile.read_object_bytes(case.data, "fuzz.o")
-        except LoaderError:
-            return None
-        env.accepted = True
-        _exercise_spec(spec)
+    if target in ("btf", "ext", "elf"):
+        if target == "btf":
+            base = env.btf(case.aux) if case.aux is not None else None
+            parsed = _parsed(M.reader.BTF.from_bytes, case.data, name="fuzz", base=base)
+            exercise = exercise_btf
+        elif target == "ext":
+            parsed = _parsed(M.ext.BTFExt.from_bytes, case.data, env.btf(case.aux).strings, name="fuzz")
+            exercise = _exercise_ext
+        else:
+            parsed = _parsed(M.objfile.read_object_bytes, case.data, "fuzz.o")
+            exercise = _exercise_spec
+        if parsed is not None:
+            env.accepted = True
+            exercise(parsed)
         return None
     if target == "core":
-        try:
-            spec = M.objfile.read_object_bytes(case.data, "fuzz.o")
-        except LoaderError:
-            return None
-        if spec.btf is None:
+        spec = _parsed(M.objfile.read_object_bytes, case.data, "fuzz.o")
+        if spec is None or spec.btf is None:
             return None
         target_btf = spec.btf if case.aux is None else env.btf(case.aux)
         relocator = M.core.CoreRelocator(spec.btf, lambda: [target_btf])

@@ -29,6 +29,10 @@ PKT = bytes(64)
 
 XDP_ABORTED, XDP_DROP, XDP_PASS = 0, 1, 2
 
+# The objects of tests/bpf that load on their own (or fail to, as bad_verifier and no_license should).
+TEST_OBJECTS = ["bad_verifier", "globals", "kconfig", "legacy", "mapinmap", "maps", "no_license", "subprog",
+                "tailcall", "unknown_section"]
+
 
 def u32(n):
     return struct.pack("=I", n)
@@ -216,6 +220,16 @@ def assert_nothing_left(before, names, grace=0.5):
         sorted(held_new), new)
     ours = dict((k, v) for k, v in new.items() if k in held_objects())
     assert not ours, "objects left in the kernel: %s" % ours
+
+
+def assert_maps_pinned(pin_dir, maps):
+    """Each of ``maps`` ({name: loaded map}) is the map pin_dir/maps/<name> opens (the same id)."""
+    for name, m in maps.items():
+        fd = syscalls.obj_get(os.path.join(pin_dir, "maps", name))
+        try:
+            assert syscalls.map_info(fd).id == m.id, "maps/%s" % name
+        finally:
+            os.close(fd)
 
 
 def assert_pin_dir_empty(pin_dir):

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import yaml
 
@@ -60,3 +61,21 @@ def run_playbook(tmp_path, tasks, check=False, diff=False, extra_args=(), interp
     if results is None:
         raise AssertionError("playbook did not finish:\n%s" % proc.stdout[-4000:])
     return proc, results
+
+
+def playbooks_at_once(tmp_path, plays):
+    """Run the playbooks ``plays`` ({label: tasks}) at the same time, each
+    from its own directory tmp_path/<label>; {label: run_playbook's result}."""
+    results = {}
+
+    def play(label, tasks):
+        d = tmp_path / label
+        d.mkdir()
+        results[label] = run_playbook(d, tasks)
+
+    threads = [threading.Thread(target=play, args=item) for item in plays.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

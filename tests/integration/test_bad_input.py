@@ -30,12 +30,10 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load_file impor
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object_bytes
 
 from kernel_helpers import (
-    XDP_PASS, Snapshot, assert_nothing_left, assert_pin_dir_empty, object_names, run)
+    TEST_OBJECTS, XDP_PASS, Snapshot, assert_maps_pinned, assert_nothing_left, assert_pin_dir_empty, object_names, run)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BPF_SRC = os.path.join(HERE, "..", "bpf")
-TEST_OBJECTS = ["bad_verifier", "globals", "kconfig", "legacy", "mapinmap", "maps", "no_license", "subprog",
-                "tailcall", "unknown_section"]
 
 
 @pytest.fixture(scope="module")
@@ -240,12 +238,7 @@ def test_second_load_into_same_pin_dir(bpf_build, pin_dir):
             assert exc.value.errno == errno.EEXIST
             assert_nothing_left(before, object_names(path))
             # The first load's pins are untouched.
-            for name, m in first.maps.items():
-                fd = syscalls.obj_get(os.path.join(pin_dir, "maps", name))
-                try:
-                    assert syscalls.map_info(fd).id == m.id
-                finally:
-                    os.close(fd)
+            assert_maps_pinned(pin_dir, first.maps)
             assert sorted(first.pins) == pins
         finally:
             first.unpin()

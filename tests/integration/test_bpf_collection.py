@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 
 import pytest
 import yaml
@@ -20,7 +19,7 @@ import yaml
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
-from playbook_runner import REPO, ansible_env, run_playbook
+from playbook_runner import REPO, ansible_env, playbooks_at_once, run_playbook
 
 EXAMPLE_OBJECT = os.path.join(REPO, "examples", "bpf", "build", "packet_counter.o")
 MODULE = "ebpf.deploy.bpf_collection"
@@ -208,18 +207,9 @@ def test_verifier_rejection_shows_log_tail(tmp_path, pin_dir, bpf_build):
 
 
 def test_two_concurrent_runs_are_serialised(tmp_path, pin_dir, maps_o):
-    results = {}
-
-    def one(label, prealloc):
-        d = tmp_path / label
-        d.mkdir()
-        results[label] = run_playbook(d, [task(name="conc", path=maps_o, pin_root=pin_dir, prealloc=prealloc)])
-
-    threads = [threading.Thread(target=one, args=("a", True)), threading.Thread(target=one, args=("b", False))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = playbooks_at_once(tmp_path, dict(
+        (label, [task(name="conc", path=maps_o, pin_root=pin_dir, prealloc=prealloc)])
+        for label, prealloc in (("a", True), ("b", False))))
     for label in ("a", "b"):
         proc, (r,) = results[label]
         assert not r.get("failed"), proc.stdout

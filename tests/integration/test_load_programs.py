@@ -37,30 +37,28 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object imp
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_constants import set_constants
 
 from kernel_helpers import (
-    XDP_DROP, XDP_PASS, Snapshot, as_u32, as_u64, assert_nothing_left, assert_pin_dir_empty, bpftool,
+    XDP_DROP, XDP_PASS, Snapshot, as_u32, as_u64, assert_maps_pinned, assert_nothing_left, assert_pin_dir_empty, bpftool,
     bpftool_type_is, kernel_name, lookup, map_peek, object_names, percpu_values, possible_cpus, run,
     u32, u64, value0)
 
 
 @contextlib.contextmanager
+def unpinned(coll):
+    """``coll``, then unpin and close it whatever the test does."""
+    try:
+        yield coll
+    finally:
+        coll.unpin()
+        coll.close()
+
+
 def loaded(path, **kwargs):
     """load_file(), then unpin and close whatever the test does."""
-    coll = load_file(path, **kwargs)
-    try:
-        yield coll
-    finally:
-        coll.unpin()
-        coll.close()
+    return unpinned(load_file(path, **kwargs))
 
 
-@contextlib.contextmanager
 def loaded_spec(spec, **kwargs):
-    coll = load_collection(spec, **kwargs)
-    try:
-        yield coll
-    finally:
-        coll.unpin()
-        coll.close()
+    return unpinned(load_collection(spec, **kwargs))
 
 
 def var(coll, spec, section, name, fmt="=I"):
@@ -226,12 +224,7 @@ def test_bpftool_sees_pinned_program(maps_pinned):
 
 def test_pins_reopen_as_the_same_objects(maps_pinned):
     pin_dir, coll = maps_pinned
-    for name, m in coll.maps.items():
-        fd = syscalls.obj_get(os.path.join(pin_dir, "maps", name))
-        try:
-            assert syscalls.map_info(fd).id == m.id
-        finally:
-            os.close(fd)
+    assert_maps_pinned(pin_dir, coll.maps)
     fd = syscalls.obj_get(os.path.join(pin_dir, "progs", "fill_maps"))
     try:
         assert syscalls.prog_info(fd).id == coll.programs["fill_maps"].id

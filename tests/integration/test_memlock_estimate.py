@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import contextlib
 import errno
 import os
@@ -90,21 +91,16 @@ def record(case, kernel, estimate, fallback):
 
 # ====================================================================== maps
 
-class Case:
+_CASE_FIELDS = "map_type key_size value_size max_entries flags fill map_extra needs"
+
+
+class Case(collections.namedtuple("Case", _CASE_FIELDS, defaults=(0, 0, 0, None))):
     """One map to create: type, sizes, flags; ``fill`` elements put in
     (for the types whose figure counts them); ``needs`` what the map
     needs to be created or filled ('inner' map, 'btf', 'lo' device,
     'sockets')."""
 
-    def __init__(self, map_type, key_size, value_size, max_entries, flags=0, fill=0, map_extra=0, needs=None):
-        self.map_type = map_type
-        self.key_size = key_size
-        self.value_size = value_size
-        self.max_entries = max_entries
-        self.flags = flags
-        self.fill = fill
-        self.map_extra = map_extra
-        self.needs = needs
+    __slots__ = ()
 
     @property
     def id(self):

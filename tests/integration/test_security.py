@@ -21,7 +21,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import converge_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
-from playbook_runner import COLLECTIONS, run_playbook
+from playbook_runner import COLLECTIONS, playbooks_at_once
 
 CONVERGE = """
 import json, sys
@@ -209,19 +209,9 @@ def test_several_collections_at_once(pin_dir, bpf_build):
 
 
 def test_two_playbooks_deploying_different_collections_at_once(tmp_path, pin_dir, bpf_build):
-    results = {}
-
-    def play(name, obj):
-        d = tmp_path / name
-        d.mkdir()
-        results[name] = run_playbook(d, [{"ebpf.deploy.bpf_collection": {"name": name, "pin_root": pin_dir,
-                                                                         "src": bpf_build.path(obj)}}])
-
-    threads = [threading.Thread(target=play, args=a) for a in (("one", "maps.o"), ("two", "globals.o"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = playbooks_at_once(tmp_path, dict(
+        (name, [{"ebpf.deploy.bpf_collection": {"name": name, "pin_root": pin_dir, "src": bpf_build.path(obj)}}])
+        for name, obj in (("one", "maps.o"), ("two", "globals.o"))))
     for name in ("one", "two"):
         proc, (r,) = results[name]
         assert r["changed"] and not r.get("failed"), proc.stdout

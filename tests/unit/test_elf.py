@@ -24,6 +24,7 @@ import pytest
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import elf as E
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import ELFError, LoaderError
+from unit import FIXTURES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -252,9 +253,8 @@ def readelf(path):
 
 
 def _test_objects():
-    names = ["bad_verifier", "globals", "kconfig", "legacy", "mapinmap", "maps", "no_license", "subprog",
-             "tailcall", "unknown_section"]
-    params = [pytest.param(("bpf", n), id="tests-bpf-%s.o" % n) for n in names]
+    # tests/bpf's objects, built here by clang: tests/integration/test_elf_objects.py.
+    params = [pytest.param(("fixture", f), id="fixture-%s" % f) for f in sorted(os.listdir(FIXTURES))]
     if os.path.isdir(CORPUS):
         params += [pytest.param(("corpus", f), id="corpus-%s" % f)
                    for f in sorted(os.listdir(CORPUS)) if f.endswith(".elf")]
@@ -265,10 +265,8 @@ def _test_objects():
 @pytest.fixture(params=_test_objects())
 def object_path(request, tmp_path):
     where, name = request.param
-    if where == "bpf":
-        return request.getfixturevalue("bpf_build").path(name)
-    if where == "corpus":
-        return os.path.join(CORPUS, name)
+    if where in ("fixture", "corpus"):
+        return os.path.join(FIXTURES if where == "fixture" else CORPUS, name)
     if not LITTLE:
         pytest.skip("the hand-made object is little-endian")
     path = tmp_path / "made.o"

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tests of kernel BTF sources: laziness, sysfs (the real vmlinux and a
 fake sysfs with module split BTF), btf_path as raw BTF (both byte orders)
-and as ELF (a compiled BPF object, and vmlinux's BTF put into a host
-object with llvm-objcopy), and the errors for missing or foreign files."""
+and the errors for missing or foreign files. btf_path as ELF (a compiled
+BPF object, and vmlinux's BTF put into a host object with llvm-objcopy):
+tests/integration/test_btf_objects.py."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -20,7 +21,6 @@ import sys
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf import kernel as K
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import BTFCache
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
@@ -28,14 +28,10 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, NotSupportedError
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
-CLANG = shutil.which("clang")
-OBJCOPY = shutil.which("llvm-objcopy")
 STRACE = shutil.which("strace")
 
 needs_vmlinux = pytest.mark.skipif(not os.path.exists(VMLINUX),
                                    reason="no %s (kernel built without CONFIG_DEBUG_INFO_BTF, Linux 5.4+)" % VMLINUX)
-needs_clang = pytest.mark.skipif(CLANG is None, reason="clang not installed")
-needs_objcopy = pytest.mark.skipif(CLANG is None or OBJCOPY is None, reason="clang or llvm-objcopy not installed")
 
 
 def make_btf(names, order="<", base=None):
@@ -65,26 +61,6 @@ def write(path, data, mode=0o644):
         f.write(data)
     os.chmod(str(path), mode)
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def objects(tmp_path_factory):
-    """Compiled objects: a BPF object with BTF, a host object without
-    .BTF, and a host object carrying vmlinux's BTF as .BTF."""
-    if CLANG is None:
-        pytest.skip("clang not installed")
-    d = tmp_path_factory.mktemp("objs")
-    src = d / "tiny.c"
-    src.write_text("struct tiny { int a; long b; };\nstruct tiny tiny_var;\n"
-                   "int answer(struct tiny *t) { return t->a; }\n")
-    out = {"bpf": str(d / "tiny.bpf.o"), "host": str(d / "host.o")}
-    subprocess.check_call([CLANG, "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", out["bpf"]])
-    subprocess.check_call([CLANG, "-c", "-x", "c", "/dev/null", "-o", out["host"]])
-    if OBJCOPY is not None and os.path.exists(VMLINUX):
-        raw = write(d / "vmlinux.btf", open(VMLINUX, "rb").read())
-        out["host_btf"] = str(d / "host_btf.o")
-        subprocess.check_call([OBJCOPY, "--add-section", ".BTF=%s" % raw, out["host"], out["host_btf"]])
-    return out
 
 
 # -- laziness ----------------------------------------------------------------
@@ -233,33 +209,6 @@ def test_btf_path_raw_vmlinux_copy(tmp_path):
     assert btf.ids_by_name("task_struct") == fresh.ids_by_name("task_struct")
 
 
-@needs_clang
-def test_btf_path_bpf_object(objects):
-    btf = KernelBTF(btf_path=objects["bpf"]).vmlinux
-    tiny = btf.find("tiny", L.BTF_KIND_STRUCT)
-    assert [m.name for m in tiny.members] == ["a", "b"]
-    assert btf.sizeof(tiny.id) == 16
-
-
-@needs_vmlinux
-@needs_objcopy
-def test_btf_path_host_elf_with_vmlinux_btf(objects, tmp_path):
-    # A non-BPF ELF (this host's machine) carrying .BTF, as BTFHub files
-    # and debug vmlinux images are.
-    kernel = KernelBTF(btf_path=objects["host_btf"])
-    btf = kernel.vmlinux
-    with open(VMLINUX, "rb") as f:
-        raw = f.read()
-    assert btf.raw_bytes() == raw
-    assert kernel.identity == hashlib.sha256(raw).hexdigest()
-    # Through the cache too: built, then hit.
-    for want in ("built", "hit"):
-        cache = BTFCache(str(tmp_path / "cache"), "run1")
-        btf = KernelBTF(btf_path=objects["host_btf"], cache=cache).vmlinux
-        assert cache.status == want
-        assert btf.ids_by_name("task_struct") == BTF.from_bytes(raw).ids_by_name("task_struct")
-
-
 @pytest.mark.parametrize("content, message", [
     (b"", "found an empty file"),
     (b"\x01\x02\x03\x04 garbage", "neither raw BTF .* found first bytes 01 02 03 04"),
@@ -274,13 +223,6 @@ def test_btf_path_not_btf(tmp_path, content, message):
     assert path in str(info.value)
 
 
-@needs_clang
-def test_btf_path_elf_without_btf(objects):
-    with pytest.raises(BTFError, match="ELF file without a .BTF section") as info:
-        KernelBTF(btf_path=objects["host"]).vmlinux
-    assert objects["host"] in str(info.value)
-
-
 def test_btf_path_missing(tmp_path):
     with pytest.raises(BTFError, match="cannot open"):
         KernelBTF(btf_path=str(tmp_path / "nope.btf")).vmlinux
@@ -292,9 +234,3 @@ def test_btf_path_raw_but_damaged(tmp_path):
     path = write(tmp_path / "bad.btf", bytes(blob))
     with pytest.raises(BTFError, match="hdr_len 99"):
         KernelBTF(btf_path=path).vmlinux
-
-
-def test_read_btf_file_elf_is_a_view(tmp_path, objects):
-    data = K.read_btf_file(objects["bpf"])
-    assert isinstance(data, memoryview)
-    assert bytes(data[:2]) in (b"\x9f\xeb", b"\xeb\x9f")

@@ -17,7 +17,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.plan import New
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import CollectionSpec, MapSpec
-from test_btf_compare import V1, build
+from unit.btf.test_compare import V1, build
 
 HASH, QUEUE, PROG_ARRAY = uapi.BPF_MAP_TYPE_HASH, uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_PROG_ARRAY
 DIGEST = "ab" * 32

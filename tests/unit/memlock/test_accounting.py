@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import accounting_mode, memlock_shortfall
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import estimate_spec
+from unit import FIXTURES
 
 
 @pytest.mark.parametrize("release, mode", [("4.19.0-27-amd64", "rlimit"), ("5.10.0-30-amd64", "rlimit"),
@@ -31,8 +32,8 @@ def low_memlock():
     resource.setrlimit(resource.RLIMIT_MEMLOCK, old)
 
 
-def test_shortfall_names_the_needed_figure_on_rlimit_kernels(bpf_build, low_memlock):
-    spec = read_object(os.path.join(bpf_build.dir, "maps.o"))
+def test_shortfall_names_the_needed_figure_on_rlimit_kernels(low_memlock):
+    spec = read_object(os.path.join(FIXTURES, "maps.o"))
     maps, progs = estimate_spec(spec, release="5.10.0")
     needed = sum(maps.values()) + sum(progs.values())
     assert needed > low_memlock
@@ -44,15 +45,15 @@ def test_shortfall_names_the_needed_figure_on_rlimit_kernels(bpf_build, low_meml
     assert "at least %d bytes" % needed in err.hint and "bpf_host_memlock" in err.hint
 
 
-def test_no_shortfall_where_memory_is_not_charged_to_the_limit(bpf_build, low_memlock):
-    spec = read_object(os.path.join(bpf_build.dir, "maps.o"))
+def test_no_shortfall_where_memory_is_not_charged_to_the_limit(low_memlock):
+    spec = read_object(os.path.join(FIXTURES, "maps.o"))
     assert memlock_shortfall(spec, "x", release="5.11.0") is None
     assert memlock_shortfall(spec, "x", release="6.18.0") is None
 
 
-def test_unlimited_limit_means_eperm_is_about_privileges(bpf_build, monkeypatch):
+def test_unlimited_limit_means_eperm_is_about_privileges(monkeypatch):
     # This sandbox cannot raise the hard limit (no CAP_SYS_RESOURCE): read it as unlimited.
     from ansible_collections.ebpf.deploy.plugins.module_utils.memlock import accounting as memlock
     monkeypatch.setattr(memlock, "rlimit_memlock", lambda: "unlimited")
-    spec = read_object(os.path.join(bpf_build.dir, "maps.o"))
+    spec = read_object(os.path.join(FIXTURES, "maps.o"))
     assert memlock_shortfall(spec, "x", release="5.10.0") is None

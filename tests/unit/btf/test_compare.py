@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import layout_differences, leaves, type_title
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
-from test_btf_reader import Blob
+from unit.btf.test_reader import Blob
 
 
 def build(members, name="cfg_val", typedef_u32=False, kflag=0):

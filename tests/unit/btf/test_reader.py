@@ -2,8 +2,9 @@
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tests of the BTF reader against the running kernel's BTF (checked with
-bpftool), BTF of a freshly compiled object, hand-built blobs (split, big
-endian) and malformed input, which must always give BTFError."""
+bpftool), hand-built blobs (split, big endian) and malformed input, which
+must always give BTFError. BTF of a freshly compiled object:
+tests/integration/test_btf_objects.py."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,9 +14,7 @@ import mmap
 import os
 import random
 import re
-import shutil
 import struct
-import subprocess
 
 import pytest
 
@@ -24,15 +23,12 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import types as T
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.strings import StringTable
+from unit.btf.bpftool import BPFTOOL, bpftool_dump, bpftool_style, needs_bpftool
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
-BPFTOOL = shutil.which("bpftool") or ("/usr/sbin/bpftool" if os.path.exists("/usr/sbin/bpftool") else None)
-CLANG = shutil.which("clang")
 
 needs_vmlinux = pytest.mark.skipif(not os.path.exists(VMLINUX),
                                    reason="no %s (kernel built without CONFIG_DEBUG_INFO_BTF, Linux 5.4+)" % VMLINUX)
-needs_bpftool = pytest.mark.skipif(BPFTOOL is None, reason="bpftool not installed")
-needs_clang = pytest.mark.skipif(CLANG is None, reason="clang not installed")
 
 
 # -- hand-built BTF ---------------------------------------------------------
@@ -352,75 +348,6 @@ def test_split_btf_bad_reference(vmlinux):
 
 # -- vmlinux against bpftool ------------------------------------------------
 
-_ENC = {0: "(none)", L.BTF_INT_SIGNED: "SIGNED", L.BTF_INT_CHAR: "CHAR", L.BTF_INT_BOOL: "BOOL"}
-_LINK = {0: "static", 1: "global", 2: "extern"}
-
-
-def _q(name):
-    return "'%s'" % (name or "(anon)")
-
-
-def bpftool_style(btf, t):
-    """Render a decoded type the way `bpftool btf dump ... format raw` does."""
-    head = "[%d] %s %s" % (t.id, t.kind_name, _q(t.name))
-    lines = []
-    k = t.kind
-    if k == L.BTF_KIND_INT:
-        head += " size=%d bits_offset=%d nr_bits=%d encoding=%s" % (
-            t.size, t.offset, t.bits, _ENC.get(t.encoding, "UNKN"))
-    elif k in (L.BTF_KIND_PTR, L.BTF_KIND_TYPEDEF, L.BTF_KIND_VOLATILE, L.BTF_KIND_CONST,
-               L.BTF_KIND_RESTRICT, L.BTF_KIND_TYPE_TAG):
-        head += " type_id=%d" % t.type
-    elif k == L.BTF_KIND_ARRAY:
-        head += " type_id=%d index_type_id=%d nr_elems=%d" % (t.elem_type, t.index_type, t.nelems)
-    elif k in (L.BTF_KIND_STRUCT, L.BTF_KIND_UNION):
-        head += " size=%d vlen=%d" % (t.size, len(t.members))
-        for m in t.members:
-            line = "\t%s type_id=%d bits_offset=%d" % (_q(m.name), m.type, m.bit_offset)
-            if m.bitfield_size:
-                line += " bitfield_size=%d" % m.bitfield_size
-            lines.append(line)
-    elif k in (L.BTF_KIND_ENUM, L.BTF_KIND_ENUM64):
-        head += " encoding=%s size=%d vlen=%d" % ("SIGNED" if t.signed else "UNSIGNED", t.size, len(t.values))
-        suffix = ("LL" if t.signed else "ULL") if k == L.BTF_KIND_ENUM64 else ""
-        lines.extend("\t%s val=%d%s" % (_q(v.name), v.value, suffix) for v in t.values)
-    elif k == L.BTF_KIND_FWD:
-        head += " fwd_kind=%s" % ("union" if t.is_union else "struct")
-    elif k == L.BTF_KIND_FUNC:
-        head += " type_id=%d linkage=%s" % (t.type, _LINK.get(t.linkage, "(unknown)"))
-    elif k == L.BTF_KIND_FUNC_PROTO:
-        head += " ret_type_id=%d vlen=%d" % (t.return_type, len(t.params))
-        lines.extend("\t%s type_id=%d" % (_q(p.name), p.type) for p in t.params)
-    elif k == L.BTF_KIND_VAR:
-        head += " type_id=%d, linkage=%s" % (t.type, _LINK.get(t.linkage, "(unknown)"))
-    elif k == L.BTF_KIND_DATASEC:
-        head += " size=%d vlen=%d" % (t.size, len(t.vars))
-        lines.extend("\ttype_id=%d offset=%d size=%d (%s %s)" % (
-            v.type, v.offset, v.size, L.kind_name(btf.kind_of(v.type)), _q(btf.name_of(v.type)))
-            for v in t.vars)
-    elif k == L.BTF_KIND_FLOAT:
-        head += " size=%d" % t.size
-    elif k == L.BTF_KIND_DECL_TAG:
-        head += " type_id=%d component_idx=%d" % (t.type, t.component_idx)
-    return [head] + lines
-
-
-def bpftool_dump(path):
-    """{id: [header line, detail lines...]} from bpftool's raw dump."""
-    out = subprocess.run([BPFTOOL, "btf", "dump", "file", path, "format", "raw"],
-                         check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
-    blocks = {}
-    current = None
-    for line in out.splitlines():
-        m = re.match(r"\[(\d+)\] ", line)
-        if m:
-            current = [line]
-            blocks[int(m.group(1))] = current
-        elif line.strip():
-            current.append(line)
-    return blocks
-
-
 @pytest.fixture(scope="module")
 def vmlinux_dump():
     if BPFTOOL is None or not os.path.exists(VMLINUX):
@@ -510,106 +437,6 @@ def test_vmlinux_sizeof_every_datasec_var(vmlinux):
         if vmlinux.kind_of(type_id) == L.BTF_KIND_DATASEC:
             for v in vmlinux.type_by_id(type_id).vars:
                 assert vmlinux.sizeof(v.type) == v.size
-
-
-# -- object BTF from clang --------------------------------------------------
-
-OBJ_SOURCE = """
-typedef unsigned int u32;
-typedef unsigned long long u64;
-struct {
-\tint (*type)[2];
-\tint (*max_entries)[16];
-\tu32 *key;
-\tu64 *value;
-} counts __attribute__((section(".maps"), used));
-struct bits { unsigned a:3, b:5; int c; };
-enum color { RED, GREEN = 5, BLUE = -1 };
-int g_data = 3;
-long g_bss;
-const volatile int g_ro = 7;
-struct bits g_bits = {1, 2, 3};
-enum color g_color = GREEN;
-static __attribute__((noinline)) int helper(int x) { return x * g_ro + g_bits.b; }
-__attribute__((section("xdp"), used)) int prog(void *ctx)
-{
-\tg_bss += helper(g_data);
-\treturn g_color == BLUE ? 1 : 2;
-}
-char LICENSE[] __attribute__((section("license"), used)) = "GPL";
-"""
-
-
-def elf_sections(data):
-    """{name: (offset, size)} of a little-endian ELF64 object."""
-    assert data[:6] == b"\x7fELF\x02\x01"
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3a)
-    headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    names_at = headers[shstrndx][4]
-    out = {}
-    for h in headers:
-        start = names_at + h[0]
-        out[data[start:data.index(b"\0", start)].decode()] = (h[4], h[5])
-    return out
-
-
-def compile_bpf(tmpdir, source, name="obj"):
-    src = os.path.join(str(tmpdir), name + ".c")
-    obj = os.path.join(str(tmpdir), name + ".o")
-    with open(src, "w") as f:
-        f.write(source)
-    subprocess.run([CLANG, "-O2", "-g", "-target", "bpf", "-c", src, "-o", obj], check=True)
-    return obj
-
-
-@pytest.fixture(scope="module")
-def object_btf(tmp_path_factory):
-    if CLANG is None:
-        pytest.skip("clang not installed")
-    obj = compile_bpf(tmp_path_factory.mktemp("obj"), OBJ_SOURCE)
-    with open(obj, "rb") as f:
-        data = f.read()
-    off, size = elf_sections(data)[".BTF"]
-    return obj, BTF.from_bytes(memoryview(data)[off:off + size], name="obj.o")
-
-
-@needs_clang
-def test_object_btf_contents(object_btf):
-    _obj, btf = object_btf
-    bits = btf.find("bits", L.BTF_KIND_STRUCT)
-    assert [(m.name, m.bit_offset, m.bitfield_size) for m in bits.members] == [
-        ("a", 0, 3), ("b", 3, 5), ("c", 32, 0)]
-    color = btf.find("color")
-    assert isinstance(color, T.Enum)
-    values = dict((v.name, v.value) for v in color.values)
-    assert values["GREEN"] == 5
-    assert values["BLUE"] in (-1, 0xffffffff)
-    datasecs = dict((btf.name_of(i), btf.type_by_id(i)) for i in btf.iter_ids()
-                    if btf.kind_of(i) == L.BTF_KIND_DATASEC)
-    assert {".bss", ".data", ".rodata", ".maps", "license"} <= set(datasecs)
-    data_vars = [btf.name_of(v.type) for v in datasecs[".data"].vars]
-    assert data_vars == ["g_data", "g_bits", "g_color"]
-    assert btf.sizeof(btf.find("g_bits", L.BTF_KIND_VAR).id) == 8
-    prog = btf.find("prog", L.BTF_KIND_FUNC)
-    assert prog.linkage == L.BTF_FUNC_GLOBAL
-    proto = btf.type_by_id(prog.type)
-    assert [p.name for p in proto.params] == ["ctx"]
-    assert btf.find("helper").linkage == L.BTF_FUNC_STATIC
-    assert btf.find("g_ro", L.BTF_KIND_VAR).linkage == L.BTF_VAR_GLOBAL_ALLOCATED
-    ro = btf.type_by_id(btf.find("g_ro", L.BTF_KIND_VAR).type)
-    assert isinstance(ro, T.Const)
-    assert btf.sizeof(btf.find("counts").id) == 32
-
-
-@needs_clang
-@needs_bpftool
-def test_object_btf_matches_bpftool(object_btf):
-    obj, btf = object_btf
-    dump = bpftool_dump(obj)
-    assert btf.count == len(dump) + 1
-    for type_id, block in dump.items():
-        assert bpftool_style(btf, btf.type_by_id(type_id)) == block
 
 
 # -- malformed input --------------------------------------------------------

@@ -1,11 +1,11 @@
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Declarative max_entries / prealloc over the maps of tests/bpf/maps.c."""
+"""Declarative max_entries / prealloc over the maps of tests/bpf/maps.c (its committed build,
+tests/unit/fixtures/maps.o)."""
 
 from __future__ import absolute_import, division, print_function
 
 import os
-import subprocess
 
 import pytest
 
@@ -13,15 +13,14 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecErro
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import apply_map_settings
+from unit import FIXTURES
 
-BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bpf")
 NO_PREALLOC = uapi.BPF_F_NO_PREALLOC
 
 
 @pytest.fixture
 def spec():
-    subprocess.run(["make", "-s", "-C", BPF_DIR], check=True)
-    return read_object(os.path.join(BPF_DIR, "build", "maps.o"))
+    return read_object(os.path.join(FIXTURES, "maps.o"))
 
 
 def flags(spec):
@@ -97,8 +96,7 @@ def test_bad_settings_change_nothing(spec, maps, words):
 
 
 def test_internal_maps_are_not_settable():
-    subprocess.run(["make", "-s", "-C", BPF_DIR], check=True)
-    spec = read_object(os.path.join(BPF_DIR, "build", "globals.o"))
+    spec = read_object(os.path.join(FIXTURES, "globals.o"))
     with pytest.raises(SpecError) as info:
         apply_map_settings(spec, {".bss": {"max_entries": 2}})
     assert "global data" in str(info.value)
