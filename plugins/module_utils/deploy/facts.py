@@ -125,18 +125,15 @@ def _importable(name):
 # Parameters that let each map type be created for a probe.
 def _probe_map(map_type):
     key, value, entries, flags = 4, 8, 1, 0
-    if map_type in (uapi.BPF_MAP_TYPE_LPM_TRIE,):
+    if map_type == uapi.BPF_MAP_TYPE_LPM_TRIE:
         key, flags = 8, uapi.BPF_F_NO_PREALLOC
-    elif map_type in (uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK, uapi.BPF_MAP_TYPE_BLOOM_FILTER):
+    elif uapi.is_queue_stack(map_type) or map_type == uapi.BPF_MAP_TYPE_BLOOM_FILTER:
         key = 0
-    elif map_type in (uapi.BPF_MAP_TYPE_RINGBUF, uapi.BPF_MAP_TYPE_USER_RINGBUF):
+    elif uapi.is_ringbuf(map_type):
         key, value, entries = 0, 0, 4096
-    elif map_type in (uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, uapi.BPF_MAP_TYPE_PROG_ARRAY,
-                      uapi.BPF_MAP_TYPE_CGROUP_ARRAY, uapi.BPF_MAP_TYPE_DEVMAP, uapi.BPF_MAP_TYPE_CPUMAP,
-                      uapi.BPF_MAP_TYPE_XSKMAP, uapi.BPF_MAP_TYPE_SOCKMAP, uapi.BPF_MAP_TYPE_SOCKHASH,
-                      uapi.BPF_MAP_TYPE_DEVMAP_HASH, uapi.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY):
+    elif uapi.holds_fds(map_type) and not uapi.is_map_in_map(map_type):
         value = 4
-    elif map_type in (uapi.BPF_MAP_TYPE_CGROUP_STORAGE, uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE):
+    elif uapi.is_cgroup_storage(map_type):
         key, entries = 12, 0
     elif map_type == uapi.BPF_MAP_TYPE_STACK_TRACE:
         value = 8

@@ -26,12 +26,6 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, STAGING_SUFFIX, make_dirs)
 
 
-# Link types whose program BPF_LINK_UPDATE can replace in place; the
-# others (perf events, raw and BTF tracepoints, multi links) are made again.
-_REPOINTABLE = frozenset((uapi.BPF_LINK_TYPE_CGROUP, uapi.BPF_LINK_TYPE_ITER, uapi.BPF_LINK_TYPE_NETNS,
-                          uapi.BPF_LINK_TYPE_XDP, uapi.BPF_LINK_TYPE_TCX, uapi.BPF_LINK_TYPE_NETKIT))
-
-
 class LinkRewireError(LoaderError):
     """A link of the live version cannot be wired to the new one."""
 
@@ -93,7 +87,7 @@ def remake_links(pins, old_record, new_record):
                                   "version, which the link cannot run" % (
                                       name, program, uapi.PROG_TYPE_NAMES.get(old_type, old_type),
                                       uapi.PROG_TYPE_NAMES.get(new_type, new_type)))
-        if info.type in _REPOINTABLE:
+        if uapi.link_can_update(info.type):
             continue
         _remake_link(old, new, new_record, name, program)
     return warnings
@@ -127,7 +121,7 @@ def carry_links(src, src_record, dst):
                     warnings.append("link '%s': its program is not in the new version; the link is detached" %
                                     name)
                     continue
-                if info.type not in _REPOINTABLE:
+                if not uapi.link_can_update(info.type):
                     _remake_link(src, dst, dst_record, name, program)
                     continue
                 new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
