@@ -84,3 +84,9 @@ def test_value_buffer_size(name, value_size, slot):
 
 def test_size_codes():
     assert uapi.BPF_SIZE_BYTES == {uapi.BPF_B: 1, uapi.BPF_H: 2, uapi.BPF_W: 4, uapi.BPF_DW: 8}
+
+
+def test_link_min_kernel_names():
+    assert sorted(uapi.LINK_TYPE_NAMES[t] for t in uapi.LINK_TYPE_MIN_KERNEL) == [
+        "cgroup", "iter", "kprobe_multi", "netfilter", "netkit", "netns", "perf_event", "raw_tracepoint",
+        "sockmap", "struct_ops", "tcx", "tracing", "uprobe_multi", "xdp"]

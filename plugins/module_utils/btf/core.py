@@ -127,7 +127,7 @@ def _size(btf, type_id):
     try:
         return btf.sizeof(type_id)
     except BTFError as e:
-        raise _Invalid(str(e))
+        raise _Invalid(str(e)) from e
 
 
 def _is_flex_array(btf, acc, arr):
@@ -152,8 +152,8 @@ def parse_local_spec(btf, type_id, access, kind):
             continue
         try:
             idx = int(part)
-        except ValueError:
-            raise _Invalid("access string '%s' is not colon-separated numbers" % access)
+        except ValueError as e:
+            raise _Invalid("access string '%s' is not colon-separated numbers" % access) from e
         if idx < 0:
             raise _Invalid("negative index in access string '%s'" % access)
         if len(spec.raw) == SPEC_MAX_LEN:
@@ -584,9 +584,9 @@ class CoreRelocator:
                 res, text = self._resolved[key]
                 _patch(insns, idx, res, where)
             except _Invalid as e:
-                raise RelocationError("%s: %s" % (where, e))
+                raise RelocationError("%s: %s" % (where, e)) from e
             except BTFError as e:
-                raise RelocationError("%s: %s" % (where, e))
+                raise RelocationError("%s: %s" % (where, e)) from e
             if res.poison:
                 poisoned[idx] = "relo #%d (%s) at insn #%d: %s: no matching kernel type or field" % (
                     n, KIND_NAMES.get(kind, kind), idx, text)

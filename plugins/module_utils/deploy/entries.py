@@ -78,7 +78,7 @@ class PinnedMap:
             self.fd = syscalls.obj_get(path)
         except SyscallError as e:
             if e.errno == errno.ENOENT:
-                raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path)
+                raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
             raise
         info = syscalls.map_info(self.fd)
         self.name = info.name
@@ -161,9 +161,9 @@ def raw_bytes(value, size, what):
             data = bytes(value)
         else:
             raise ValueError
-    except (ValueError, OverflowError, TypeError):
+    except (ValueError, OverflowError, TypeError) as e:
         raise SpecError("%s: %r is not an integer, '0x...' hex or a list of bytes of %d bytes "
-                        "(this map has no BTF to say more)" % (what, value, size))
+                        "(this map has no BTF to say more)" % (what, value, size)) from e
     if len(data) != size:
         raise SpecError("%s: %d bytes given, the map wants %d" % (what, len(data), size))
     return data

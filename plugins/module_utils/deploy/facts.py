@@ -38,13 +38,6 @@ ARGUMENT_SPEC = dict(
     gather_subset=dict(type="list", elements="str", default=["all"]),
     pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
 )
-# bpf_link types cannot be probed without a target to attach to: judged by
-# the release that brought each one.
-LINK_TYPE_MIN_KERNEL = {
-    "raw_tracepoint": "5.8", "tracing": "5.8", "cgroup": "5.7", "iter": "5.8", "netns": "5.8", "xdp": "5.9",
-    "perf_event": "5.15", "kprobe_multi": "5.18", "struct_ops": "6.4", "netfilter": "6.4", "tcx": "6.6",
-    "uprobe_multi": "6.6", "netkit": "6.7", "sockmap": "6.10",
-}
 FEATURE_CACHE_DIR = "/run/ebpf_deploy"
 _SYSCTLS = {
     "bpf_jit_enable": "/proc/sys/net/core/bpf_jit_enable",
@@ -186,7 +179,9 @@ def feature_facts(cache_dir=FEATURE_CACHE_DIR):
         "kernel": uname.release,
         "map_types": sorted(n for n, ok in maps.items() if ok),
         "program_types": sorted(n for n, ok in progs.items() if ok),
-        "link_types": sorted(n for n, minimum in LINK_TYPE_MIN_KERNEL.items() if _by_release(minimum)),
+        # Link types cannot be probed without a target: judged by release.
+        "link_types": sorted(uapi.LINK_TYPE_NAMES[t] for t, minimum in uapi.LINK_TYPE_MIN_KERNEL.items()
+                             if _by_release(minimum)),
         "cached": False,
     }
     try:

@@ -69,7 +69,7 @@ def copy_entries(old_fd, new_fd, map_type, key_size, value_size, new_max_entries
         except SyscallError as e:
             if e.errno in (errno.E2BIG, errno.ENOMEM, errno.ENOSPC):
                 raise LoaderError("map '%s': the new map is full after copying some of %d entries (%s)" % (
-                    name, len(entries), e))
+                    name, len(entries), e)) from e
             raise
     if not uapi.is_array(map_type):
         copied = sum(1 for _key in syscalls.map_keys(new_fd, key_size, what=what))

@@ -48,7 +48,7 @@ def _program_by_id(record):
 def _prog_type(path):
     fd = syscalls.obj_get(path)
     try:
-        return int(syscalls.fdinfo(fd)["prog_type"])
+        return syscalls.fdinfo(fd).prog_type
     finally:
         os.close(fd)
 
@@ -66,7 +66,7 @@ def remake_links(pins, old_record, new_record):
     for name in _pinned_links(old):
         lfd = syscalls.obj_get(os.path.join(old, LINKS_DIR, name))
         try:
-            if "map_type" in syscalls.fdinfo(lfd):
+            if syscalls.fdinfo(lfd).kind == "map":
                 continue  # the record of a netlink attachment: replaced after the swap
             info = syscalls.link_info(lfd)
         finally:
@@ -111,7 +111,7 @@ def carry_links(src, src_record, dst):
                 continue
             lfd = syscalls.obj_get(os.path.join(src, LINKS_DIR, name))
             try:
-                if "map_type" in syscalls.fdinfo(lfd):
+                if syscalls.fdinfo(lfd).kind == "map":
                     # Not a link: the record of a netlink attachment.
                     warnings.extend(_carry_netlink(src, dst, name, lfd, undo))
                     continue
@@ -265,7 +265,7 @@ def _replace_filter(record, prog_pin, name):
 
     fd = syscalls.obj_get(prog_pin)
     try:
-        prog_id = int(syscalls.fdinfo(fd)["prog_id"])
+        prog_id = syscalls.fdinfo(fd).prog_id
         netlink_tc.attach(record["interface"], record["direction"], fd,
                           netlink_tc.filter_name(os.path.basename(prog_pin), prog_id), record["priority"],
                           record["handle"], "link '%s'" % name)

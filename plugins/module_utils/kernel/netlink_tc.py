@@ -87,7 +87,7 @@ def attach(interface, direction, prog_fd, name, priority, handle, what):
             ipr.tc("add", "clsact", index)
         except NetlinkError as e:
             if e.code != EEXIST:
-                raise LoaderError("%s: cannot add a clsact qdisc on %s: %s" % (what, interface, e))
+                raise LoaderError("%s: cannot add a clsact qdisc on %s: %s" % (what, interface, e)) from e
         existing = [n for p, h, n in _filters(ipr, index, direction) if p == priority and h == handle]
         if existing and not existing[0].startswith(NAME_PREFIX):
             raise LoaderError("%s: %s %s already has a filter '%s' at priority %d handle %d that ebpf.deploy did "
@@ -99,7 +99,7 @@ def attach(interface, direction, prog_fd, name, priority, handle, what):
             ipr.tc(command, "bpf", index, handle, fd=prog_fd, name=name, parent=PARENTS[direction],
                    direct_action=True, prio=priority, classid=1)
         except NetlinkError as e:
-            raise LoaderError("%s: tc %s on %s: %s" % (what, command, interface, e))
+            raise LoaderError("%s: tc %s on %s: %s" % (what, command, interface, e)) from e
 
 
 def detach(interface, direction, priority, handle, what):

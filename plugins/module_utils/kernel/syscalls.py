@@ -238,8 +238,14 @@ def prog_load(prog_type, insns, license, name="", expected_attach_type=0, prog_f
                  len(func_info) // func_info_rec_size if fibuf else 0, line_info_rec_size if libuf else 0,
                  _ptr(libuf), len(line_info) // line_info_rec_size if libuf else 0, attach_btf_id,
                  attach_btf_obj_fd, 0, 0, 0, 0, 0)
+    return _bpf_with_log(uapi.BPF_PROG_LOAD, attr, "program '%s': load" % name, logbuf)
+
+
+def _bpf_with_log(cmd, attr, what, logbuf):
+    """bpf() for a command that writes a log: (fd, log); the log rides on
+    the SyscallError too, where the verifier says why."""
     try:
-        fd = bpf(uapi.BPF_PROG_LOAD, attr, "program '%s': load" % name)
+        fd = bpf(cmd, attr, what)
     except SyscallError as e:
         e.log = _log_text(logbuf)
         raise
@@ -258,12 +264,7 @@ def btf_load(data, log_level=0, log_size=0, what="BTF"):
     logbuf = buffer(log_size) if log_level else None
     attr = _attr(BTF_LOAD_ATTR, _ptr(dbuf), _ptr(logbuf), len(data), log_size if log_level else 0,
                  log_level, 0)
-    try:
-        fd = bpf(uapi.BPF_BTF_LOAD, attr, "%s: load" % what)
-    except SyscallError as e:
-        e.log = _log_text(logbuf)
-        raise
-    return fd, _log_text(logbuf)
+    return _bpf_with_log(uapi.BPF_BTF_LOAD, attr, "%s: load" % what, logbuf)
 
 
 def obj_pin(fd, path):
@@ -420,9 +421,46 @@ def next_id(kind, start):
     return struct.unpack_from("=I", attr, 4)[0]
 
 
+def _fdinfo_field(key, base=10):
+    return property(lambda self: int(self.get(key, "0"), base),
+                    doc="%s as an int (0 where the kernel does not print it)" % key)
+
+
+class Fdinfo(dict):
+    """/proc/self/fdinfo/<fd> of a bpf object: the lines as the kernel
+    prints them (a dict of str -> str), and the fields the loader reads as
+    ints (a field this kind of object does not print reads 0). Flags and
+    map_extra are hex."""
+
+    map_id = _fdinfo_field("map_id")
+    map_type = _fdinfo_field("map_type")
+    key_size = _fdinfo_field("key_size")
+    value_size = _fdinfo_field("value_size")
+    max_entries = _fdinfo_field("max_entries")
+    map_flags = _fdinfo_field("map_flags", 16)
+    map_extra = _fdinfo_field("map_extra", 16)
+    prog_id = _fdinfo_field("prog_id")
+    prog_type = _fdinfo_field("prog_type")
+    link_id = _fdinfo_field("link_id")
+    memlock = _fdinfo_field("memlock")
+
+    @property
+    def prog_tag(self):
+        return self.get("prog_tag", "")
+
+    @property
+    def kind(self):
+        """'link', 'map' or 'prog' (None: not a bpf object). A link's
+        fdinfo names its program too, so links are told apart first."""
+        for kind, key in (("link", "link_id"), ("map", "map_type"), ("prog", "prog_type")):
+            if key in self:
+                return kind
+        return None
+
+
 def fdinfo(fd):
-    """/proc/self/fdinfo/<fd> as a dict of str -> str (memlock, map_id, prog_tag, ...)."""
-    out = {}
+    """/proc/self/fdinfo/<fd> as an Fdinfo (memlock, map_id, prog_tag, ...)."""
+    out = Fdinfo()
     with open("/proc/self/fdinfo/%d" % fd) as f:
         for line in f:
             key, sep, value = line.partition(":")

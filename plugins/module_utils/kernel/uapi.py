@@ -31,8 +31,8 @@ def _enum_names(first, last, prefix=None):
     """{value: name} of the constants defined above from ``first`` to
     ``last``, in file order: the header's full names, or with ``prefix``
     the short names bpftool prints (the rest of the name, lower-cased). A
-    value keeps its first name; aliases defined after it (BPF_PROG_RUN,
-    the *_DEPRECATED spellings) name nothing."""
+    value keeps its first name; an alias defined after it (BPF_PROG_RUN)
+    names nothing."""
     names = list(globals())
     out = {}
     for name in names[names.index(first):names.index(last) + 1]:
@@ -90,10 +90,6 @@ BPF_TOKEN_CREATE = 36
 BPF_PROG_STREAM_READ_BY_FD = 37
 BPF_PROG_ASSOC_STRUCT_OPS = 38
 
-# Not a command: OR-ed into the command number to say a second, common
-# attribute block follows (bpf-next for 7.2); kernels without it fail EINVAL.
-BPF_COMMON_ATTRS = 1 << 16
-
 # Full header names, because syscall errors read best as "bpf(BPF_PROG_LOAD)".
 CMD_NAMES = _enum_names("BPF_MAP_CREATE", "BPF_PROG_ASSOC_STRUCT_OPS")
 CMD_BY_NAME = _invert(CMD_NAMES)
@@ -121,13 +117,9 @@ BPF_MAP_TYPE_SOCKMAP = 15
 BPF_MAP_TYPE_CPUMAP = 16
 BPF_MAP_TYPE_XSKMAP = 17
 BPF_MAP_TYPE_SOCKHASH = 18
-BPF_MAP_TYPE_CGROUP_STORAGE = 19
-# 6.x headers renamed these two to *_DEPRECATED and kept the old names as
-# aliases; both spellings are accepted here so either header matches.
-BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED = BPF_MAP_TYPE_CGROUP_STORAGE
+BPF_MAP_TYPE_CGROUP_STORAGE = 19  # 6.x headers: *_DEPRECATED, this name an alias (also 21)
 BPF_MAP_TYPE_REUSEPORT_SOCKARRAY = 20
 BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE = 21
-BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED = BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
 BPF_MAP_TYPE_QUEUE = 22
 BPF_MAP_TYPE_STACK = 23
 BPF_MAP_TYPE_SK_STORAGE = 24
@@ -502,6 +494,25 @@ BPF_LINK_TYPE_TRACING_MULTI = 15
 LINK_TYPE_NAMES = _enum_names("BPF_LINK_TYPE_UNSPEC", "BPF_LINK_TYPE_TRACING_MULTI", "BPF_LINK_TYPE_")
 LINK_TYPE_BY_NAME = _invert(LINK_TYPE_NAMES)
 
+# First mainline release with each link type (see MAP_TYPE_MIN_KERNEL);
+# link types cannot be probed without something to attach to.
+LINK_TYPE_MIN_KERNEL = {
+    BPF_LINK_TYPE_RAW_TRACEPOINT: "5.8",
+    BPF_LINK_TYPE_TRACING: "5.8",
+    BPF_LINK_TYPE_CGROUP: "5.7",
+    BPF_LINK_TYPE_ITER: "5.8",
+    BPF_LINK_TYPE_NETNS: "5.8",
+    BPF_LINK_TYPE_XDP: "5.9",
+    BPF_LINK_TYPE_PERF_EVENT: "5.15",
+    BPF_LINK_TYPE_KPROBE_MULTI: "5.18",
+    BPF_LINK_TYPE_STRUCT_OPS: "6.4",
+    BPF_LINK_TYPE_NETFILTER: "6.4",
+    BPF_LINK_TYPE_TCX: "6.6",
+    BPF_LINK_TYPE_UPROBE_MULTI: "6.6",
+    BPF_LINK_TYPE_NETKIT: "6.7",
+    BPF_LINK_TYPE_SOCKMAP: "6.10",
+}
+
 # Link types whose program BPF_LINK_UPDATE replaces in place (their
 # update_prog op); the others (perf events, raw and BTF tracepoints, multi
 # links) answer EINVAL or EOPNOTSUPP and must be made again.
@@ -516,21 +527,13 @@ def link_can_update(link_type):
 
 # ---------------------------------------------------------------------------
 # BPF_MAP_CREATE map_flags. Several are reused by other commands with the
-# same bit (BPF_F_RDONLY/WRONLY as open flags of BPF_OBJ_GET, BPF_F_LINK as
-# BPF_PROG_ATTACH flag, BPF_F_PATH_FD/BPF_F_TOKEN_FD on other commands).
+# same bit (BPF_F_LINK as BPF_PROG_ATTACH flag, BPF_F_PATH_FD/BPF_F_TOKEN_FD
+# on other commands). Only the flags ebpf.deploy uses are here.
 # ---------------------------------------------------------------------------
 BPF_F_NO_PREALLOC = 1 << 0
 BPF_F_NO_COMMON_LRU = 1 << 1
-BPF_F_NUMA_NODE = 1 << 2
-BPF_F_RDONLY = 1 << 3
-BPF_F_WRONLY = 1 << 4
-BPF_F_STACK_BUILD_ID = 1 << 5
-BPF_F_ZERO_SEED = 1 << 6
 BPF_F_RDONLY_PROG = 1 << 7
-BPF_F_WRONLY_PROG = 1 << 8
-BPF_F_CLONE = 1 << 9
 BPF_F_MMAPABLE = 1 << 10
-BPF_F_PRESERVE_ELEMS = 1 << 11
 BPF_F_INNER_MAP = 1 << 12
 BPF_F_LINK = 1 << 13
 BPF_F_PATH_FD = 1 << 14
@@ -538,57 +541,35 @@ BPF_F_VTYPE_BTF_OBJ_FD = 1 << 15
 BPF_F_TOKEN_FD = 1 << 16
 BPF_F_SEGV_ON_FAULT = 1 << 17
 BPF_F_NO_USER_CONV = 1 << 18
-BPF_F_RB_OVERWRITE = 1 << 19
 
 
 # ---------------------------------------------------------------------------
 # BPF_PROG_LOAD prog_flags.
 # ---------------------------------------------------------------------------
 BPF_F_STRICT_ALIGNMENT = 1 << 0
-BPF_F_ANY_ALIGNMENT = 1 << 1
-BPF_F_TEST_RND_HI32 = 1 << 2
-BPF_F_TEST_STATE_FREQ = 1 << 3
 BPF_F_SLEEPABLE = 1 << 4
 BPF_F_XDP_HAS_FRAGS = 1 << 5
 BPF_F_XDP_DEV_BOUND_ONLY = 1 << 6
-BPF_F_TEST_REG_INVARIANTS = 1 << 7
 
 
 # ---------------------------------------------------------------------------
 # BPF_MAP_*_ELEM flags. The low bits are a mode, not a bit set: ANY,
-# NOEXIST and EXIST are mutually exclusive; F_LOCK and the CPU bits combine.
+# NOEXIST and EXIST (2) are mutually exclusive; F_LOCK combines.
 # ---------------------------------------------------------------------------
 BPF_ANY = 0
 BPF_NOEXIST = 1
-BPF_EXIST = 2
 BPF_F_LOCK = 4
-BPF_F_CPU = 8  # the CPU number goes in the upper 32 bits of flags
-BPF_F_ALL_CPUS = 16
 
 
 # ---------------------------------------------------------------------------
 # BPF_PROG_ATTACH / BPF_LINK_CREATE attach_flags. BPF_F_LINK (above) also
 # belongs here: with BEFORE/AFTER it says the relative target is a link.
 # ---------------------------------------------------------------------------
-BPF_F_ALLOW_OVERRIDE = 1 << 0
 BPF_F_ALLOW_MULTI = 1 << 1
 BPF_F_REPLACE = 1 << 2
 BPF_F_BEFORE = 1 << 3
 BPF_F_AFTER = 1 << 4
 BPF_F_ID = 1 << 5
-BPF_F_PREORDER = 1 << 6
-
-# BPF_PROG_QUERY query_flags.
-BPF_F_QUERY_EFFECTIVE = 1 << 0
-
-# BPF_LINK_CREATE flags of the multi-probe links; the *_RETURN bit is what
-# turns a kprobe.multi into a kretprobe.multi at attach time.
-BPF_F_KPROBE_MULTI_RETURN = 1 << 0
-BPF_F_UPROBE_MULTI_RETURN = 1 << 0
-BPF_F_UPROBE_MULTI_PATH_FD = 1 << 1
-
-# BPF_ENABLE_STATS type.
-BPF_STATS_RUN_TIME = 0
 
 
 # ---------------------------------------------------------------------------
@@ -614,62 +595,20 @@ BPF_SIZE_BYTES = {BPF_W: 4, BPF_H: 2, BPF_B: 1, BPF_DW: 8}
 
 # Load/store modes.
 BPF_IMM = 0x00
-BPF_ABS = 0x20
-BPF_IND = 0x40
-BPF_MEM = 0x60
 BPF_MEMSX = 0x80
 BPF_ATOMIC = 0xc0
-BPF_XADD = BPF_ATOMIC  # pre-5.12 name of the same mode
 
 # ALU operations.
-BPF_ADD = 0x00
-BPF_SUB = 0x10
-BPF_MUL = 0x20
-BPF_DIV = 0x30
-BPF_OR = 0x40
-BPF_AND = 0x50
-BPF_LSH = 0x60
-BPF_RSH = 0x70
-BPF_NEG = 0x80
-BPF_MOD = 0x90
-BPF_XOR = 0xa0
 BPF_MOV = 0xb0
-BPF_ARSH = 0xc0
-BPF_END = 0xd0
-
-# Byte-order conversion direction, carried in the source bit of BPF_END.
-BPF_TO_LE = 0x00
-BPF_TO_BE = 0x08
-BPF_FROM_LE = BPF_TO_LE
-BPF_FROM_BE = BPF_TO_BE
 
 # Jump operations.
-BPF_JA = 0x00
-BPF_JEQ = 0x10
-BPF_JGT = 0x20
-BPF_JGE = 0x30
-BPF_JSET = 0x40
-BPF_JNE = 0x50
-BPF_JSGT = 0x60
-BPF_JSGE = 0x70
 BPF_CALL = 0x80
 BPF_EXIT = 0x90
-BPF_JLT = 0xa0
-BPF_JLE = 0xb0
-BPF_JSLT = 0xc0
 BPF_JSLE = 0xd0
-BPF_JCOND = 0xe0
 
 # Operand source.
 BPF_K = 0x00
 BPF_X = 0x08
-
-# Atomic operations, carried in imm of a BPF_STX | BPF_ATOMIC instruction.
-BPF_FETCH = 0x01
-BPF_XCHG = 0xe0 | BPF_FETCH
-BPF_CMPXCHG = 0xf0 | BPF_FETCH
-BPF_LOAD_ACQ = 0x100
-BPF_STORE_REL = 0x110
 
 # Field masks: the opcode byte packs two or three fields; which ones
 # depends on the class, so callers pick the accessor that fits.
@@ -705,20 +644,8 @@ def bpf_src(code):
     return code & BPF_SRC_MASK
 
 
-# Registers: R0 return value, R1-R5 arguments, R6-R9 callee-saved,
-# R10 read-only frame pointer.
-BPF_REG_0 = 0
-BPF_REG_1 = 1
-BPF_REG_2 = 2
-BPF_REG_3 = 3
-BPF_REG_4 = 4
-BPF_REG_5 = 5
-BPF_REG_6 = 6
-BPF_REG_7 = 7
-BPF_REG_8 = 8
-BPF_REG_9 = 9
+# The read-only frame pointer register.
 BPF_REG_10 = 10
-MAX_BPF_REG = 11
 
 # Size of one struct bpf_insn; a 64-bit immediate load takes two of them.
 BPF_INSN_SIZE = 8
@@ -727,7 +654,6 @@ BPF_INSN_SIZE = 8
 # they tell the verifier what the immediate really is.
 BPF_PSEUDO_MAP_FD = 1
 BPF_PSEUDO_MAP_VALUE = 2
-BPF_PSEUDO_BTF_ID = 3
 BPF_PSEUDO_FUNC = 4
 BPF_PSEUDO_MAP_IDX = 5
 BPF_PSEUDO_MAP_IDX_VALUE = 6
@@ -735,12 +661,6 @@ BPF_PSEUDO_MAP_IDX_VALUE = 6
 # src_reg values of a BPF_JMP | BPF_CALL instruction (0 is a helper call).
 BPF_PSEUDO_CALL = 1
 BPF_PSEUDO_KFUNC_CALL = 2
-
-# imm of BPF_JMP | BPF_JCOND.
-BPF_MAY_GOTO = 0
-
-# imm of BPF_ALU64 | BPF_MOV | BPF_X with off = BPF_ADDR_SPACE_CAST.
-BPF_ADDR_SPACE_CAST = 1
 
 
 # ---------------------------------------------------------------------------

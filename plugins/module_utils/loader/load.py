@@ -46,13 +46,13 @@ class LoadedMap:
         self.name = name
         self.fd = fd
         info = syscalls.fdinfo(fd)
-        self.id = int(info.get("map_id", 0))
-        self.type = int(info.get("map_type", 0))
-        self.key_size = int(info.get("key_size", 0))
-        self.value_size = int(info.get("value_size", 0))
-        self.max_entries = int(info.get("max_entries", 0))
-        self.flags = int(info.get("map_flags", "0"), 16)
-        self.memlock = int(info.get("memlock", 0))
+        self.id = info.map_id
+        self.type = info.map_type
+        self.key_size = info.key_size
+        self.value_size = info.value_size
+        self.max_entries = info.max_entries
+        self.flags = info.map_flags
+        self.memlock = info.memlock
         self.pin = None
 
     def as_dict(self):
@@ -69,10 +69,10 @@ class LoadedProgram:
         self.name = name
         self.fd = fd
         info = syscalls.fdinfo(fd)
-        self.id = int(info.get("prog_id", 0))
-        self.type = int(info.get("prog_type", 0))
-        self.tag = info.get("prog_tag", "")
-        self.memlock = int(info.get("memlock", 0))
+        self.id = info.prog_id
+        self.type = info.prog_type
+        self.tag = info.prog_tag
+        self.memlock = info.memlock
         self.section = section
         self.expected_attach_type = expected_attach_type
         self.pin = None
@@ -286,7 +286,7 @@ def _map_fd(spec, m, loaded, inner_fd=0):
     except SyscallError as e:
         raise SyscallError("object '%s': map '%s': create (%s, key %d, value %d, max_entries %d, flags %#x)" % (
             spec.name, m.name, uapi.MAP_TYPE_NAMES.get(m.type, m.type), key_size, value_size, max_entries,
-            m.flags), e.errno, hint=e.hint or _map_hint(m, e.errno))
+            m.flags), e.errno, hint=e.hint or _map_hint(m, e.errno)) from e
 
 
 def _map_hint(m, err):
@@ -338,8 +338,8 @@ def _load_program(spec, prog, loaded, targets):
         fd = syscalls.prog_load(kind.prog_type, bytes(insns), prog.license, **args)[0]
     except SyscallError as first:
         if first.errno not in (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC):
-            raise SyscallError("%s: load" % what, first.errno, hint=first.hint)
-        raise _verifier_error(what, prog, insns, args, first, poisoned)
+            raise SyscallError("%s: load" % what, first.errno, hint=first.hint) from first
+        raise _verifier_error(what, prog, insns, args, first, poisoned) from first
     return LoadedProgram(prog.name, fd, prog.section, kind.expected_attach_type or 0)
 
 
@@ -402,7 +402,7 @@ def _pin_all(loaded, pin_dir):
                 pin_dir, part), hint="use '_' instead of '.' in pin paths")
     for sub, objs in ((MAPS_DIR, loaded.maps), (PROGS_DIR, loaded.programs)):
         directory = os.path.join(pin_dir, sub)
-        _mkdirs(loaded, directory)
+        make_dirs(directory, loaded.pins)
         taken = {}
         for obj in objs.values():
             fname = pin_name(obj.name)
@@ -414,7 +414,3 @@ def _pin_all(loaded, pin_dir):
             syscalls.obj_pin(obj.fd, path)
             loaded.pins.append(path)
             obj.pin = path
-
-
-def _mkdirs(loaded, directory):
-    make_dirs(directory, loaded.pins)

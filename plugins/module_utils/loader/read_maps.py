@@ -94,7 +94,7 @@ def _parse_btf_maps(spec):
             _add(spec, m)
             by_offset.append((offset, secinfo.size, m, values_offset))
     except BTFError as e:
-        raise SpecError("%s: %s" % (where, e))
+        raise SpecError("%s: %s" % (where, e)) from e
     _parse_btf_map_inits(spec, sec, by_offset)
 
 

@@ -479,22 +479,19 @@ def fallback_layout():
 
 def estimate_live_map(fd, fdinfo, layout=None):
     """Estimate for the open map ``fd`` whose /proc fdinfo is ``fdinfo``
-    (a dict): counts its elements where the figure depends on them. None
-    for a map type without a rule."""
+    (a syscalls.Fdinfo): counts its elements where the figure depends on
+    them. None for a map type without a rule."""
     from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 
-    map_type = int(fdinfo.get("map_type", 0))
-    flags = int(fdinfo.get("map_flags", "0"), 16)
-    key_size, value_size = int(fdinfo.get("key_size", 0)), int(fdinfo.get("value_size", 0))
+    map_type, flags = fdinfo.map_type, fdinfo.map_flags
     if map_type not in ESTIMATED_MAP_TYPES:
         return None
     entries = None
     if counts_entries(map_type, flags):
-        entries = syscalls.map_count(fd, key_size, value_buffer_size(map_type, value_size))
+        entries = syscalls.map_count(fd, fdinfo.key_size, value_buffer_size(map_type, fdinfo.value_size))
     try:
-        return estimate_map(map_type, key_size, value_size, int(fdinfo.get("max_entries", 0)), flags,
-                            entries=entries, map_extra=int(fdinfo.get("map_extra", "0"), 16),
-                            layout=layout or fallback_layout())
+        return estimate_map(map_type, fdinfo.key_size, fdinfo.value_size, fdinfo.max_entries, flags,
+                            entries=entries, map_extra=fdinfo.map_extra, layout=layout or fallback_layout())
     except ValueError:
         return None
 
