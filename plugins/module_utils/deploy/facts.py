@@ -24,7 +24,7 @@ import sys
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
@@ -139,7 +139,8 @@ def _probe_map(map_type):
 
 
 # "r0 = 0; exit": verified by every program type that exists.
-_TRIVIAL = bytes.fromhex("b700000000000000" + "9500000000000000")
+_TRIVIAL = (insn.encode(uapi.BPF_ALU64 | uapi.BPF_MOV | uapi.BPF_K, dst=uapi.BPF_REG_0)
+            + insn.encode(uapi.BPF_JMP | uapi.BPF_EXIT))
 
 
 def _probe_prog(prog_type, expected_attach_type):

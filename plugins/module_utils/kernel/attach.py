@@ -23,7 +23,8 @@ import struct
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, syscalls, uapi
 
-XDP_MODES = {"auto": 0, "skb": 1 << 1, "native": 1 << 2, "offload": 1 << 3}
+XDP_MODES = {"auto": 0, "skb": uapi.XDP_FLAGS_SKB_MODE, "native": uapi.XDP_FLAGS_DRV_MODE,
+             "offload": uapi.XDP_FLAGS_HW_MODE}
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 _NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "arm64": 241, "riscv64": 241, "loongarch64": 241,

@@ -35,6 +35,12 @@ def unpack(buf, idx):
     return code, regs >> 4, regs & 0xf, off, imm
 
 
+def encode(code, dst=0, src=0, off=0, imm=0):
+    """The 8 bytes of one instruction."""
+    regs = dst | src << 4 if _LITTLE else dst << 4 | src
+    return BPF_INSN.pack(code, regs, off, imm)
+
+
 def set_code(buf, idx, code):
     buf[idx * _INSN] = code
 

@@ -441,7 +441,6 @@ class Fdinfo(dict):
     map_extra = _fdinfo_field("map_extra", 16)
     prog_id = _fdinfo_field("prog_id")
     prog_type = _fdinfo_field("prog_type")
-    link_id = _fdinfo_field("link_id")
     memlock = _fdinfo_field("memlock")
 
     @property

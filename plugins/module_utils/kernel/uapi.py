@@ -571,6 +571,12 @@ BPF_F_BEFORE = 1 << 3
 BPF_F_AFTER = 1 << 4
 BPF_F_ID = 1 << 5
 
+# BPF_LINK_CREATE flags of an XDP link (XDP_FLAGS_* of linux/if_link.h):
+# which driver hook runs the program; none lets the kernel choose.
+XDP_FLAGS_SKB_MODE = 1 << 1
+XDP_FLAGS_DRV_MODE = 1 << 2
+XDP_FLAGS_HW_MODE = 1 << 3
+
 
 # ---------------------------------------------------------------------------
 # Instruction encoding (struct bpf_insn.code = class | size/op | mode/src).
@@ -644,7 +650,8 @@ def bpf_src(code):
     return code & BPF_SRC_MASK
 
 
-# The read-only frame pointer register.
+# Registers: R0 holds the return value, R10 is the read-only frame pointer.
+BPF_REG_0 = 0
 BPF_REG_10 = 10
 
 # Size of one struct bpf_insn; a 64-bit immediate load takes two of them.
