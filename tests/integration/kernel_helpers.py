@@ -21,7 +21,7 @@ import time
 import pytest
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 
 # A zeroed 64-byte Ethernet frame: enough for XDP and socket filters.
@@ -96,7 +96,7 @@ def map_peek(fd, value_size):
     attr = ctypes.create_string_buffer(syscalls.MAP_ELEM_ATTR.size)
     syscalls.MAP_ELEM_ATTR.pack_into(attr, 0, fd, 0, ctypes.addressof(vbuf), 0)
     try:
-        syscalls.bpf(syscalls.BPF_MAP_LOOKUP_ELEM, attr, "peek")
+        syscalls.bpf(uapi.BPF_MAP_LOOKUP_ELEM, attr, "peek")
     except SyscallError as e:
         if e.errno == errno.ENOENT:  # empty
             return None

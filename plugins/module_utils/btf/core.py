@@ -23,7 +23,7 @@ import struct
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import essential_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, RelocationError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, uapi
 
 # enum bpf_core_relo_kind, with libbpf's names for messages
 FIELD_BYTE_OFFSET = 0
@@ -56,6 +56,8 @@ _ENUM_KINDS = frozenset((ENUMVAL_EXISTS, ENUMVAL_VALUE))
 SPEC_MAX_LEN = 64
 _MAX_DEPTH = 32
 _U64 = (1 << 64) - 1
+_S16_MAX = (1 << 15) - 1  # the widest offset a load or store encodes
+_SIZE_CODES = dict((nbytes, code) for code, nbytes in uapi.BPF_SIZE_BYTES.items())
 
 _COMPOSITE = (L.BTF_KIND_STRUCT, L.BTF_KIND_UNION)
 _ENUMS = (L.BTF_KIND_ENUM, L.BTF_KIND_ENUM64)
@@ -125,7 +127,7 @@ def _size(btf, type_id):
     try:
         return btf.sizeof(type_id)
     except BTFError as e:
-        raise _Invalid(str(e))
+        raise _Invalid(str(e)) from e
 
 
 def _is_flex_array(btf, acc, arr):
@@ -150,8 +152,8 @@ def parse_local_spec(btf, type_id, access, kind):
             continue
         try:
             idx = int(part)
-        except ValueError:
-            raise _Invalid("access string '%s' is not colon-separated numbers" % access)
+        except ValueError as e:
+            raise _Invalid("access string '%s' is not colon-separated numbers" % access) from e
         if idx < 0:
             raise _Invalid("negative index in access string '%s'" % access)
         if len(spec.raw) == SPEC_MAX_LEN:
@@ -582,9 +584,9 @@ class CoreRelocator:
                 res, text = self._resolved[key]
                 _patch(insns, idx, res, where)
             except _Invalid as e:
-                raise RelocationError("%s: %s" % (where, e))
+                raise RelocationError("%s: %s" % (where, e)) from e
             except BTFError as e:
-                raise RelocationError("%s: %s" % (where, e))
+                raise RelocationError("%s: %s" % (where, e)) from e
             if res.poison:
                 poisoned[idx] = "relo #%d (%s) at insn #%d: %s: no matching kernel type or field" % (
                     n, KIND_NAMES.get(kind, kind), idx, text)
@@ -625,41 +627,40 @@ class CoreRelocator:
 
 def _patch(insns, idx, res, where):
     """libbpf's bpf_core_patch_insn."""
-    if idx * 8 + 8 > len(insns):
+    if (idx + 1) * uapi.BPF_INSN_SIZE > len(insns):
         raise _Invalid("instruction index out of range")
     code, _dst, src, off, imm = bpf_insn.unpack(insns, idx)
-    cls = code & 0x07
+    cls = uapi.bpf_class(code)
     if res.poison:
         _poison(insns, idx, code)
         return
     orig, new = res.orig, res.new
-    if cls in (0x04, 0x07):  # BPF_ALU, BPF_ALU64
-        if code & 0x08:  # BPF_X
+    if cls in (uapi.BPF_ALU, uapi.BPF_ALU64):
+        if uapi.bpf_src(code) == uapi.BPF_X:
             raise _Invalid("ALU instruction does not take an immediate")
         if res.validate and (imm & _U64) != orig:
             raise _Invalid("unexpected ALU value: got %d, want %d -> %d" % (imm, orig, new))
-        struct.pack_into("=I", insns, idx * 8 + 4, new & 0xffffffff)
-    elif cls in (0x01, 0x02, 0x03):  # BPF_LDX, BPF_ST, BPF_STX
+        bpf_insn.set_imm_bits(insns, idx, new)
+    elif cls in (uapi.BPF_LDX, uapi.BPF_ST, uapi.BPF_STX):
         if res.validate and (off & _U64) != orig:
             raise _Invalid("unexpected LDX/ST/STX offset: got %d, want %d -> %d" % (off, orig, new))
-        if new > 0x7fff:
+        if new > _S16_MAX:
             raise _Invalid("LDX/ST/STX offset %d too big" % new)
         if res.fail_memsz_adjust:
             # The field changed size and is neither a pointer nor unsigned:
             # reading it with another width would give wrong values.
             _poison(insns, idx, code)
             return
-        struct.pack_into("=h", insns, idx * 8 + 2, new)
+        bpf_insn.set_off(insns, idx, new)
         if res.new_sz != res.orig_sz:
-            sizes = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}
-            if sizes.get(code & 0x18) != res.orig_sz:
-                raise _Invalid("unexpected memory size %s, want %d" % (sizes.get(code & 0x18), res.orig_sz))
-            by_bytes = {4: 0x00, 2: 0x08, 1: 0x10, 8: 0x18}
-            if res.new_sz not in by_bytes:
+            size = uapi.BPF_SIZE_BYTES[uapi.bpf_size(code)]
+            if size != res.orig_sz:
+                raise _Invalid("unexpected memory size %s, want %d" % (size, res.orig_sz))
+            if res.new_sz not in _SIZE_CODES:
                 raise _Invalid("invalid new memory size %d" % res.new_sz)
-            insns[idx * 8] = (code & ~0x18 & 0xff) | by_bytes[res.new_sz]
-    elif cls == 0x00 and code == bpf_insn.LD_IMM64:
-        if (idx + 2) * 8 > len(insns):
+            bpf_insn.set_code(insns, idx, (code & ~uapi.BPF_SIZE_MASK & 0xff) | _SIZE_CODES[res.new_sz])
+    elif code == bpf_insn.LD_IMM64:
+        if (idx + 2) * uapi.BPF_INSN_SIZE > len(insns):
             raise _Invalid("ld_imm64 is cut off")
         code2, dst2, src2, off2, imm2 = bpf_insn.unpack(insns, idx + 1)
         if src != 0 or off != 0 or code2 or dst2 or src2 or off2:
@@ -667,13 +668,13 @@ def _patch(insns, idx, res, where):
         value = (imm & 0xffffffff) | ((imm2 & 0xffffffff) << 32)
         if res.validate and value != orig:
             raise _Invalid("unexpected ld_imm64 value: got %d, want %d -> %d" % (value, orig, new))
-        struct.pack_into("=I", insns, idx * 8 + 4, new & 0xffffffff)
-        struct.pack_into("=I", insns, idx * 8 + 12, (new >> 32) & 0xffffffff)
+        bpf_insn.set_imm_bits(insns, idx, new)
+        bpf_insn.set_imm_bits(insns, idx + 1, new >> 32)
     else:
         raise _Invalid("cannot relocate instruction with opcode %#x" % code)
 
 
 def _poison(insns, idx, code):
-    if code == bpf_insn.LD_IMM64 and (idx + 2) * 8 <= len(insns):
+    if code == bpf_insn.LD_IMM64 and (idx + 2) * uapi.BPF_INSN_SIZE <= len(insns):
         bpf_insn.poison(insns, idx + 1)
     bpf_insn.poison(insns, idx)

@@ -56,8 +56,8 @@ def _format_bytes(fmt, value, size, what):
             data = _int_value(value, what).to_bytes(width, "big")
         else:
             raise SpecError("%s: unknown format '%s' (want one of %s)" % (what, fmt, ", ".join(FORMATS)))
-    except (OSError, ValueError, OverflowError):
-        raise SpecError("%s: %r is not a valid %s value" % (what, value, fmt))
+    except (OSError, ValueError, OverflowError) as e:
+        raise SpecError("%s: %r is not a valid %s value" % (what, value, fmt)) from e
     if len(data) != size:
         raise SpecError("%s: a %s value is %d bytes but the field has %d" % (what, fmt, len(data), size))
     return data
@@ -74,8 +74,8 @@ def _encode_cidr(btf, t, value, out, pos, what):
     try:
         data = socket.inet_pton(family, addr)
         prefixlen = int(plen) if sep else len(data) * 8
-    except (OSError, ValueError):
-        raise SpecError("%s: %r is not an address/prefix" % (what, value))
+    except (OSError, ValueError) as e:
+        raise SpecError("%s: %r is not an address/prefix" % (what, value)) from e
     room = btf.sizeof(t.id) - members[1].bit_offset // 8
     if not 0 <= prefixlen <= len(data) * 8 or len(data) > room:
         raise SpecError("%s: %r does not fit this key (%d address bytes)" % (what, value, room))
@@ -137,9 +137,9 @@ def _encode_into(btf, type_id, value, out, pos, what, formats, path):
 def _put_int(out, pos, size, signed, number, what, type_name):
     try:
         out[pos:pos + size] = number.to_bytes(size, _ORDER, signed=signed)
-    except OverflowError:
+    except OverflowError as e:
         raise SpecError("%s: %d does not fit %s (%d-byte %s)" % (
-            what, number, type_name, size, "signed" if signed else "unsigned"))
+            what, number, type_name, size, "signed" if signed else "unsigned")) from e
 
 
 def _encode_array(btf, t, value, out, pos, what, formats, path):

@@ -24,9 +24,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
     BTF_EXT_HEADER_CORE_SIZE, BTF_EXT_HEADER_SIZE, BTF_EXT_VERSION, BTF_MAGIC,
     LAYOUTS, MAX_INFO_REC_SIZE, byte_order_of,
 )
-
-# Size of one eBPF instruction; .BTF.ext offsets are in bytes.
-BPF_INSN_SIZE = 8
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.uapi import BPF_INSN_SIZE
 
 
 class BTFExt:

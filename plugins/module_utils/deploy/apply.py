@@ -149,7 +149,7 @@ def _result(pins, p, loaded, migrated):
         entry["action"] = p.map_actions.get(lm.name, ("create",))[0]
         entry["migrated_entries"] = migrated.get(lm.name)
         info = syscalls.fdinfo(lm.fd)
-        after["maps"][pin_name(lm.name)] = int(info.get("memlock", 0))
+        after["maps"][pin_name(lm.name)] = info.memlock
         entry["memlock_estimate"] = after["estimate"]["maps"][pin_name(lm.name)] = estimate_live_map(lm.fd, info)
         result["maps"].append(entry)
     for lp in sorted(loaded.programs.values(), key=lambda p: p.name):

@@ -24,20 +24,12 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.encode import FORMATS, decode, encode
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import ARRAY_TYPES, PERCPU_TYPES
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT, split_ref
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     CollectionPins, MAPS_DIR, check_name, pin_name)
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
-
-# Map types whose entries are plain data a playbook can declare.
-DATA_TYPES = frozenset((
-    uapi.BPF_MAP_TYPE_HASH, uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_HASH,
-    uapi.BPF_MAP_TYPE_PERCPU_ARRAY, uapi.BPF_MAP_TYPE_LRU_HASH, uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH,
-    uapi.BPF_MAP_TYPE_LPM_TRIE,
-))
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus, value_slot_size
 
 
 STATES = ("present", "absent", "query")
@@ -86,7 +78,7 @@ class PinnedMap:
             self.fd = syscalls.obj_get(path)
         except SyscallError as e:
             if e.errno == errno.ENOENT:
-                raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path)
+                raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
             raise
         info = syscalls.map_info(self.fd)
         self.name = info.name
@@ -97,14 +89,14 @@ class PinnedMap:
         self.key_type_id = info.btf_key_type_id
         self.value_type_id = info.btf_value_type_id
         self.btf = BTF.from_bytes(syscalls.btf_raw_by_id(info.btf_id), name=path) if info.btf_id else None
-        self.percpu = self.type in PERCPU_TYPES
+        self.percpu = uapi.is_percpu(self.type)
         self.ncpus = possible_cpus() if self.percpu else 1
-        self.slot = (self.value_size + 7) // 8 * 8 if self.percpu else self.value_size
-        if self.type not in DATA_TYPES:
+        self.slot = value_slot_size(self.type, self.value_size)
+        if not uapi.holds_plain_data(self.type):
             os.close(self.fd)
             raise SpecError("map '%s' is a %s map; only %s maps hold declarable entries" % (
                 path, uapi.MAP_TYPE_NAMES.get(self.type, self.type),
-                ", ".join(sorted(uapi.MAP_TYPE_NAMES[t] for t in DATA_TYPES))))
+                ", ".join(sorted(n for t, n in uapi.MAP_TYPE_NAMES.items() if uapi.holds_plain_data(t)))))
 
     def close(self):
         os.close(self.fd)
@@ -169,9 +161,9 @@ def raw_bytes(value, size, what):
             data = bytes(value)
         else:
             raise ValueError
-    except (ValueError, OverflowError, TypeError):
+    except (ValueError, OverflowError, TypeError) as e:
         raise SpecError("%s: %r is not an integer, '0x...' hex or a list of bytes of %d bytes "
-                        "(this map has no BTF to say more)" % (what, value, size))
+                        "(this map has no BTF to say more)" % (what, value, size)) from e
     if len(data) != size:
         raise SpecError("%s: %d bytes given, the map wants %d" % (what, len(data), size))
     return data
@@ -268,7 +260,7 @@ def read_entries(pin_root, ref, key_format=None, value_format=None):
     m = PinnedMap(map_path(pin_root, ref))
     try:
         zero = b"\0" * m.lookup_size
-        skip_zero = m.type in ARRAY_TYPES
+        skip_zero = uapi.is_array(m.type)
         return [{"key": m.decode_key(key, key_formats), "value": m.decode_value(value, value_formats)}
                 for key, value in _current(m).items() if not (skip_zero and value == zero)], m.path
     finally:
@@ -305,7 +297,7 @@ def plan_entries(m, current, wanted, exclusive, state, key_formats, value_format
     from it here) holding ``current`` ({key: value}, raw) hold ``wanted``
     ([(key, value)] encoded): pure. Raises SpecError or LoaderError when
     the entries do not fit."""
-    is_array = m.type in ARRAY_TYPES
+    is_array = uapi.is_array(m.type)
     zero = b"\0" * m.lookup_size
     writes, deletes = [], []
     if state == "present":
@@ -348,7 +340,7 @@ def apply_entries(m, p):
     then writes."""
     zero = b"\0" * m.lookup_size
     for key in p.deletes:
-        if m.type in ARRAY_TYPES:
+        if uapi.is_array(m.type):
             syscalls.map_update(m.fd, key, zero, what=m.path)
         else:
             syscalls.map_delete(m.fd, key, what=m.path)

@@ -24,7 +24,7 @@ import sys
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
@@ -38,13 +38,6 @@ ARGUMENT_SPEC = dict(
     gather_subset=dict(type="list", elements="str", default=["all"]),
     pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
 )
-# bpf_link types cannot be probed without a target to attach to: judged by
-# the release that brought each one.
-LINK_TYPE_MIN_KERNEL = {
-    "raw_tracepoint": "5.8", "tracing": "5.8", "cgroup": "5.7", "iter": "5.8", "netns": "5.8", "xdp": "5.9",
-    "perf_event": "5.15", "kprobe_multi": "5.18", "struct_ops": "6.4", "netfilter": "6.4", "tcx": "6.6",
-    "uprobe_multi": "6.6", "netkit": "6.7", "sockmap": "6.10",
-}
 FEATURE_CACHE_DIR = "/run/ebpf_deploy"
 _SYSCTLS = {
     "bpf_jit_enable": "/proc/sys/net/core/bpf_jit_enable",
@@ -125,18 +118,15 @@ def _importable(name):
 # Parameters that let each map type be created for a probe.
 def _probe_map(map_type):
     key, value, entries, flags = 4, 8, 1, 0
-    if map_type in (uapi.BPF_MAP_TYPE_LPM_TRIE,):
+    if map_type == uapi.BPF_MAP_TYPE_LPM_TRIE:
         key, flags = 8, uapi.BPF_F_NO_PREALLOC
-    elif map_type in (uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK, uapi.BPF_MAP_TYPE_BLOOM_FILTER):
+    elif uapi.is_queue_stack(map_type) or map_type == uapi.BPF_MAP_TYPE_BLOOM_FILTER:
         key = 0
-    elif map_type in (uapi.BPF_MAP_TYPE_RINGBUF, uapi.BPF_MAP_TYPE_USER_RINGBUF):
+    elif uapi.is_ringbuf(map_type):
         key, value, entries = 0, 0, 4096
-    elif map_type in (uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, uapi.BPF_MAP_TYPE_PROG_ARRAY,
-                      uapi.BPF_MAP_TYPE_CGROUP_ARRAY, uapi.BPF_MAP_TYPE_DEVMAP, uapi.BPF_MAP_TYPE_CPUMAP,
-                      uapi.BPF_MAP_TYPE_XSKMAP, uapi.BPF_MAP_TYPE_SOCKMAP, uapi.BPF_MAP_TYPE_SOCKHASH,
-                      uapi.BPF_MAP_TYPE_DEVMAP_HASH, uapi.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY):
+    elif uapi.holds_fds(map_type) and not uapi.is_map_in_map(map_type):
         value = 4
-    elif map_type in (uapi.BPF_MAP_TYPE_CGROUP_STORAGE, uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE):
+    elif uapi.is_cgroup_storage(map_type):
         key, entries = 12, 0
     elif map_type == uapi.BPF_MAP_TYPE_STACK_TRACE:
         value = 8
@@ -149,7 +139,8 @@ def _probe_map(map_type):
 
 
 # "r0 = 0; exit": verified by every program type that exists.
-_TRIVIAL = bytes.fromhex("b700000000000000" + "9500000000000000")
+_TRIVIAL = (insn.encode(uapi.BPF_ALU64 | uapi.BPF_MOV | uapi.BPF_K, dst=uapi.BPF_REG_0)
+            + insn.encode(uapi.BPF_JMP | uapi.BPF_EXIT))
 
 
 def _probe_prog(prog_type, expected_attach_type):
@@ -189,7 +180,9 @@ def feature_facts(cache_dir=FEATURE_CACHE_DIR):
         "kernel": uname.release,
         "map_types": sorted(n for n, ok in maps.items() if ok),
         "program_types": sorted(n for n, ok in progs.items() if ok),
-        "link_types": sorted(n for n, minimum in LINK_TYPE_MIN_KERNEL.items() if _by_release(minimum)),
+        # Link types cannot be probed without a target: judged by release.
+        "link_types": sorted(uapi.LINK_TYPE_NAMES[t] for t, minimum in uapi.LINK_TYPE_MIN_KERNEL.items()
+                             if _by_release(minimum)),
         "cached": False,
     }
     try:

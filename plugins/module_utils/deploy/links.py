@@ -134,9 +134,9 @@ class Program:
             info = syscalls.fdinfo(fd)
         finally:
             os.close(fd)
-        self.id = int(info["prog_id"])
-        self.type = int(info["prog_type"])
-        self.tag = info.get("prog_tag", "")
+        self.id = info.prog_id
+        self.type = info.prog_type
+        self.tag = info.prog_tag
 
 
 class Attachment:

@@ -18,24 +18,7 @@ import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
-
-PERCPU_TYPES = frozenset((uapi.BPF_MAP_TYPE_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-                          uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE))
-ARRAY_TYPES = frozenset((uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY))
-# Entries that can be read back and written into a new map.
-COPYABLE_TYPES = frozenset((
-    uapi.BPF_MAP_TYPE_HASH, uapi.BPF_MAP_TYPE_PERCPU_HASH, uapi.BPF_MAP_TYPE_LRU_HASH,
-    uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, uapi.BPF_MAP_TYPE_LPM_TRIE, uapi.BPF_MAP_TYPE_ARRAY,
-    uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-))
-
-
-def value_buffer_size(map_type, value_size):
-    """Bytes a lookup returns: per-CPU maps give one 8-aligned slot per CPU."""
-    if map_type in PERCPU_TYPES:
-        return (value_size + 7) // 8 * 8 * possible_cpus()
-    return value_size
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import value_buffer_size
 
 
 def read_entries(fd, map_type, key_size, value_size, what="map"):
@@ -56,12 +39,12 @@ def copy_entries(old_fd, new_fd, map_type, key_size, value_size, new_max_entries
     do not fit (how many there are, how many fit) or the count read back
     differs; the old map is never written.
     """
-    if map_type not in COPYABLE_TYPES:
+    if not uapi.holds_plain_data(map_type):
         raise LoaderError("map '%s': entries of %s maps cannot be copied" % (
             name, uapi.MAP_TYPE_NAMES.get(map_type, map_type)))
     what = "map '%s'" % name
     entries = read_entries(old_fd, map_type, key_size, value_size, what)
-    if map_type in ARRAY_TYPES:
+    if uapi.is_array(map_type):
         # Array slots always exist; what matters is that no non-zero value
         # sits at an index the smaller array would drop.
         order = sys.byteorder
@@ -73,22 +56,22 @@ def copy_entries(old_fd, new_fd, map_type, key_size, value_size, new_max_entries
                               hint="keep max_entries at least %d, or use on_incompatible_map: recreate" % (
                                   max(lost) + 1))
         entries = [(k, v) for k, v in entries if int.from_bytes(k, order) < new_max_entries]
-        flags = syscalls.BPF_ANY
+        flags = uapi.BPF_ANY
     else:
         if len(entries) > new_max_entries:
             raise LoaderError("map '%s' holds %d entries, which do not fit max_entries %d" % (
                 name, len(entries), new_max_entries),
                 hint="keep max_entries at least %d, or use on_incompatible_map: recreate" % len(entries))
-        flags = syscalls.BPF_NOEXIST
+        flags = uapi.BPF_NOEXIST
     for key, value in entries:
         try:
             syscalls.map_update(new_fd, key, value, flags, what=what)
         except SyscallError as e:
             if e.errno in (errno.E2BIG, errno.ENOMEM, errno.ENOSPC):
                 raise LoaderError("map '%s': the new map is full after copying some of %d entries (%s)" % (
-                    name, len(entries), e))
+                    name, len(entries), e)) from e
             raise
-    if map_type not in ARRAY_TYPES:
+    if not uapi.is_array(map_type):
         copied = sum(1 for _key in syscalls.map_keys(new_fd, key_size, what=what))
         if copied != len(entries):
             raise LoaderError("map '%s': copied %d entries but the new map holds %d" % (

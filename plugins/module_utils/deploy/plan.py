@@ -19,7 +19,6 @@ import json
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import ObjectNeeded
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import COPYABLE_TYPES
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import pin_name
@@ -176,7 +175,7 @@ def _map_action(desired, old, m, new, reasons, warnings):
     if desired.on_incompatible_map == "fail":
         raise SpecError("map '%s': live map (%s) differs from the desired one (%s) and on_incompatible_map "
                         "is fail" % (m.name, describe_live_map(old), describe_spec_map(m)))
-    if desired.on_incompatible_map == "recreate" or m.type not in COPYABLE_TYPES:
+    if desired.on_incompatible_map == "recreate" or not uapi.holds_plain_data(m.type):
         return ("recreate", old)
     if not _same_bytes(old, m):
         raise SpecError("map '%s': cannot migrate entries from %s to %s (type or key/value size changed); "

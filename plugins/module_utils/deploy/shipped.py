@@ -60,7 +60,7 @@ def shipped_object(src, sha256, run_id, received=None, directory=None):
             data = f.read()
     except (IOError, OSError) as e:
         raise LoaderError("object '%s' (sent from the controller as %s): cannot read: %s"
-                          % (received, src, e.strerror or e))
+                          % (received, src, e.strerror or e)) from e
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
         raise LoaderError("object '%s' arrived damaged: SHA-256 %s on the host, %s on the controller"

@@ -26,12 +26,6 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, STAGING_SUFFIX, make_dirs)
 
 
-# Link types whose program BPF_LINK_UPDATE can replace in place; the
-# others (perf events, raw and BTF tracepoints, multi links) are made again.
-_REPOINTABLE = frozenset((uapi.BPF_LINK_TYPE_CGROUP, uapi.BPF_LINK_TYPE_ITER, uapi.BPF_LINK_TYPE_NETNS,
-                          uapi.BPF_LINK_TYPE_XDP, uapi.BPF_LINK_TYPE_TCX, uapi.BPF_LINK_TYPE_NETKIT))
-
-
 class LinkRewireError(LoaderError):
     """A link of the live version cannot be wired to the new one."""
 
@@ -54,7 +48,7 @@ def _program_by_id(record):
 def _prog_type(path):
     fd = syscalls.obj_get(path)
     try:
-        return int(syscalls.fdinfo(fd)["prog_type"])
+        return syscalls.fdinfo(fd).prog_type
     finally:
         os.close(fd)
 
@@ -72,7 +66,7 @@ def remake_links(pins, old_record, new_record):
     for name in _pinned_links(old):
         lfd = syscalls.obj_get(os.path.join(old, LINKS_DIR, name))
         try:
-            if "map_type" in syscalls.fdinfo(lfd):
+            if syscalls.fdinfo(lfd).kind == "map":
                 continue  # the record of a netlink attachment: replaced after the swap
             info = syscalls.link_info(lfd)
         finally:
@@ -93,7 +87,7 @@ def remake_links(pins, old_record, new_record):
                                   "version, which the link cannot run" % (
                                       name, program, uapi.PROG_TYPE_NAMES.get(old_type, old_type),
                                       uapi.PROG_TYPE_NAMES.get(new_type, new_type)))
-        if info.type in _REPOINTABLE:
+        if uapi.link_can_update(info.type):
             continue
         _remake_link(old, new, new_record, name, program)
     return warnings
@@ -117,7 +111,7 @@ def carry_links(src, src_record, dst):
                 continue
             lfd = syscalls.obj_get(os.path.join(src, LINKS_DIR, name))
             try:
-                if "map_type" in syscalls.fdinfo(lfd):
+                if syscalls.fdinfo(lfd).kind == "map":
                     # Not a link: the record of a netlink attachment.
                     warnings.extend(_carry_netlink(src, dst, name, lfd, undo))
                     continue
@@ -127,7 +121,7 @@ def carry_links(src, src_record, dst):
                     warnings.append("link '%s': its program is not in the new version; the link is detached" %
                                     name)
                     continue
-                if info.type not in _REPOINTABLE:
+                if not uapi.link_can_update(info.type):
                     _remake_link(src, dst, dst_record, name, program)
                     continue
                 new_fd = syscalls.obj_get(os.path.join(dst, PROGS_DIR, pin))
@@ -271,7 +265,7 @@ def _replace_filter(record, prog_pin, name):
 
     fd = syscalls.obj_get(prog_pin)
     try:
-        prog_id = int(syscalls.fdinfo(fd)["prog_id"])
+        prog_id = syscalls.fdinfo(fd).prog_id
         netlink_tc.attach(record["interface"], record["direction"], fd,
                           netlink_tc.filter_name(os.path.basename(prog_pin), prog_id), record["priority"],
                           record["handle"], "link '%s'" % name)

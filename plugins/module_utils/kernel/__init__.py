@@ -4,10 +4,11 @@
 """The kernel layer: what ebpf.deploy asks of the running kernel, and nothing
 above it (imports only errors.py).
 
-- uapi.py: the bpf() ABI: commands, map, program, attach and link types, their names
-- syscalls.py: bpf() through ctypes: maps, programs, BTF, links, pins, info and fdinfo
+- uapi.py: the bpf() ABI: commands, map, program, attach and link types, their names, the release
+  that brought each, and what each map type is (is_percpu, holds_fds, prealloc_rule, ...)
+- syscalls.py: bpf() through ctypes: maps, programs, BTF, links, pins, info, and fdinfo (Fdinfo)
 - insn.py: eBPF instruction encoding and the fields relocations patch
-- host.py: the host: kernel release, possible CPUs, this process's capabilities
+- host.py: the host: kernel release, possible CPUs and the per-CPU value stride, this process's capabilities
 - bpffs.py: bpffs: safe pin names, a loaded version's maps/ and progs/, atomic directory swaps, removal
 - attach.py: attaching programs as bpf_links (XDP, tcx, cgroup, tracepoints, kprobes, BTF tracing)
 - netlink_tc.py: tc clsact filters through netlink (pyroute2), for kernels before tcx

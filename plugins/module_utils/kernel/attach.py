@@ -23,7 +23,8 @@ import struct
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, syscalls, uapi
 
-XDP_MODES = {"auto": 0, "skb": 1 << 1, "native": 1 << 2, "offload": 1 << 3}
+XDP_MODES = {"auto": 0, "skb": uapi.XDP_FLAGS_SKB_MODE, "native": uapi.XDP_FLAGS_DRV_MODE,
+             "offload": uapi.XDP_FLAGS_HW_MODE}
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 _NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "arm64": 241, "riscv64": 241, "loongarch64": 241,
@@ -40,9 +41,9 @@ def ifindex(interface):
     """The index of network interface ``interface``; LoaderError if missing."""
     try:
         return socket.if_nametoindex(interface)
-    except OSError:
+    except OSError as e:
         raise LoaderError("interface '%s' does not exist on this host (in this network namespace)" % interface,
-                          hint="ip link show lists the interfaces")
+                          hint="ip link show lists the interfaces") from e
 
 
 def _link(prog_fd, target, attach_type, what, flags=0, min_kernel=None, feature=None, **union):
@@ -52,7 +53,7 @@ def _link(prog_fd, target, attach_type, what, flags=0, min_kernel=None, feature=
         # The release hint only where this kernel predates it: on a newer
         # one EINVAL means something else, which the message alone tells.
         if e.errno in (errno.EINVAL, errno.ENOTSUP, 524) and min_kernel and host.kernel_older_than(min_kernel):
-            raise NotSupportedError(str(e), feature=feature, min_kernel=min_kernel)
+            raise NotSupportedError(str(e), feature=feature, min_kernel=min_kernel) from e
         raise
 
 
@@ -67,10 +68,10 @@ def attach_xdp(prog_fd, interface, mode="auto", what="xdp"):
         if e.errno == errno.EBUSY:
             raise LoaderError("%s: interface '%s' already has an XDP program attached outside ebpf.deploy; "
                               "refusing to replace it" % (what, interface),
-                              hint="detach it first (ip link set dev %s xdp off) if it may go" % interface)
+                              hint="detach it first (ip link set dev %s xdp off) if it may go" % interface) from e
         if e.errno == errno.EOPNOTSUPP and mode in ("native", "offload"):
             raise LoaderError("%s: interface '%s' does not support %s XDP" % (what, interface, mode),
-                              hint="use mode: skb (generic XDP) or auto")
+                              hint="use mode: skb (generic XDP) or auto") from e
         raise
 
 
@@ -86,7 +87,7 @@ def attach_cgroup(prog_fd, cgroup, attach_type, what="cgroup"):
         cg_fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
         raise LoaderError("%s: cgroup '%s': %s" % (what, cgroup, e.strerror),
-                          hint="give the cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice")
+                          hint="give the cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice") from e
     try:
         return _link(prog_fd, cg_fd, attach_type, what, min_kernel="5.7", feature="cgroup bpf_link")
     finally:
@@ -98,7 +99,7 @@ def attach_raw_tracepoint(prog_fd, name, what="raw_tracepoint"):
         return syscalls.raw_tracepoint_open(prog_fd, name, what=what)
     except SyscallError as e:
         if e.errno == errno.ENOENT:
-            raise LoaderError("%s: the kernel has no tracepoint '%s'" % (what, name))
+            raise LoaderError("%s: the kernel has no tracepoint '%s'" % (what, name)) from e
         raise
 
 
@@ -179,7 +180,7 @@ def attach_kprobe(prog_fd, function, offset=0, retprobe=False, what="kprobe"):
         pfd = _perf_event_open(attr, what)
     except SyscallError as e:
         if e.errno == errno.ENOENT:
-            raise LoaderError("%s: no kernel function '%s' to probe" % (what, function))
+            raise LoaderError("%s: no kernel function '%s' to probe" % (what, function)) from e
         raise
     try:
         return _link(prog_fd, pfd, uapi.BPF_PERF_EVENT, what, min_kernel="5.15", feature="perf_event bpf_link")

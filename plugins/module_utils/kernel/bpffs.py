@@ -122,15 +122,15 @@ def make_dirs(directory, created=None):
     for path in reversed(missing):
         try:
             os.mkdir(path, 0o700)
-        except FileExistsError:
+        except FileExistsError as e:
             # Another collection's run made it just now (the lock is per
             # collection); fine when it is a directory, not a symlink.
             if os.path.isdir(path) and not os.path.islink(path):
                 continue
-            raise LoaderError("cannot create pin directory '%s': something else is there" % path)
+            raise LoaderError("cannot create pin directory '%s': something else is there" % path) from e
         except OSError as e:
             raise LoaderError("cannot create pin directory '%s': %s" % (path, e.strerror or e),
-                              hint=_write_hint(e.errno))
+                              hint=_write_hint(e.errno)) from e
         created.append(path)
     return created
 
@@ -194,6 +194,14 @@ def _write_hint(err):
     return None
 
 
+def list_dir(directory):
+    """The names in ``directory``, sorted; none when it cannot be read."""
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
+
+
 def planted_symlinks(version):
     """Symlinks in a collection's version directory (its subdirectories and
     pins, not below a symlinked directory): ebpf.deploy makes none."""
@@ -203,11 +211,7 @@ def planted_symlinks(version):
         if os.path.islink(path):
             found.append(path)
             continue
-        try:
-            names = sorted(os.listdir(path))
-        except OSError:
-            continue
-        found.extend(os.path.join(path, n) for n in names if os.path.islink(os.path.join(path, n)))
+        found.extend(os.path.join(path, n) for n in list_dir(path) if os.path.islink(os.path.join(path, n)))
     return found
 
 
@@ -219,11 +223,7 @@ def open_pinned(directory, kind):
     out = {}
     if os.path.islink(directory):
         return out
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return out
-    for name in names:
+    for name in list_dir(directory):
         path = os.path.join(directory, name)
         try:
             fd = syscalls.obj_get(path)
@@ -234,13 +234,11 @@ def open_pinned(directory, kind):
         if key not in info:
             os.close(fd)
             continue
-        entry = {"fd": fd, "path": path, "id": int(info[key]), "memlock": int(info.get("memlock", 0)),
-                 "fdinfo": info}
+        entry = {"fd": fd, "path": path, "id": int(info[key]), "memlock": info.memlock, "fdinfo": info}
         if kind == "map":
-            entry.update(type=int(info["map_type"]), key_size=int(info["key_size"]),
-                         value_size=int(info["value_size"]), max_entries=int(info["max_entries"]),
-                         flags=int(info.get("map_flags", "0"), 16))
+            entry.update(type=info.map_type, key_size=info.key_size, value_size=info.value_size,
+                         max_entries=info.max_entries, flags=info.map_flags)
         elif kind == "prog":
-            entry.update(type=int(info["prog_type"]), tag=info.get("prog_tag", ""))
+            entry.update(type=info.prog_type, tag=info.prog_tag)
         out[name] = entry
     return out

@@ -11,6 +11,8 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
+
 # Capability numbers (linux/capability.h).
 CAP_SYS_ADMIN = 21
 CAP_BPF = 39
@@ -39,6 +41,20 @@ def possible_cpus():
         lo, _sep, hi = part.partition("-")
         count += int(hi or lo) - int(lo) + 1
     return count
+
+
+def value_slot_size(map_type, value_size):
+    """Bytes of one CPU's value in what a lookup returns: per-CPU maps
+    round each value up to 8 bytes."""
+    return (value_size + 7) // 8 * 8 if uapi.is_percpu(map_type) else value_size
+
+
+def value_buffer_size(map_type, value_size):
+    """Bytes one lookup of such a map returns: per-CPU maps give a value
+    slot per possible CPU."""
+    if uapi.is_percpu(map_type):
+        return value_slot_size(map_type, value_size) * possible_cpus()
+    return value_size
 
 
 def effective_capabilities():

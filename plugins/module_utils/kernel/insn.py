@@ -5,7 +5,7 @@
 
 Instructions live in one ``bytearray`` per program; these helpers read and
 write single fields at an instruction index, so relocation never builds a
-Python object per instruction.
+Python object per instruction. The opcode numbers are uapi.py's.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,27 +15,13 @@ __metaclass__ = type
 import struct
 import sys
 
-INSN_SIZE = 8
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
+
 BPF_INSN = struct.Struct("=BBhi")
+_INSN = uapi.BPF_INSN_SIZE
 
-BPF_LD = 0x00
-BPF_JMP = 0x05
-BPF_JMP32 = 0x06
-BPF_IMM = 0x00
-BPF_DW = 0x18
-BPF_CALL = 0x80
-BPF_EXIT = 0x90
-BPF_K = 0x00
-
-LD_IMM64 = BPF_LD | BPF_IMM | BPF_DW  # 0x18, two instruction slots
-CALL = BPF_JMP | BPF_CALL | BPF_K  # 0x85
-
-BPF_PSEUDO_MAP_FD = 1
-BPF_PSEUDO_MAP_VALUE = 2
-BPF_PSEUDO_BTF_ID = 3
-BPF_PSEUDO_FUNC = 4
-BPF_PSEUDO_CALL = 1
-BPF_PSEUDO_KFUNC_CALL = 2
+LD_IMM64 = uapi.BPF_LD | uapi.BPF_IMM | uapi.BPF_DW  # 0x18, two instruction slots
+CALL = uapi.BPF_JMP | uapi.BPF_CALL | uapi.BPF_K  # 0x85
 
 # The register byte packs dst and src nibbles in host bit-field order.
 _LITTLE = sys.byteorder == "little"
@@ -43,27 +29,42 @@ _LITTLE = sys.byteorder == "little"
 
 def unpack(buf, idx):
     """(code, dst, src, off, imm) of instruction ``idx``."""
-    code, regs, off, imm = BPF_INSN.unpack_from(buf, idx * INSN_SIZE)
+    code, regs, off, imm = BPF_INSN.unpack_from(buf, idx * _INSN)
     if _LITTLE:
         return code, regs & 0xf, regs >> 4, off, imm
     return code, regs >> 4, regs & 0xf, off, imm
 
 
+def encode(code, dst=0, src=0, off=0, imm=0):
+    """The 8 bytes of one instruction."""
+    regs = dst | src << 4 if _LITTLE else dst << 4 | src
+    return BPF_INSN.pack(code, regs, off, imm)
+
+
+def set_code(buf, idx, code):
+    buf[idx * _INSN] = code
+
+
+def set_off(buf, idx, off):
+    struct.pack_into("=h", buf, idx * _INSN + 2, off)
+
+
 def set_imm(buf, idx, imm):
-    struct.pack_into("=i", buf, idx * INSN_SIZE + 4, imm)
+    struct.pack_into("=i", buf, idx * _INSN + 4, imm)
+
+
+def set_imm_bits(buf, idx, value):
+    """Set imm to the low 32 bits of ``value`` (CO-RE results are unsigned)."""
+    struct.pack_into("=I", buf, idx * _INSN + 4, value & 0xffffffff)
 
 
 def set_src(buf, idx, src):
-    pos = idx * INSN_SIZE + 1
+    pos = idx * _INSN + 1
     regs = buf[pos]
     if _LITTLE:
         buf[pos] = (regs & 0x0f) | (src << 4)
     else:
         buf[pos] = (regs & 0xf0) | src
-
-
-def is_pseudo_call(code, src):
-    return code == CALL and src == BPF_PSEUDO_CALL
 
 
 def set_ld_imm64(buf, idx, src, lo, hi=0):
@@ -81,4 +82,4 @@ POISON_HELPER = 0xbad2310
 def poison(buf, idx):
     """Turn an instruction into a call of helper POISON_HELPER, as libbpf
     does, so the verifier rejects it only if reached."""
-    BPF_INSN.pack_into(buf, idx * INSN_SIZE, CALL, 0, 0, POISON_HELPER)
+    BPF_INSN.pack_into(buf, idx * _INSN, CALL, 0, 0, POISON_HELPER)

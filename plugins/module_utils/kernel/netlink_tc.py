@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import traceback
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
@@ -29,7 +30,6 @@ except ImportError:
 
 PARENTS = {"ingress": 0xfffffff2, "egress": 0xfffffff3}
 NAME_PREFIX = "ebpf_deploy:"
-EEXIST = 17
 
 
 class MissingPyroute2(LoaderError):
@@ -86,8 +86,8 @@ def attach(interface, direction, prog_fd, name, priority, handle, what):
         try:
             ipr.tc("add", "clsact", index)
         except NetlinkError as e:
-            if e.code != EEXIST:
-                raise LoaderError("%s: cannot add a clsact qdisc on %s: %s" % (what, interface, e))
+            if e.code != errno.EEXIST:
+                raise LoaderError("%s: cannot add a clsact qdisc on %s: %s" % (what, interface, e)) from e
         existing = [n for p, h, n in _filters(ipr, index, direction) if p == priority and h == handle]
         if existing and not existing[0].startswith(NAME_PREFIX):
             raise LoaderError("%s: %s %s already has a filter '%s' at priority %d handle %d that ebpf.deploy did "
@@ -99,7 +99,7 @@ def attach(interface, direction, prog_fd, name, priority, handle, what):
             ipr.tc(command, "bpf", index, handle, fd=prog_fd, name=name, parent=PARENTS[direction],
                    direct_action=True, prio=priority, classid=1)
         except NetlinkError as e:
-            raise LoaderError("%s: tc %s on %s: %s" % (what, command, interface, e))
+            raise LoaderError("%s: tc %s on %s: %s" % (what, command, interface, e)) from e
 
 
 def detach(interface, direction, priority, handle, what):

@@ -20,7 +20,7 @@ import os
 import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, uapi
 
 # __NR_bpf per architecture (asm/unistd*.h); the generic table serves the newer ports.
 _NR_BPF = {
@@ -28,38 +28,6 @@ _NR_BPF = {
     "armv6l": 386, "ppc64le": 361, "ppc64": 361, "s390x": 351, "riscv64": 280,
     "loongarch64": 280, "mips64": 5315,
 }
-
-BPF_MAP_CREATE = 0
-BPF_MAP_LOOKUP_ELEM = 1
-BPF_MAP_UPDATE_ELEM = 2
-BPF_MAP_DELETE_ELEM = 3
-BPF_MAP_GET_NEXT_KEY = 4
-BPF_PROG_LOAD = 5
-BPF_OBJ_PIN = 6
-BPF_OBJ_GET = 7
-BPF_PROG_TEST_RUN = 10
-BPF_PROG_GET_NEXT_ID = 11
-BPF_MAP_GET_NEXT_ID = 12
-BPF_PROG_GET_FD_BY_ID = 13
-BPF_MAP_GET_FD_BY_ID = 14
-BPF_OBJ_GET_INFO_BY_FD = 15
-BPF_PROG_ATTACH = 8
-BPF_PROG_DETACH = 9
-BPF_RAW_TRACEPOINT_OPEN = 17
-BPF_BTF_LOAD = 18
-BPF_MAP_FREEZE = 22
-BPF_MAP_LOOKUP_BATCH = 24
-BPF_LINK_CREATE = 28
-BPF_LINK_UPDATE = 29
-BPF_LINK_GET_FD_BY_ID = 30
-BPF_LINK_DETACH = 34
-BPF_BTF_GET_FD_BY_ID = 19
-
-BPF_F_REPLACE = 1 << 2
-
-BPF_ANY = 0
-BPF_NOEXIST = 1
-BPF_EXIST = 2
 
 # union bpf_attr members, as the kernel lays them out (include/uapi/linux/bpf.h)
 MAP_CREATE_ATTR = struct.Struct("=7I16s5IQ")
@@ -168,19 +136,19 @@ def map_create(map_type, key_size, value_size, max_entries, flags=0, name="", in
     attr = _attr(MAP_CREATE_ATTR, map_type, key_size, value_size, max_entries, flags, inner_map_fd,
                  numa_node, _obj_name(name), ifindex, btf_fd, btf_key_type_id, btf_value_type_id, 0,
                  map_extra)
-    return bpf(BPF_MAP_CREATE, attr, "map '%s': create" % name)
+    return bpf(uapi.BPF_MAP_CREATE, attr, "map '%s': create" % name)
 
 
-def map_update(fd, key, value, flags=BPF_ANY, what="map"):
+def map_update(fd, key, value, flags=uapi.BPF_ANY, what="map"):
     kbuf, vbuf = buffer(key), buffer(value)
-    bpf(BPF_MAP_UPDATE_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(vbuf), flags), "%s: update element" % what)
+    bpf(uapi.BPF_MAP_UPDATE_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(vbuf), flags), "%s: update element" % what)
 
 
 def map_lookup(fd, key, value_size, what="map"):
     """The value at ``key`` as bytes, or None when the key is absent."""
     kbuf, vbuf = buffer(key), buffer(value_size)
     try:
-        bpf(BPF_MAP_LOOKUP_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(vbuf), 0), "%s: lookup element" % what)
+        bpf(uapi.BPF_MAP_LOOKUP_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(vbuf), 0), "%s: lookup element" % what)
     except SyscallError as e:
         if e.errno == errno.ENOENT:
             return None
@@ -192,7 +160,7 @@ def map_delete(fd, key, what="map"):
     """Delete ``key``; False when it was not there."""
     kbuf = buffer(key)
     try:
-        bpf(BPF_MAP_DELETE_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), 0, 0), "%s: delete element" % what)
+        bpf(uapi.BPF_MAP_DELETE_ELEM, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), 0, 0), "%s: delete element" % what)
     except SyscallError as e:
         if e.errno == errno.ENOENT:
             return False
@@ -207,7 +175,7 @@ def map_keys(fd, key_size, what="map"):
     while True:
         kbuf = buffer(cur) if cur is not None else None
         try:
-            bpf(BPF_MAP_GET_NEXT_KEY, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(nbuf), 0), "%s: next key" % what)
+            bpf(uapi.BPF_MAP_GET_NEXT_KEY, _attr(MAP_ELEM_ATTR, fd, _ptr(kbuf), _ptr(nbuf), 0), "%s: next key" % what)
         except SyscallError as e:
             if e.errno == errno.ENOENT:
                 return
@@ -228,7 +196,7 @@ def map_count(fd, key_size, value_size, what="map", batch=4096):
         attr = _attr(MAP_BATCH_ATTR, 0 if first else ctypes.addressof(token_in), ctypes.addressof(token_out),
                      ctypes.addressof(keys), ctypes.addressof(values), batch, fd, 0, 0)
         try:
-            bpf(BPF_MAP_LOOKUP_BATCH, attr, "%s: lookup batch" % what)
+            bpf(uapi.BPF_MAP_LOOKUP_BATCH, attr, "%s: lookup batch" % what)
             done = False
         except SyscallError as e:
             if e.errno == errno.ENOENT:
@@ -248,7 +216,7 @@ def map_count(fd, key_size, value_size, what="map", batch=4096):
 
 
 def map_freeze(fd, what="map"):
-    bpf(BPF_MAP_FREEZE, _attr(MAP_FREEZE_ATTR, fd), "%s: freeze" % what)
+    bpf(uapi.BPF_MAP_FREEZE, _attr(MAP_FREEZE_ATTR, fd), "%s: freeze" % what)
 
 
 def prog_load(prog_type, insns, license, name="", expected_attach_type=0, prog_flags=0, kern_version=0,
@@ -270,8 +238,14 @@ def prog_load(prog_type, insns, license, name="", expected_attach_type=0, prog_f
                  len(func_info) // func_info_rec_size if fibuf else 0, line_info_rec_size if libuf else 0,
                  _ptr(libuf), len(line_info) // line_info_rec_size if libuf else 0, attach_btf_id,
                  attach_btf_obj_fd, 0, 0, 0, 0, 0)
+    return _bpf_with_log(uapi.BPF_PROG_LOAD, attr, "program '%s': load" % name, logbuf)
+
+
+def _bpf_with_log(cmd, attr, what, logbuf):
+    """bpf() for a command that writes a log: (fd, log); the log rides on
+    the SyscallError too, where the verifier says why."""
     try:
-        fd = bpf(BPF_PROG_LOAD, attr, "program '%s': load" % name)
+        fd = bpf(cmd, attr, what)
     except SyscallError as e:
         e.log = _log_text(logbuf)
         raise
@@ -290,17 +264,12 @@ def btf_load(data, log_level=0, log_size=0, what="BTF"):
     logbuf = buffer(log_size) if log_level else None
     attr = _attr(BTF_LOAD_ATTR, _ptr(dbuf), _ptr(logbuf), len(data), log_size if log_level else 0,
                  log_level, 0)
-    try:
-        fd = bpf(BPF_BTF_LOAD, attr, "%s: load" % what)
-    except SyscallError as e:
-        e.log = _log_text(logbuf)
-        raise
-    return fd, _log_text(logbuf)
+    return _bpf_with_log(uapi.BPF_BTF_LOAD, attr, "%s: load" % what, logbuf)
 
 
 def obj_pin(fd, path):
     pbuf = buffer(os.fsencode(path) + b"\0")
-    bpf(BPF_OBJ_PIN, _attr(OBJ_PIN_ATTR, _ptr(pbuf), fd, 0), "pin '%s'" % path)
+    bpf(uapi.BPF_OBJ_PIN, _attr(OBJ_PIN_ATTR, _ptr(pbuf), fd, 0), "pin '%s'" % path)
 
 
 def obj_get(path, flags=0):
@@ -311,12 +280,12 @@ def obj_get(path, flags=0):
         raise SyscallError("open pin '%s': a symbolic link, not a pin; refusing to follow it" % path, errno.ELOOP,
                            hint="remove the symlink; ebpf.deploy makes none")
     pbuf = buffer(os.fsencode(path) + b"\0")
-    return bpf(BPF_OBJ_GET, _attr(OBJ_PIN_ATTR, _ptr(pbuf), 0, flags), "open pin '%s'" % path)
+    return bpf(uapi.BPF_OBJ_GET, _attr(OBJ_PIN_ATTR, _ptr(pbuf), 0, flags), "open pin '%s'" % path)
 
 
 def _info(fd, size, what):
     ibuf = buffer(size)
-    bpf(BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, size, _ptr(ibuf)), "%s: get info" % what)
+    bpf(uapi.BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, size, _ptr(ibuf)), "%s: get info" % what)
     return ibuf.raw
 
 
@@ -365,7 +334,7 @@ def prog_test_run(fd, data=b"", repeat=1, data_size_out=0, ctx=None, what="progr
     cin = buffer(ctx) if ctx else None
     attr = _attr(PROG_TEST_RUN_ATTR, fd, 0, len(data), data_size_out, _ptr(din), _ptr(dout), repeat, 0,
                  len(ctx) if ctx else 0, 0, _ptr(cin), 0, 0, 0, 0)
-    bpf(BPF_PROG_TEST_RUN, attr, "%s: test run" % what)
+    bpf(uapi.BPF_PROG_TEST_RUN, attr, "%s: test run" % what)
     retval = struct.unpack_from("=I", attr, 4)[0]
     out_size = struct.unpack_from("=I", attr, 12)[0]
     return retval, (dout.raw[:out_size] if dout is not None else b"")
@@ -375,7 +344,7 @@ def link_create(prog_fd, target, attach_type, flags=0, u1=0, u2=0, u3=0, what="l
     """BPF_LINK_CREATE; ``target`` is an fd or ifindex by attach type,
     u1/u2/u3 fill the per-type union (see LINK_CREATE_ATTR)."""
     attr = _attr(LINK_CREATE_ATTR, prog_fd, target, attach_type, flags, u1, u2, u3)
-    return bpf(BPF_LINK_CREATE, attr, "%s: create" % what)
+    return bpf(uapi.BPF_LINK_CREATE, attr, "%s: create" % what)
 
 
 # What BPF_LINK_UPDATE answers for link types without update_prog (perf
@@ -386,13 +355,13 @@ LINK_UPDATE_UNSUPPORTED = (errno.EINVAL, errno.EOPNOTSUPP)
 def link_update(link_fd, new_prog_fd, old_prog_fd=None, what="link"):
     """Point a link at another program; with ``old_prog_fd`` only if it
     still runs that one (BPF_F_REPLACE), so a concurrent change is not lost."""
-    flags = BPF_F_REPLACE if old_prog_fd is not None else 0
+    flags = uapi.BPF_F_REPLACE if old_prog_fd is not None else 0
     attr = _attr(LINK_UPDATE_ATTR, link_fd, new_prog_fd, flags, old_prog_fd or 0)
-    bpf(BPF_LINK_UPDATE, attr, "%s: update" % what)
+    bpf(uapi.BPF_LINK_UPDATE, attr, "%s: update" % what)
 
 
 def link_detach(link_fd, what="link"):
-    bpf(BPF_LINK_DETACH, _attr(LINK_DETACH_ATTR, link_fd), "%s: detach" % what)
+    bpf(uapi.BPF_LINK_DETACH, _attr(LINK_DETACH_ATTR, link_fd), "%s: detach" % what)
 
 
 class LinkInfo:
@@ -413,32 +382,35 @@ def raw_tracepoint_open(prog_fd, name, what="raw tracepoint"):
     """BPF_RAW_TRACEPOINT_OPEN: returns a link fd. ``name`` None for
     tp_btf/fentry/fexit/lsm programs (the target is in the program)."""
     nbuf = buffer(name.encode() + b"\0") if name else None
-    return bpf(BPF_RAW_TRACEPOINT_OPEN, _attr(RAW_TRACEPOINT_OPEN_ATTR, _ptr(nbuf), prog_fd, 0), what)
+    return bpf(uapi.BPF_RAW_TRACEPOINT_OPEN, _attr(RAW_TRACEPOINT_OPEN_ATTR, _ptr(nbuf), prog_fd, 0), what)
 
 
 def btf_raw_by_id(btf_id, what="BTF"):
     """The raw bytes of kernel BTF object ``btf_id`` (e.g. a map's BTF)."""
-    fd = bpf(BPF_BTF_GET_FD_BY_ID, _attr(GET_ID_ATTR, btf_id, 0, 0), "%s id %d: open" % (what, btf_id))
+    fd = bpf(uapi.BPF_BTF_GET_FD_BY_ID, _attr(GET_ID_ATTR, btf_id, 0, 0), "%s id %d: open" % (what, btf_id))
     try:
         info = buffer(BPF_BTF_INFO.size)
-        bpf(BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, BPF_BTF_INFO.size, _ptr(info)), "%s: info" % what)
+        bpf(uapi.BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, BPF_BTF_INFO.size, _ptr(info)), "%s: info" % what)
         size = BPF_BTF_INFO.unpack_from(info.raw)[1]
         data = buffer(size)
         BPF_BTF_INFO.pack_into(info, 0, _ptr(data), size, 0, 0, 0, 0)
-        bpf(BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, BPF_BTF_INFO.size, _ptr(info)), "%s: info" % what)
+        bpf(uapi.BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, BPF_BTF_INFO.size, _ptr(info)), "%s: info" % what)
         return data.raw[:size]
     finally:
         os.close(fd)
 
 
+_GET_FD_BY_ID = {"map": uapi.BPF_MAP_GET_FD_BY_ID, "prog": uapi.BPF_PROG_GET_FD_BY_ID,
+                 "link": uapi.BPF_LINK_GET_FD_BY_ID}
+
+
 def get_fd_by_id(kind, obj_id):
-    cmd = {"map": BPF_MAP_GET_FD_BY_ID, "prog": BPF_PROG_GET_FD_BY_ID, "link": BPF_LINK_GET_FD_BY_ID}[kind]
-    return bpf(cmd, _attr(GET_ID_ATTR, obj_id, 0, 0), "%s id %d: open" % (kind, obj_id))
+    return bpf(_GET_FD_BY_ID[kind], _attr(GET_ID_ATTR, obj_id, 0, 0), "%s id %d: open" % (kind, obj_id))
 
 
 def next_id(kind, start):
     """The next map/program id after ``start``, or None at the end."""
-    cmd = BPF_MAP_GET_NEXT_ID if kind == "map" else BPF_PROG_GET_NEXT_ID
+    cmd = uapi.BPF_MAP_GET_NEXT_ID if kind == "map" else uapi.BPF_PROG_GET_NEXT_ID
     attr = _attr(GET_ID_ATTR, start, 0, 0)
     try:
         bpf(cmd, attr, "%s: next id" % kind)
@@ -449,9 +421,45 @@ def next_id(kind, start):
     return struct.unpack_from("=I", attr, 4)[0]
 
 
+def _fdinfo_field(key, base=10):
+    return property(lambda self: int(self.get(key, "0"), base),
+                    doc="%s as an int (0 where the kernel does not print it)" % key)
+
+
+class Fdinfo(dict):
+    """/proc/self/fdinfo/<fd> of a bpf object: the lines as the kernel
+    prints them (a dict of str -> str), and the fields the loader reads as
+    ints (a field this kind of object does not print reads 0). Flags and
+    map_extra are hex."""
+
+    map_id = _fdinfo_field("map_id")
+    map_type = _fdinfo_field("map_type")
+    key_size = _fdinfo_field("key_size")
+    value_size = _fdinfo_field("value_size")
+    max_entries = _fdinfo_field("max_entries")
+    map_flags = _fdinfo_field("map_flags", 16)
+    map_extra = _fdinfo_field("map_extra", 16)
+    prog_id = _fdinfo_field("prog_id")
+    prog_type = _fdinfo_field("prog_type")
+    memlock = _fdinfo_field("memlock")
+
+    @property
+    def prog_tag(self):
+        return self.get("prog_tag", "")
+
+    @property
+    def kind(self):
+        """'link', 'map' or 'prog' (None: not a bpf object). A link's
+        fdinfo names its program too, so links are told apart first."""
+        for kind, key in (("link", "link_id"), ("map", "map_type"), ("prog", "prog_type")):
+            if key in self:
+                return kind
+        return None
+
+
 def fdinfo(fd):
-    """/proc/self/fdinfo/<fd> as a dict of str -> str (memlock, map_id, prog_tag, ...)."""
-    out = {}
+    """/proc/self/fdinfo/<fd> as an Fdinfo (memlock, map_id, prog_tag, ...)."""
+    out = Fdinfo()
     with open("/proc/self/fdinfo/%d" % fd) as f:
         for line in f:
             key, sep, value = line.partition(":")

@@ -27,6 +27,25 @@ def _invert(mapping):
     return dict((name, value) for value, name in mapping.items())
 
 
+def _enum_names(first, last, prefix=None):
+    """{value: name} of the constants defined above from ``first`` to
+    ``last``, in file order: the header's full names, or with ``prefix``
+    the short names bpftool prints (the rest of the name, lower-cased). A
+    value keeps its first name; an alias defined after it (BPF_PROG_RUN)
+    names nothing."""
+    names = list(globals())
+    out = {}
+    for name in names[names.index(first):names.index(last) + 1]:
+        value = globals()[name]
+        if value in out or not isinstance(value, int):
+            continue
+        if prefix is None:
+            out[value] = name
+        elif name.startswith(prefix):
+            out[value] = name[len(prefix):].lower()
+    return out
+
+
 # ---------------------------------------------------------------------------
 # enum bpf_cmd: the first argument of bpf(2).
 # ---------------------------------------------------------------------------
@@ -71,52 +90,8 @@ BPF_TOKEN_CREATE = 36
 BPF_PROG_STREAM_READ_BY_FD = 37
 BPF_PROG_ASSOC_STRUCT_OPS = 38
 
-# Not a command: OR-ed into the command number to say a second, common
-# attribute block follows (bpf-next for 7.2); kernels without it fail EINVAL.
-BPF_COMMON_ATTRS = 1 << 16
-
 # Full header names, because syscall errors read best as "bpf(BPF_PROG_LOAD)".
-CMD_NAMES = {
-    BPF_MAP_CREATE: "BPF_MAP_CREATE",
-    BPF_MAP_LOOKUP_ELEM: "BPF_MAP_LOOKUP_ELEM",
-    BPF_MAP_UPDATE_ELEM: "BPF_MAP_UPDATE_ELEM",
-    BPF_MAP_DELETE_ELEM: "BPF_MAP_DELETE_ELEM",
-    BPF_MAP_GET_NEXT_KEY: "BPF_MAP_GET_NEXT_KEY",
-    BPF_PROG_LOAD: "BPF_PROG_LOAD",
-    BPF_OBJ_PIN: "BPF_OBJ_PIN",
-    BPF_OBJ_GET: "BPF_OBJ_GET",
-    BPF_PROG_ATTACH: "BPF_PROG_ATTACH",
-    BPF_PROG_DETACH: "BPF_PROG_DETACH",
-    BPF_PROG_TEST_RUN: "BPF_PROG_TEST_RUN",
-    BPF_PROG_GET_NEXT_ID: "BPF_PROG_GET_NEXT_ID",
-    BPF_MAP_GET_NEXT_ID: "BPF_MAP_GET_NEXT_ID",
-    BPF_PROG_GET_FD_BY_ID: "BPF_PROG_GET_FD_BY_ID",
-    BPF_MAP_GET_FD_BY_ID: "BPF_MAP_GET_FD_BY_ID",
-    BPF_OBJ_GET_INFO_BY_FD: "BPF_OBJ_GET_INFO_BY_FD",
-    BPF_PROG_QUERY: "BPF_PROG_QUERY",
-    BPF_RAW_TRACEPOINT_OPEN: "BPF_RAW_TRACEPOINT_OPEN",
-    BPF_BTF_LOAD: "BPF_BTF_LOAD",
-    BPF_BTF_GET_FD_BY_ID: "BPF_BTF_GET_FD_BY_ID",
-    BPF_TASK_FD_QUERY: "BPF_TASK_FD_QUERY",
-    BPF_MAP_LOOKUP_AND_DELETE_ELEM: "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
-    BPF_MAP_FREEZE: "BPF_MAP_FREEZE",
-    BPF_BTF_GET_NEXT_ID: "BPF_BTF_GET_NEXT_ID",
-    BPF_MAP_LOOKUP_BATCH: "BPF_MAP_LOOKUP_BATCH",
-    BPF_MAP_LOOKUP_AND_DELETE_BATCH: "BPF_MAP_LOOKUP_AND_DELETE_BATCH",
-    BPF_MAP_UPDATE_BATCH: "BPF_MAP_UPDATE_BATCH",
-    BPF_MAP_DELETE_BATCH: "BPF_MAP_DELETE_BATCH",
-    BPF_LINK_CREATE: "BPF_LINK_CREATE",
-    BPF_LINK_UPDATE: "BPF_LINK_UPDATE",
-    BPF_LINK_GET_FD_BY_ID: "BPF_LINK_GET_FD_BY_ID",
-    BPF_LINK_GET_NEXT_ID: "BPF_LINK_GET_NEXT_ID",
-    BPF_ENABLE_STATS: "BPF_ENABLE_STATS",
-    BPF_ITER_CREATE: "BPF_ITER_CREATE",
-    BPF_LINK_DETACH: "BPF_LINK_DETACH",
-    BPF_PROG_BIND_MAP: "BPF_PROG_BIND_MAP",
-    BPF_TOKEN_CREATE: "BPF_TOKEN_CREATE",
-    BPF_PROG_STREAM_READ_BY_FD: "BPF_PROG_STREAM_READ_BY_FD",
-    BPF_PROG_ASSOC_STRUCT_OPS: "BPF_PROG_ASSOC_STRUCT_OPS",
-}
+CMD_NAMES = _enum_names("BPF_MAP_CREATE", "BPF_PROG_ASSOC_STRUCT_OPS")
 CMD_BY_NAME = _invert(CMD_NAMES)
 
 
@@ -142,13 +117,9 @@ BPF_MAP_TYPE_SOCKMAP = 15
 BPF_MAP_TYPE_CPUMAP = 16
 BPF_MAP_TYPE_XSKMAP = 17
 BPF_MAP_TYPE_SOCKHASH = 18
-BPF_MAP_TYPE_CGROUP_STORAGE = 19
-# 6.x headers renamed these two to *_DEPRECATED and kept the old names as
-# aliases; both spellings are accepted here so either header matches.
-BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED = BPF_MAP_TYPE_CGROUP_STORAGE
+BPF_MAP_TYPE_CGROUP_STORAGE = 19  # 6.x headers: *_DEPRECATED, this name an alias (also 21)
 BPF_MAP_TYPE_REUSEPORT_SOCKARRAY = 20
 BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE = 21
-BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED = BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
 BPF_MAP_TYPE_QUEUE = 22
 BPF_MAP_TYPE_STACK = 23
 BPF_MAP_TYPE_SK_STORAGE = 24
@@ -165,44 +136,7 @@ BPF_MAP_TYPE_INSN_ARRAY = 34
 BPF_MAP_TYPE_RHASH = 35
 
 # The names bpftool prints and accepts; also what users write in playbooks.
-MAP_TYPE_NAMES = {
-    BPF_MAP_TYPE_UNSPEC: "unspec",
-    BPF_MAP_TYPE_HASH: "hash",
-    BPF_MAP_TYPE_ARRAY: "array",
-    BPF_MAP_TYPE_PROG_ARRAY: "prog_array",
-    BPF_MAP_TYPE_PERF_EVENT_ARRAY: "perf_event_array",
-    BPF_MAP_TYPE_PERCPU_HASH: "percpu_hash",
-    BPF_MAP_TYPE_PERCPU_ARRAY: "percpu_array",
-    BPF_MAP_TYPE_STACK_TRACE: "stack_trace",
-    BPF_MAP_TYPE_CGROUP_ARRAY: "cgroup_array",
-    BPF_MAP_TYPE_LRU_HASH: "lru_hash",
-    BPF_MAP_TYPE_LRU_PERCPU_HASH: "lru_percpu_hash",
-    BPF_MAP_TYPE_LPM_TRIE: "lpm_trie",
-    BPF_MAP_TYPE_ARRAY_OF_MAPS: "array_of_maps",
-    BPF_MAP_TYPE_HASH_OF_MAPS: "hash_of_maps",
-    BPF_MAP_TYPE_DEVMAP: "devmap",
-    BPF_MAP_TYPE_SOCKMAP: "sockmap",
-    BPF_MAP_TYPE_CPUMAP: "cpumap",
-    BPF_MAP_TYPE_XSKMAP: "xskmap",
-    BPF_MAP_TYPE_SOCKHASH: "sockhash",
-    BPF_MAP_TYPE_CGROUP_STORAGE: "cgroup_storage",
-    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: "reuseport_sockarray",
-    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: "percpu_cgroup_storage",
-    BPF_MAP_TYPE_QUEUE: "queue",
-    BPF_MAP_TYPE_STACK: "stack",
-    BPF_MAP_TYPE_SK_STORAGE: "sk_storage",
-    BPF_MAP_TYPE_DEVMAP_HASH: "devmap_hash",
-    BPF_MAP_TYPE_STRUCT_OPS: "struct_ops",
-    BPF_MAP_TYPE_RINGBUF: "ringbuf",
-    BPF_MAP_TYPE_INODE_STORAGE: "inode_storage",
-    BPF_MAP_TYPE_TASK_STORAGE: "task_storage",
-    BPF_MAP_TYPE_BLOOM_FILTER: "bloom_filter",
-    BPF_MAP_TYPE_USER_RINGBUF: "user_ringbuf",
-    BPF_MAP_TYPE_CGRP_STORAGE: "cgrp_storage",
-    BPF_MAP_TYPE_ARENA: "arena",
-    BPF_MAP_TYPE_INSN_ARRAY: "insn_array",
-    BPF_MAP_TYPE_RHASH: "rhash",
-}
+MAP_TYPE_NAMES = _enum_names("BPF_MAP_TYPE_UNSPEC", "BPF_MAP_TYPE_RHASH", "BPF_MAP_TYPE_")
 MAP_TYPE_BY_NAME = _invert(MAP_TYPE_NAMES)
 
 # First mainline release that knows each map type, keyed by type number.
@@ -249,6 +183,145 @@ MAP_TYPE_MIN_KERNEL = {
 
 
 # ---------------------------------------------------------------------------
+# What a map type is: the questions callers ask of map types, answered here
+# once (as cilium/ebpf's MapType methods) instead of in sets kept by each
+# caller. The groups follow the kernel's own: one implementation file each
+# where the kernel shares one.
+# ---------------------------------------------------------------------------
+# kernel/bpf/hashtab.c (hash of maps included: its values are inner maps).
+_HASH_MAPS = frozenset((BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH,
+                        BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_HASH_OF_MAPS))
+_LRU_MAPS = frozenset((BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH))
+# kernel/bpf/arraymap.c: the data arrays, then the arrays of fds.
+_ARRAYS = frozenset((BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY))
+_FD_ARRAYS = frozenset((BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY,
+                        BPF_MAP_TYPE_ARRAY_OF_MAPS))
+_MAPS_OF_MAPS = frozenset((BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS))
+_DEVMAPS = frozenset((BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH))
+# Values written from user space as fds (or ifindexes) of kernel objects:
+# programs, maps, perf events, cgroups, devices, CPUs' queues, sockets.
+_FD_MAPS = _FD_ARRAYS | _MAPS_OF_MAPS | _DEVMAPS | frozenset((
+    BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP, BPF_MAP_TYPE_SOCKMAP, BPF_MAP_TYPE_SOCKHASH,
+    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY))
+_PERCPU_MAPS = frozenset((BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+                          BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE))
+# Keys and values that are the user's own bytes, readable and writable
+# from user space element by element.
+_PLAIN_DATA_MAPS = (_HASH_MAPS - _MAPS_OF_MAPS) | _ARRAYS | frozenset((BPF_MAP_TYPE_LPM_TRIE,))
+_RINGBUFS = frozenset((BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_USER_RINGBUF))
+_QUEUE_STACK = frozenset((BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK))
+# kernel/bpf/bpf_local_storage.c users (storage owned by a socket, inode,
+# task or cgroup), and the older per-attachment cgroup storage.
+_LOCAL_STORAGE = frozenset((BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_INODE_STORAGE, BPF_MAP_TYPE_TASK_STORAGE,
+                            BPF_MAP_TYPE_CGRP_STORAGE))
+_CGROUP_STORAGE = frozenset((BPF_MAP_TYPE_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE))
+# Map types created without BTF key/value type ids: libbpf drops them for
+# the same set (plus arena), else the kernel answers ENOTSUPP or EINVAL.
+_NO_BTF_MAPS = frozenset((
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY, BPF_MAP_TYPE_STACK_TRACE,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
+    BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP, BPF_MAP_TYPE_SOCKMAP, BPF_MAP_TYPE_SOCKHASH, BPF_MAP_TYPE_QUEUE,
+    BPF_MAP_TYPE_STACK, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_PROG_ARRAY,
+))
+# BPF_F_NO_PREALLOC: what map_create accepts of each type (prealloc_rule()).
+NO_PREALLOC_ALLOWED = "allowed"
+NO_PREALLOC_REQUIRED = "required"
+NO_PREALLOC_REJECTED = "rejected"
+_NO_PREALLOC_RULES = dict(
+    [(t, NO_PREALLOC_ALLOWED) for t in (BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_HASH_OF_MAPS)]
+    + [(t, NO_PREALLOC_REQUIRED) for t in _LOCAL_STORAGE | frozenset((BPF_MAP_TYPE_LPM_TRIE,))])
+
+
+def is_hash(map_type):
+    """A hash table (kernel/bpf/hashtab.c): hash, percpu_hash, the LRU
+    hashes and hash_of_maps."""
+    return map_type in _HASH_MAPS
+
+
+def is_lru(map_type):
+    """An LRU hash: always preallocated, evicts instead of failing when full."""
+    return map_type in _LRU_MAPS
+
+
+def is_array(map_type):
+    """A data array (array, percpu_array): every index below max_entries
+    exists from creation and holds zeros until written; a delete fails."""
+    return map_type in _ARRAYS
+
+
+def is_fd_array(map_type):
+    """An array of fds (prog, perf event and cgroup arrays, array of maps):
+    arraymap.c's layout, one 8-byte pointer slot per index."""
+    return map_type in _FD_ARRAYS
+
+
+def is_map_in_map(map_type):
+    """array_of_maps or hash_of_maps: values are inner maps of one template."""
+    return map_type in _MAPS_OF_MAPS
+
+
+def is_devmap(map_type):
+    """devmap or devmap_hash: XDP redirect targets by ifindex."""
+    return map_type in _DEVMAPS
+
+
+def is_percpu(map_type):
+    """Values are per CPU: a lookup returns one 8-byte aligned slot per
+    possible CPU (host.value_buffer_size())."""
+    return map_type in _PERCPU_MAPS
+
+
+def holds_fds(map_type):
+    """Values are references to kernel objects, given as fds (ifindexes for
+    devmaps): programs, maps, perf events, cgroups, devices, CPUs, sockets.
+    What user space reads back is not what it wrote, so such entries cannot
+    be copied or declared."""
+    return map_type in _FD_MAPS
+
+
+def holds_plain_data(map_type):
+    """Keys and values are the user's own bytes, looked up, written and
+    deleted element by element from user space: the hashes (not of maps),
+    the data arrays and the LPM trie. Entries of these can be declared,
+    read back and copied into another map."""
+    return map_type in _PLAIN_DATA_MAPS
+
+
+def is_ringbuf(map_type):
+    """ringbuf or user_ringbuf: no keys or values, max_entries is the buffer
+    size in bytes (a power of two, a multiple of the page size)."""
+    return map_type in _RINGBUFS
+
+
+def is_queue_stack(map_type):
+    """queue or stack: values only, pushed and popped (key_size 0)."""
+    return map_type in _QUEUE_STACK
+
+
+def is_local_storage(map_type):
+    """Storage owned by a socket, inode, task or cgroup (bpf_local_storage)."""
+    return map_type in _LOCAL_STORAGE
+
+
+def is_cgroup_storage(map_type):
+    """cgroup_storage or percpu_cgroup_storage: one value per attachment."""
+    return map_type in _CGROUP_STORAGE
+
+
+def takes_btf(map_type):
+    """Whether the kernel takes BTF key/value type ids for such a map."""
+    return map_type not in _NO_BTF_MAPS
+
+
+def prealloc_rule(map_type):
+    """What BPF_F_NO_PREALLOC may be for such a map: NO_PREALLOC_ALLOWED
+    (hash, percpu_hash, hash_of_maps), NO_PREALLOC_REQUIRED (LPM trie and
+    the local storages: they allocate on update) or NO_PREALLOC_REJECTED
+    (every other type, always preallocated, LRU hashes included)."""
+    return _NO_PREALLOC_RULES.get(map_type, NO_PREALLOC_REJECTED)
+
+
+# ---------------------------------------------------------------------------
 # enum bpf_prog_type
 # ---------------------------------------------------------------------------
 BPF_PROG_TYPE_UNSPEC = 0
@@ -286,41 +359,7 @@ BPF_PROG_TYPE_SYSCALL = 31
 BPF_PROG_TYPE_NETFILTER = 32
 
 # The names bpftool prints for `prog show`.
-PROG_TYPE_NAMES = {
-    BPF_PROG_TYPE_UNSPEC: "unspec",
-    BPF_PROG_TYPE_SOCKET_FILTER: "socket_filter",
-    BPF_PROG_TYPE_KPROBE: "kprobe",
-    BPF_PROG_TYPE_SCHED_CLS: "sched_cls",
-    BPF_PROG_TYPE_SCHED_ACT: "sched_act",
-    BPF_PROG_TYPE_TRACEPOINT: "tracepoint",
-    BPF_PROG_TYPE_XDP: "xdp",
-    BPF_PROG_TYPE_PERF_EVENT: "perf_event",
-    BPF_PROG_TYPE_CGROUP_SKB: "cgroup_skb",
-    BPF_PROG_TYPE_CGROUP_SOCK: "cgroup_sock",
-    BPF_PROG_TYPE_LWT_IN: "lwt_in",
-    BPF_PROG_TYPE_LWT_OUT: "lwt_out",
-    BPF_PROG_TYPE_LWT_XMIT: "lwt_xmit",
-    BPF_PROG_TYPE_SOCK_OPS: "sock_ops",
-    BPF_PROG_TYPE_SK_SKB: "sk_skb",
-    BPF_PROG_TYPE_CGROUP_DEVICE: "cgroup_device",
-    BPF_PROG_TYPE_SK_MSG: "sk_msg",
-    BPF_PROG_TYPE_RAW_TRACEPOINT: "raw_tracepoint",
-    BPF_PROG_TYPE_CGROUP_SOCK_ADDR: "cgroup_sock_addr",
-    BPF_PROG_TYPE_LWT_SEG6LOCAL: "lwt_seg6local",
-    BPF_PROG_TYPE_LIRC_MODE2: "lirc_mode2",
-    BPF_PROG_TYPE_SK_REUSEPORT: "sk_reuseport",
-    BPF_PROG_TYPE_FLOW_DISSECTOR: "flow_dissector",
-    BPF_PROG_TYPE_CGROUP_SYSCTL: "cgroup_sysctl",
-    BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE: "raw_tracepoint_writable",
-    BPF_PROG_TYPE_CGROUP_SOCKOPT: "cgroup_sockopt",
-    BPF_PROG_TYPE_TRACING: "tracing",
-    BPF_PROG_TYPE_STRUCT_OPS: "struct_ops",
-    BPF_PROG_TYPE_EXT: "ext",
-    BPF_PROG_TYPE_LSM: "lsm",
-    BPF_PROG_TYPE_SK_LOOKUP: "sk_lookup",
-    BPF_PROG_TYPE_SYSCALL: "syscall",
-    BPF_PROG_TYPE_NETFILTER: "netfilter",
-}
+PROG_TYPE_NAMES = _enum_names("BPF_PROG_TYPE_UNSPEC", "BPF_PROG_TYPE_NETFILTER", "BPF_PROG_TYPE_")
 PROG_TYPE_BY_NAME = _invert(PROG_TYPE_NAMES)
 
 # First mainline release that can load each program type (see
@@ -428,70 +467,7 @@ BPF_TRACE_FEXIT_MULTI = 60
 BPF_TRACE_FSESSION_MULTI = 61
 
 # libbpf's names (bpftool `prog show` / `cgroup show` print these).
-ATTACH_TYPE_NAMES = {
-    BPF_CGROUP_INET_INGRESS: "cgroup_inet_ingress",
-    BPF_CGROUP_INET_EGRESS: "cgroup_inet_egress",
-    BPF_CGROUP_INET_SOCK_CREATE: "cgroup_inet_sock_create",
-    BPF_CGROUP_SOCK_OPS: "cgroup_sock_ops",
-    BPF_SK_SKB_STREAM_PARSER: "sk_skb_stream_parser",
-    BPF_SK_SKB_STREAM_VERDICT: "sk_skb_stream_verdict",
-    BPF_CGROUP_DEVICE: "cgroup_device",
-    BPF_SK_MSG_VERDICT: "sk_msg_verdict",
-    BPF_CGROUP_INET4_BIND: "cgroup_inet4_bind",
-    BPF_CGROUP_INET6_BIND: "cgroup_inet6_bind",
-    BPF_CGROUP_INET4_CONNECT: "cgroup_inet4_connect",
-    BPF_CGROUP_INET6_CONNECT: "cgroup_inet6_connect",
-    BPF_CGROUP_INET4_POST_BIND: "cgroup_inet4_post_bind",
-    BPF_CGROUP_INET6_POST_BIND: "cgroup_inet6_post_bind",
-    BPF_CGROUP_UDP4_SENDMSG: "cgroup_udp4_sendmsg",
-    BPF_CGROUP_UDP6_SENDMSG: "cgroup_udp6_sendmsg",
-    BPF_LIRC_MODE2: "lirc_mode2",
-    BPF_FLOW_DISSECTOR: "flow_dissector",
-    BPF_CGROUP_SYSCTL: "cgroup_sysctl",
-    BPF_CGROUP_UDP4_RECVMSG: "cgroup_udp4_recvmsg",
-    BPF_CGROUP_UDP6_RECVMSG: "cgroup_udp6_recvmsg",
-    BPF_CGROUP_GETSOCKOPT: "cgroup_getsockopt",
-    BPF_CGROUP_SETSOCKOPT: "cgroup_setsockopt",
-    BPF_TRACE_RAW_TP: "trace_raw_tp",
-    BPF_TRACE_FENTRY: "trace_fentry",
-    BPF_TRACE_FEXIT: "trace_fexit",
-    BPF_MODIFY_RETURN: "modify_return",
-    BPF_LSM_MAC: "lsm_mac",
-    BPF_TRACE_ITER: "trace_iter",
-    BPF_CGROUP_INET4_GETPEERNAME: "cgroup_inet4_getpeername",
-    BPF_CGROUP_INET6_GETPEERNAME: "cgroup_inet6_getpeername",
-    BPF_CGROUP_INET4_GETSOCKNAME: "cgroup_inet4_getsockname",
-    BPF_CGROUP_INET6_GETSOCKNAME: "cgroup_inet6_getsockname",
-    BPF_XDP_DEVMAP: "xdp_devmap",
-    BPF_CGROUP_INET_SOCK_RELEASE: "cgroup_inet_sock_release",
-    BPF_XDP_CPUMAP: "xdp_cpumap",
-    BPF_SK_LOOKUP: "sk_lookup",
-    BPF_XDP: "xdp",
-    BPF_SK_SKB_VERDICT: "sk_skb_verdict",
-    BPF_SK_REUSEPORT_SELECT: "sk_reuseport_select",
-    BPF_SK_REUSEPORT_SELECT_OR_MIGRATE: "sk_reuseport_select_or_migrate",
-    BPF_PERF_EVENT: "perf_event",
-    BPF_TRACE_KPROBE_MULTI: "trace_kprobe_multi",
-    BPF_LSM_CGROUP: "lsm_cgroup",
-    BPF_STRUCT_OPS: "struct_ops",
-    BPF_NETFILTER: "netfilter",
-    BPF_TCX_INGRESS: "tcx_ingress",
-    BPF_TCX_EGRESS: "tcx_egress",
-    BPF_TRACE_UPROBE_MULTI: "trace_uprobe_multi",
-    BPF_CGROUP_UNIX_CONNECT: "cgroup_unix_connect",
-    BPF_CGROUP_UNIX_SENDMSG: "cgroup_unix_sendmsg",
-    BPF_CGROUP_UNIX_RECVMSG: "cgroup_unix_recvmsg",
-    BPF_CGROUP_UNIX_GETPEERNAME: "cgroup_unix_getpeername",
-    BPF_CGROUP_UNIX_GETSOCKNAME: "cgroup_unix_getsockname",
-    BPF_NETKIT_PRIMARY: "netkit_primary",
-    BPF_NETKIT_PEER: "netkit_peer",
-    BPF_TRACE_KPROBE_SESSION: "trace_kprobe_session",
-    BPF_TRACE_UPROBE_SESSION: "trace_uprobe_session",
-    BPF_TRACE_FSESSION: "trace_fsession",
-    BPF_TRACE_FENTRY_MULTI: "trace_fentry_multi",
-    BPF_TRACE_FEXIT_MULTI: "trace_fexit_multi",
-    BPF_TRACE_FSESSION_MULTI: "trace_fsession_multi",
-}
+ATTACH_TYPE_NAMES = _enum_names("BPF_CGROUP_INET_INGRESS", "BPF_TRACE_FSESSION_MULTI", "BPF_")
 ATTACH_TYPE_BY_NAME = _invert(ATTACH_TYPE_NAMES)
 
 
@@ -515,44 +491,49 @@ BPF_LINK_TYPE_NETKIT = 13
 BPF_LINK_TYPE_SOCKMAP = 14
 BPF_LINK_TYPE_TRACING_MULTI = 15
 
-LINK_TYPE_NAMES = {
-    BPF_LINK_TYPE_UNSPEC: "unspec",
-    BPF_LINK_TYPE_RAW_TRACEPOINT: "raw_tracepoint",
-    BPF_LINK_TYPE_TRACING: "tracing",
-    BPF_LINK_TYPE_CGROUP: "cgroup",
-    BPF_LINK_TYPE_ITER: "iter",
-    BPF_LINK_TYPE_NETNS: "netns",
-    BPF_LINK_TYPE_XDP: "xdp",
-    BPF_LINK_TYPE_PERF_EVENT: "perf_event",
-    BPF_LINK_TYPE_KPROBE_MULTI: "kprobe_multi",
-    BPF_LINK_TYPE_STRUCT_OPS: "struct_ops",
-    BPF_LINK_TYPE_NETFILTER: "netfilter",
-    BPF_LINK_TYPE_TCX: "tcx",
-    BPF_LINK_TYPE_UPROBE_MULTI: "uprobe_multi",
-    BPF_LINK_TYPE_NETKIT: "netkit",
-    BPF_LINK_TYPE_SOCKMAP: "sockmap",
-    BPF_LINK_TYPE_TRACING_MULTI: "tracing_multi",
-}
+LINK_TYPE_NAMES = _enum_names("BPF_LINK_TYPE_UNSPEC", "BPF_LINK_TYPE_TRACING_MULTI", "BPF_LINK_TYPE_")
 LINK_TYPE_BY_NAME = _invert(LINK_TYPE_NAMES)
+
+# First mainline release with each link type (see MAP_TYPE_MIN_KERNEL);
+# link types cannot be probed without something to attach to.
+LINK_TYPE_MIN_KERNEL = {
+    BPF_LINK_TYPE_RAW_TRACEPOINT: "5.8",
+    BPF_LINK_TYPE_TRACING: "5.8",
+    BPF_LINK_TYPE_CGROUP: "5.7",
+    BPF_LINK_TYPE_ITER: "5.8",
+    BPF_LINK_TYPE_NETNS: "5.8",
+    BPF_LINK_TYPE_XDP: "5.9",
+    BPF_LINK_TYPE_PERF_EVENT: "5.15",
+    BPF_LINK_TYPE_KPROBE_MULTI: "5.18",
+    BPF_LINK_TYPE_STRUCT_OPS: "6.4",
+    BPF_LINK_TYPE_NETFILTER: "6.4",
+    BPF_LINK_TYPE_TCX: "6.6",
+    BPF_LINK_TYPE_UPROBE_MULTI: "6.6",
+    BPF_LINK_TYPE_NETKIT: "6.7",
+    BPF_LINK_TYPE_SOCKMAP: "6.10",
+}
+
+# Link types whose program BPF_LINK_UPDATE replaces in place (their
+# update_prog op); the others (perf events, raw and BTF tracepoints, multi
+# links) answer EINVAL or EOPNOTSUPP and must be made again.
+_UPDATABLE_LINKS = frozenset((BPF_LINK_TYPE_CGROUP, BPF_LINK_TYPE_ITER, BPF_LINK_TYPE_NETNS, BPF_LINK_TYPE_XDP,
+                              BPF_LINK_TYPE_TCX, BPF_LINK_TYPE_NETKIT))
+
+
+def link_can_update(link_type):
+    """Whether BPF_LINK_UPDATE can point a link of this type at another program."""
+    return link_type in _UPDATABLE_LINKS
 
 
 # ---------------------------------------------------------------------------
 # BPF_MAP_CREATE map_flags. Several are reused by other commands with the
-# same bit (BPF_F_RDONLY/WRONLY as open flags of BPF_OBJ_GET, BPF_F_LINK as
-# BPF_PROG_ATTACH flag, BPF_F_PATH_FD/BPF_F_TOKEN_FD on other commands).
+# same bit (BPF_F_LINK as BPF_PROG_ATTACH flag, BPF_F_PATH_FD/BPF_F_TOKEN_FD
+# on other commands). Only the flags ebpf.deploy uses are here.
 # ---------------------------------------------------------------------------
 BPF_F_NO_PREALLOC = 1 << 0
 BPF_F_NO_COMMON_LRU = 1 << 1
-BPF_F_NUMA_NODE = 1 << 2
-BPF_F_RDONLY = 1 << 3
-BPF_F_WRONLY = 1 << 4
-BPF_F_STACK_BUILD_ID = 1 << 5
-BPF_F_ZERO_SEED = 1 << 6
 BPF_F_RDONLY_PROG = 1 << 7
-BPF_F_WRONLY_PROG = 1 << 8
-BPF_F_CLONE = 1 << 9
 BPF_F_MMAPABLE = 1 << 10
-BPF_F_PRESERVE_ELEMS = 1 << 11
 BPF_F_INNER_MAP = 1 << 12
 BPF_F_LINK = 1 << 13
 BPF_F_PATH_FD = 1 << 14
@@ -560,57 +541,41 @@ BPF_F_VTYPE_BTF_OBJ_FD = 1 << 15
 BPF_F_TOKEN_FD = 1 << 16
 BPF_F_SEGV_ON_FAULT = 1 << 17
 BPF_F_NO_USER_CONV = 1 << 18
-BPF_F_RB_OVERWRITE = 1 << 19
 
 
 # ---------------------------------------------------------------------------
 # BPF_PROG_LOAD prog_flags.
 # ---------------------------------------------------------------------------
 BPF_F_STRICT_ALIGNMENT = 1 << 0
-BPF_F_ANY_ALIGNMENT = 1 << 1
-BPF_F_TEST_RND_HI32 = 1 << 2
-BPF_F_TEST_STATE_FREQ = 1 << 3
 BPF_F_SLEEPABLE = 1 << 4
 BPF_F_XDP_HAS_FRAGS = 1 << 5
 BPF_F_XDP_DEV_BOUND_ONLY = 1 << 6
-BPF_F_TEST_REG_INVARIANTS = 1 << 7
 
 
 # ---------------------------------------------------------------------------
 # BPF_MAP_*_ELEM flags. The low bits are a mode, not a bit set: ANY,
-# NOEXIST and EXIST are mutually exclusive; F_LOCK and the CPU bits combine.
+# NOEXIST and EXIST (2) are mutually exclusive; F_LOCK combines.
 # ---------------------------------------------------------------------------
 BPF_ANY = 0
 BPF_NOEXIST = 1
-BPF_EXIST = 2
 BPF_F_LOCK = 4
-BPF_F_CPU = 8  # the CPU number goes in the upper 32 bits of flags
-BPF_F_ALL_CPUS = 16
 
 
 # ---------------------------------------------------------------------------
 # BPF_PROG_ATTACH / BPF_LINK_CREATE attach_flags. BPF_F_LINK (above) also
 # belongs here: with BEFORE/AFTER it says the relative target is a link.
 # ---------------------------------------------------------------------------
-BPF_F_ALLOW_OVERRIDE = 1 << 0
 BPF_F_ALLOW_MULTI = 1 << 1
 BPF_F_REPLACE = 1 << 2
 BPF_F_BEFORE = 1 << 3
 BPF_F_AFTER = 1 << 4
 BPF_F_ID = 1 << 5
-BPF_F_PREORDER = 1 << 6
 
-# BPF_PROG_QUERY query_flags.
-BPF_F_QUERY_EFFECTIVE = 1 << 0
-
-# BPF_LINK_CREATE flags of the multi-probe links; the *_RETURN bit is what
-# turns a kprobe.multi into a kretprobe.multi at attach time.
-BPF_F_KPROBE_MULTI_RETURN = 1 << 0
-BPF_F_UPROBE_MULTI_RETURN = 1 << 0
-BPF_F_UPROBE_MULTI_PATH_FD = 1 << 1
-
-# BPF_ENABLE_STATS type.
-BPF_STATS_RUN_TIME = 0
+# BPF_LINK_CREATE flags of an XDP link (XDP_FLAGS_* of linux/if_link.h):
+# which driver hook runs the program; none lets the kernel choose.
+XDP_FLAGS_SKB_MODE = 1 << 1
+XDP_FLAGS_DRV_MODE = 1 << 2
+XDP_FLAGS_HW_MODE = 1 << 3
 
 
 # ---------------------------------------------------------------------------
@@ -631,65 +596,25 @@ BPF_W = 0x00
 BPF_H = 0x08
 BPF_B = 0x10
 BPF_DW = 0x18
+# Bytes each size code moves.
+BPF_SIZE_BYTES = {BPF_W: 4, BPF_H: 2, BPF_B: 1, BPF_DW: 8}
 
 # Load/store modes.
 BPF_IMM = 0x00
-BPF_ABS = 0x20
-BPF_IND = 0x40
-BPF_MEM = 0x60
 BPF_MEMSX = 0x80
 BPF_ATOMIC = 0xc0
-BPF_XADD = BPF_ATOMIC  # pre-5.12 name of the same mode
 
 # ALU operations.
-BPF_ADD = 0x00
-BPF_SUB = 0x10
-BPF_MUL = 0x20
-BPF_DIV = 0x30
-BPF_OR = 0x40
-BPF_AND = 0x50
-BPF_LSH = 0x60
-BPF_RSH = 0x70
-BPF_NEG = 0x80
-BPF_MOD = 0x90
-BPF_XOR = 0xa0
 BPF_MOV = 0xb0
-BPF_ARSH = 0xc0
-BPF_END = 0xd0
-
-# Byte-order conversion direction, carried in the source bit of BPF_END.
-BPF_TO_LE = 0x00
-BPF_TO_BE = 0x08
-BPF_FROM_LE = BPF_TO_LE
-BPF_FROM_BE = BPF_TO_BE
 
 # Jump operations.
-BPF_JA = 0x00
-BPF_JEQ = 0x10
-BPF_JGT = 0x20
-BPF_JGE = 0x30
-BPF_JSET = 0x40
-BPF_JNE = 0x50
-BPF_JSGT = 0x60
-BPF_JSGE = 0x70
 BPF_CALL = 0x80
 BPF_EXIT = 0x90
-BPF_JLT = 0xa0
-BPF_JLE = 0xb0
-BPF_JSLT = 0xc0
 BPF_JSLE = 0xd0
-BPF_JCOND = 0xe0
 
 # Operand source.
 BPF_K = 0x00
 BPF_X = 0x08
-
-# Atomic operations, carried in imm of a BPF_STX | BPF_ATOMIC instruction.
-BPF_FETCH = 0x01
-BPF_XCHG = 0xe0 | BPF_FETCH
-BPF_CMPXCHG = 0xf0 | BPF_FETCH
-BPF_LOAD_ACQ = 0x100
-BPF_STORE_REL = 0x110
 
 # Field masks: the opcode byte packs two or three fields; which ones
 # depends on the class, so callers pick the accessor that fits.
@@ -725,20 +650,9 @@ def bpf_src(code):
     return code & BPF_SRC_MASK
 
 
-# Registers: R0 return value, R1-R5 arguments, R6-R9 callee-saved,
-# R10 read-only frame pointer.
+# Registers: R0 holds the return value, R10 is the read-only frame pointer.
 BPF_REG_0 = 0
-BPF_REG_1 = 1
-BPF_REG_2 = 2
-BPF_REG_3 = 3
-BPF_REG_4 = 4
-BPF_REG_5 = 5
-BPF_REG_6 = 6
-BPF_REG_7 = 7
-BPF_REG_8 = 8
-BPF_REG_9 = 9
 BPF_REG_10 = 10
-MAX_BPF_REG = 11
 
 # Size of one struct bpf_insn; a 64-bit immediate load takes two of them.
 BPF_INSN_SIZE = 8
@@ -747,7 +661,6 @@ BPF_INSN_SIZE = 8
 # they tell the verifier what the immediate really is.
 BPF_PSEUDO_MAP_FD = 1
 BPF_PSEUDO_MAP_VALUE = 2
-BPF_PSEUDO_BTF_ID = 3
 BPF_PSEUDO_FUNC = 4
 BPF_PSEUDO_MAP_IDX = 5
 BPF_PSEUDO_MAP_IDX_VALUE = 6
@@ -755,12 +668,6 @@ BPF_PSEUDO_MAP_IDX_VALUE = 6
 # src_reg values of a BPF_JMP | BPF_CALL instruction (0 is a helper call).
 BPF_PSEUDO_CALL = 1
 BPF_PSEUDO_KFUNC_CALL = 2
-
-# imm of BPF_JMP | BPF_JCOND.
-BPF_MAY_GOTO = 0
-
-# imm of BPF_ALU64 | BPF_MOV | BPF_X with off = BPF_ADDR_SPACE_CAST.
-BPF_ADDR_SPACE_CAST = 1
 
 
 # ---------------------------------------------------------------------------

@@ -28,16 +28,6 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MA
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import (
     KCONFIG_SECTION, KernelConfig, kconfig_value)
 
-# Map types whose kernel implementation takes no BTF key/value (libbpf
-# drops it for the same set, else the kernel answers ENOTSUPP/EINVAL).
-_NO_BTF_MAP_TYPES = frozenset((
-    uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, uapi.BPF_MAP_TYPE_CGROUP_ARRAY, uapi.BPF_MAP_TYPE_STACK_TRACE,
-    uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS, uapi.BPF_MAP_TYPE_DEVMAP,
-    uapi.BPF_MAP_TYPE_DEVMAP_HASH, uapi.BPF_MAP_TYPE_CPUMAP, uapi.BPF_MAP_TYPE_XSKMAP,
-    uapi.BPF_MAP_TYPE_SOCKMAP, uapi.BPF_MAP_TYPE_SOCKHASH, uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK,
-    uapi.BPF_MAP_TYPE_RINGBUF, uapi.BPF_MAP_TYPE_PROG_ARRAY,
-))
-
 # Verifier log buffer sizes tried in turn; 6.4+ kernels keep the tail when
 # the buffer is too small, older ones the head, hence the larger retry.
 _LOG_SIZES = (1 << 20, 16 << 20)
@@ -56,13 +46,13 @@ class LoadedMap:
         self.name = name
         self.fd = fd
         info = syscalls.fdinfo(fd)
-        self.id = int(info.get("map_id", 0))
-        self.type = int(info.get("map_type", 0))
-        self.key_size = int(info.get("key_size", 0))
-        self.value_size = int(info.get("value_size", 0))
-        self.max_entries = int(info.get("max_entries", 0))
-        self.flags = int(info.get("map_flags", "0"), 16)
-        self.memlock = int(info.get("memlock", 0))
+        self.id = info.map_id
+        self.type = info.map_type
+        self.key_size = info.key_size
+        self.value_size = info.value_size
+        self.max_entries = info.max_entries
+        self.flags = info.map_flags
+        self.memlock = info.memlock
         self.pin = None
 
     def as_dict(self):
@@ -79,10 +69,10 @@ class LoadedProgram:
         self.name = name
         self.fd = fd
         info = syscalls.fdinfo(fd)
-        self.id = int(info.get("prog_id", 0))
-        self.type = int(info.get("prog_type", 0))
-        self.tag = info.get("prog_tag", "")
-        self.memlock = int(info.get("memlock", 0))
+        self.id = info.prog_id
+        self.type = info.prog_type
+        self.tag = info.prog_tag
+        self.memlock = info.memlock
         self.section = section
         self.expected_attach_type = expected_attach_type
         self.pin = None
@@ -285,7 +275,7 @@ def _create_map(spec, m, loaded, kernel):
 
 def _map_fd(spec, m, loaded, inner_fd=0):
     key_size, value_size, max_entries = m.key_size, m.value_size, m.kernel_max_entries()
-    use_btf = loaded.btf_fd is not None and m.type not in _NO_BTF_MAP_TYPES and m.btf_value_type_id
+    use_btf = loaded.btf_fd is not None and uapi.takes_btf(m.type) and m.btf_value_type_id
     try:
         return syscalls.map_create(m.type, key_size, value_size, max_entries, m.flags, name=_kernel_name(m.name),
                                    inner_map_fd=inner_fd, numa_node=m.numa_node,
@@ -296,7 +286,7 @@ def _map_fd(spec, m, loaded, inner_fd=0):
     except SyscallError as e:
         raise SyscallError("object '%s': map '%s': create (%s, key %d, value %d, max_entries %d, flags %#x)" % (
             spec.name, m.name, uapi.MAP_TYPE_NAMES.get(m.type, m.type), key_size, value_size, max_entries,
-            m.flags), e.errno, hint=e.hint or _map_hint(m, e.errno))
+            m.flags), e.errno, hint=e.hint or _map_hint(m, e.errno)) from e
 
 
 def _map_hint(m, err):
@@ -328,9 +318,9 @@ def _load_program(spec, prog, loaded, targets):
         if lm is None:
             raise LoaderError("program '%s': insn #%d: map '%s' was not created" % (prog.name, fix.insn, fix.map_name))
         if fix.value_offset is None:
-            bpf_insn.set_ld_imm64(insns, fix.insn, bpf_insn.BPF_PSEUDO_MAP_FD, lm.fd)
+            bpf_insn.set_ld_imm64(insns, fix.insn, uapi.BPF_PSEUDO_MAP_FD, lm.fd)
         else:
-            bpf_insn.set_ld_imm64(insns, fix.insn, bpf_insn.BPF_PSEUDO_MAP_VALUE, lm.fd, fix.value_offset)
+            bpf_insn.set_ld_imm64(insns, fix.insn, uapi.BPF_PSEUDO_MAP_VALUE, lm.fd, fix.value_offset)
     kind = prog.kind
     args = dict(name=_kernel_name(prog.name), expected_attach_type=kind.expected_attach_type or 0,
                 prog_flags=kind.prog_flags, kern_version=prog.kern_version)
@@ -348,14 +338,14 @@ def _load_program(spec, prog, loaded, targets):
         fd = syscalls.prog_load(kind.prog_type, bytes(insns), prog.license, **args)[0]
     except SyscallError as first:
         if first.errno not in (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC):
-            raise SyscallError("%s: load" % what, first.errno, hint=first.hint)
-        raise _verifier_error(what, prog, insns, args, first, poisoned)
+            raise SyscallError("%s: load" % what, first.errno, hint=first.hint) from first
+        raise _verifier_error(what, prog, insns, args, first, poisoned) from first
     return LoadedProgram(prog.name, fd, prog.section, kind.expected_attach_type or 0)
 
 
 def _in_bytes(records):
     # The spec indexes records by instruction; the packers take byte offsets.
-    return [(r[0] * bpf_insn.INSN_SIZE,) + tuple(r[1:]) for r in records]
+    return [(r[0] * uapi.BPF_INSN_SIZE,) + tuple(r[1:]) for r in records]
 
 
 def _verifier_error(what, prog, insns, args, first, poisoned):
@@ -412,7 +402,7 @@ def _pin_all(loaded, pin_dir):
                 pin_dir, part), hint="use '_' instead of '.' in pin paths")
     for sub, objs in ((MAPS_DIR, loaded.maps), (PROGS_DIR, loaded.programs)):
         directory = os.path.join(pin_dir, sub)
-        _mkdirs(loaded, directory)
+        make_dirs(directory, loaded.pins)
         taken = {}
         for obj in objs.values():
             fname = pin_name(obj.name)
@@ -424,7 +414,3 @@ def _pin_all(loaded, pin_dir):
             syscalls.obj_pin(obj.fd, path)
             loaded.pins.append(path)
             obj.pin = path
-
-
-def _mkdirs(loaded, directory):
-    make_dirs(directory, loaded.pins)

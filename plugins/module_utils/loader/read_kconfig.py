@@ -234,12 +234,12 @@ def _encode(btf, ext, raw, warnings):
         else:
             try:
                 number = int(raw, 0)
-            except ValueError:
-                raise SpecError("%s: value %r is not a number" % (what, raw))
+            except ValueError as e:
+                raise SpecError("%s: value %r is not a number" % (what, raw)) from e
         signed = bool(t.encoding & layout.BTF_INT_SIGNED)
         try:
             return number.to_bytes(ext.size, sys.byteorder, signed=signed)
-        except OverflowError:
+        except OverflowError as e:
             raise SpecError("%s: value %d does not fit %d-byte %s integer" % (
-                what, number, ext.size, "signed" if signed else "unsigned"))
+                what, number, ext.size, "signed" if signed else "unsigned")) from e
     raise SpecError("%s: unsupported type %s" % (what, layout.KIND_NAMES.get(t.kind, t.kind)))

@@ -22,8 +22,6 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import Map
 _UINT_FIELDS = ("type", "max_entries", "map_flags", "numa_node", "key_size", "value_size", "pinning",
                 "map_extra")
 
-_MAP_IN_MAP = (uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS)
-
 # struct bpf_map_def (5 u32) and iproute2's struct bpf_elf_map (4 more u32).
 _LEGACY_DEF = struct.Struct("=5I")
 _IPROUTE2_TAIL = struct.Struct("=4I")
@@ -96,7 +94,7 @@ def _parse_btf_maps(spec):
             _add(spec, m)
             by_offset.append((offset, secinfo.size, m, values_offset))
     except BTFError as e:
-        raise SpecError("%s: %s" % (where, e))
+        raise SpecError("%s: %s" % (where, e)) from e
     _parse_btf_map_inits(spec, sec, by_offset)
 
 
@@ -195,7 +193,7 @@ def _values_template(spec, m, member, outer):
     if ptr.kind != layout.BTF_KIND_PTR:
         raise SpecError("map '%s': 'values' elements must be pointers" % m.name)
     target = btf.type_by_id(btf.resolve(ptr.target))
-    if m.type in _MAP_IN_MAP:
+    if uapi.is_map_in_map(m.type):
         if target.kind != layout.BTF_KIND_STRUCT:
             raise SpecError("map '%s': 'values' of a map-in-map must point to a map definition" % m.name)
         m.inner = _btf_map_def(spec, m.name + ".inner", ptr.target, outer=False)[0]

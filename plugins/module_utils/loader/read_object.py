@@ -34,7 +34,7 @@ def read_object(path):
         with open(path, "rb") as f:
             data = f.read()
     except (IOError, OSError) as e:
-        raise LoaderError("object '%s': cannot read: %s" % (path, e.strerror or e))
+        raise LoaderError("object '%s': cannot read: %s" % (path, e.strerror or e)) from e
     return read_object_bytes(data, os.path.basename(path))
 
 
@@ -71,7 +71,7 @@ def _read_btf(spec):
         if ext is not None:
             spec.btf_ext = BTFExt.from_bytes(ext.data, spec.btf.strings, name=spec.name)
     except BTFError as e:
-        raise BTFError("object '%s': %s" % (spec.name, e))
+        raise BTFError("object '%s': %s" % (spec.name, e)) from e
 
 
 def _collect_data_layout(spec):

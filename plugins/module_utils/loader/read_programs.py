@@ -23,13 +23,13 @@ import bisect
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHN_UNDEF, STT_FUNC, STT_SECTION
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import RelocationError, SpecError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_maps import is_data_section
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import classify
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import Fixup, ProgramSpec
 
 TEXT = ".text"
-INSN = bpf_insn.INSN_SIZE
+INSN = uapi.BPF_INSN_SIZE
 
 
 def link_programs(spec):
@@ -146,7 +146,7 @@ class _Linker:
             rel = relocs.get(sec_off)
             code, _dst, src, _off, imm = bpf_insn.unpack(buf, idx)
             what = "insn #%d" % idx
-            if code == bpf_insn.CALL and src == bpf_insn.BPF_PSEUDO_CALL:
+            if code == bpf_insn.CALL and src == uapi.BPF_PSEUDO_CALL:
                 if rel is not None:
                     sym = syms[rel.symbol]
                     if not (0 < sym.shndx < len(secs) and secs[sym.shndx].executable):
@@ -194,7 +194,7 @@ class _Linker:
             prog.fixups.append(Fixup(idx, name))
         elif target.executable:
             sub = self._place(prog, chunks, placed, sym.shndx, sym.value + imm, what)
-            bpf_insn.set_src(buf, idx, bpf_insn.BPF_PSEUDO_FUNC)
+            bpf_insn.set_src(buf, idx, uapi.BPF_PSEUDO_FUNC)
             bpf_insn.set_imm(buf, idx, sub - (idx + 1))
             bpf_insn.set_imm(buf, idx + 1, 0)
         elif is_data_section(target.name):

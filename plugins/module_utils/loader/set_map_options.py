@@ -19,12 +19,6 @@ __metaclass__ = type
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 
-PREALLOC_OPTIONAL = frozenset((uapi.BPF_MAP_TYPE_HASH, uapi.BPF_MAP_TYPE_PERCPU_HASH,
-                               uapi.BPF_MAP_TYPE_HASH_OF_MAPS))
-NO_PREALLOC_REQUIRED = frozenset((uapi.BPF_MAP_TYPE_LPM_TRIE, uapi.BPF_MAP_TYPE_SK_STORAGE,
-                                  uapi.BPF_MAP_TYPE_INODE_STORAGE, uapi.BPF_MAP_TYPE_TASK_STORAGE,
-                                  uapi.BPF_MAP_TYPE_CGRP_STORAGE))
-_RINGBUFS = frozenset((uapi.BPF_MAP_TYPE_RINGBUF, uapi.BPF_MAP_TYPE_USER_RINGBUF))
 _PAGE = 4096
 
 
@@ -34,9 +28,10 @@ def type_name(map_type):
 
 def prealloc_problem(map_type, prealloc):
     """Why a map of ``map_type`` cannot be set to ``prealloc``, or None."""
-    if prealloc and map_type in NO_PREALLOC_REQUIRED:
+    rule = uapi.prealloc_rule(map_type)
+    if prealloc and rule == uapi.NO_PREALLOC_REQUIRED:
         return "the kernel requires BPF_F_NO_PREALLOC for %s maps (they allocate on update)" % type_name(map_type)
-    if not prealloc and map_type not in PREALLOC_OPTIONAL | NO_PREALLOC_REQUIRED:
+    if not prealloc and rule == uapi.NO_PREALLOC_REJECTED:
         return "%s maps are always preallocated; the kernel rejects BPF_F_NO_PREALLOC for them" % (
             type_name(map_type))
     return None
@@ -106,7 +101,7 @@ def _with_prealloc(flags, prealloc):
 def _check_max_entries(name, map_type, value):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value > 0xffffffff:
         raise SpecError("maps: map '%s': max_entries %r is not a whole number from 1 to 4294967295" % (name, value))
-    if map_type in _RINGBUFS and (value % _PAGE or value & (value - 1)):
+    if uapi.is_ringbuf(map_type) and (value % _PAGE or value & (value - 1)):
         raise SpecError("maps: map '%s' (%s): max_entries %d must be a power of two and a multiple of %d "
                         "(it is the buffer size in bytes)" % (name, type_name(map_type), value, _PAGE))
     return value

@@ -35,7 +35,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import kernel_version
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import (
+    kernel_version, possible_cpus, value_buffer_size)
 
 PAGE_SIZE = 4096
 POINTER_SIZE = 8      # every BPF-capable 64-bit host; 32-bit hosts are not supported
@@ -94,22 +95,6 @@ FALLBACK_SIZES = {
 # first page the ring buffer maps to user space), without BTF.
 FALLBACK_RINGBUF_CONSUMER_POS = 4096
 
-_HASH_TYPES = frozenset((uapi.BPF_MAP_TYPE_HASH, uapi.BPF_MAP_TYPE_PERCPU_HASH,
-                         uapi.BPF_MAP_TYPE_LRU_HASH, uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH,
-                         uapi.BPF_MAP_TYPE_HASH_OF_MAPS))
-_PERCPU_HASH_TYPES = frozenset((uapi.BPF_MAP_TYPE_PERCPU_HASH, uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH))
-_LRU_TYPES = frozenset((uapi.BPF_MAP_TYPE_LRU_HASH, uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH))
-_ARRAY_TYPES = frozenset((uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-                          uapi.BPF_MAP_TYPE_PROG_ARRAY, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
-                          uapi.BPF_MAP_TYPE_CGROUP_ARRAY, uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS))
-_RINGBUF_TYPES = frozenset((uapi.BPF_MAP_TYPE_RINGBUF, uapi.BPF_MAP_TYPE_USER_RINGBUF))
-_QUEUE_STACK_TYPES = frozenset((uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK))
-_LOCAL_STORAGE_TYPES = frozenset((uapi.BPF_MAP_TYPE_SK_STORAGE, uapi.BPF_MAP_TYPE_INODE_STORAGE,
-                                  uapi.BPF_MAP_TYPE_TASK_STORAGE, uapi.BPF_MAP_TYPE_CGRP_STORAGE))
-_CGROUP_STORAGE_TYPES = frozenset((uapi.BPF_MAP_TYPE_CGROUP_STORAGE,
-                                   uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE))
-_DEVMAP_TYPES = frozenset((uapi.BPF_MAP_TYPE_DEVMAP, uapi.BPF_MAP_TYPE_DEVMAP_HASH))
-
 # Map types whose figure depends on how many elements the map holds now
 # (``entries``): elements allocated on update and counted by the callback.
 ENTRY_COUNTED_TYPES = frozenset((
@@ -117,14 +102,9 @@ ENTRY_COUNTED_TYPES = frozenset((
     uapi.BPF_MAP_TYPE_XSKMAP, uapi.BPF_MAP_TYPE_SOCKHASH,
 ))
 
-# Every map type estimate_map() has a rule for.
-ESTIMATED_MAP_TYPES = (_HASH_TYPES | _ARRAY_TYPES | _RINGBUF_TYPES | _QUEUE_STACK_TYPES
-                       | _LOCAL_STORAGE_TYPES | _CGROUP_STORAGE_TYPES | _DEVMAP_TYPES | frozenset((
-                           uapi.BPF_MAP_TYPE_LPM_TRIE, uapi.BPF_MAP_TYPE_BLOOM_FILTER,
-                           uapi.BPF_MAP_TYPE_STACK_TRACE, uapi.BPF_MAP_TYPE_CPUMAP,
-                           uapi.BPF_MAP_TYPE_XSKMAP, uapi.BPF_MAP_TYPE_SOCKMAP,
-                           uapi.BPF_MAP_TYPE_SOCKHASH, uapi.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
-                           uapi.BPF_MAP_TYPE_ARENA)))
+# Every map type estimate_map() has a rule for: all but these.
+ESTIMATED_MAP_TYPES = frozenset(uapi.MAP_TYPE_NAMES) - frozenset((
+    uapi.BPF_MAP_TYPE_UNSPEC, uapi.BPF_MAP_TYPE_STRUCT_OPS, uapi.BPF_MAP_TYPE_INSN_ARRAY, uapi.BPF_MAP_TYPE_RHASH))
 
 
 def counts_entries(map_type, flags=0):
@@ -133,7 +113,7 @@ def counts_entries(map_type, flags=0):
     always preallocated), and the device, XDP-socket and socket hash maps."""
     if map_type in ENTRY_COUNTED_TYPES:
         return True
-    return (map_type in _HASH_TYPES and map_type not in _LRU_TYPES
+    return (uapi.is_hash(map_type) and not uapi.is_lru(map_type)
             and bool(flags & uapi.BPF_F_NO_PREALLOC))
 
 
@@ -239,11 +219,6 @@ def _roundup_pow_of_two(n):
     return 1 << (n - 1).bit_length() if n > 1 else 1
 
 
-def _possible_cpus():
-    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus
-    return possible_cpus()
-
-
 def estimate_map(map_type, key_size, value_size, max_entries, flags=0, entries=None, ncpus=None,
                  page_size=PAGE_SIZE, inner=None, map_extra=0, layout=None, release=None):
     """Bytes a 6.4+ kernel reports as ``memlock`` for such a map.
@@ -275,16 +250,16 @@ def estimate_map(map_type, key_size, value_size, max_entries, flags=0, entries=N
     if min(key_size, value_size, max_entries) < 0 or (entries is not None and entries < 0):
         raise ValueError("map sizes and entries must not be negative")
     if ncpus is None:
-        ncpus = _possible_cpus()
+        ncpus = possible_cpus()
     if layout is None:
         layout = kernel_layout()
     n = max_entries if entries is None else entries
     L = layout.sizeof
 
-    if map_type in _HASH_TYPES:
+    if uapi.is_hash(map_type):
         return _htab_mem_usage(map_type, key_size, value_size, max_entries, flags, n, ncpus, L,
                                kernel_version(release))
-    if map_type in _ARRAY_TYPES:
+    if uapi.is_array(map_type) or uapi.is_fd_array(map_type):
         return _array_map_mem_usage(map_type, value_size, max_entries, flags, ncpus, page_size, L)
     if map_type == uapi.BPF_MAP_TYPE_LPM_TRIE:
         # lpm_trie.c trie_mem_usage(): one node per element (prefix data
@@ -292,7 +267,7 @@ def estimate_map(map_type, key_size, value_size, max_entries, flags=0, entries=N
         # not counted, so an empty trie reads 0.
         data_size = key_size - LPM_KEY_PREFIX_SIZE
         return (L("lpm_trie_node") + data_size + value_size) * n
-    if map_type in _RINGBUF_TYPES:
+    if uapi.is_ringbuf(map_type):
         # ringbuf.c ringbuf_map_mem_usage(): the pages (meta pages: the
         # header, consumer and producer pages; then max_entries of data)
         # and the page-pointer array that maps the data pages twice, back
@@ -301,13 +276,13 @@ def estimate_map(map_type, key_size, value_size, max_entries, flags=0, entries=N
         nr_data = max_entries // page_size
         return (L("bpf_ringbuf_map") + (nr_meta + nr_data) * page_size
                 + (nr_meta + 2 * nr_data) * POINTER_SIZE)
-    if map_type in _QUEUE_STACK_TYPES:
+    if uapi.is_queue_stack(map_type):
         # queue_stack_maps.c queue_stack_map_mem_usage(): a ring of
         # max_entries + 1 slots (one always free to tell full from empty).
         return L("bpf_queue_stack") + (max_entries + 1) * value_size
     if map_type == uapi.BPF_MAP_TYPE_BLOOM_FILTER:
         return _bloom_map_mem_usage(max_entries, map_extra, L)
-    if map_type in _LOCAL_STORAGE_TYPES:
+    if uapi.is_local_storage(map_type):
         # bpf_local_storage.c bpf_local_storage_map_mem_usage(): the map
         # and its bucket array, roundup_pow_of_two(possible CPUs) buckets,
         # at least 2 (bpf_local_storage_map_alloc()). The elements live
@@ -315,7 +290,7 @@ def estimate_map(map_type, key_size, value_size, max_entries, flags=0, entries=N
         # counted.
         nbuckets = max(2, _roundup_pow_of_two(ncpus))
         return L("bpf_local_storage_map") + L("bpf_local_storage_map_bucket") * nbuckets
-    if map_type in _CGROUP_STORAGE_TYPES:
+    if uapi.is_cgroup_storage(map_type):
         # local_storage.c cgroup_storage_map_usage(): the map only; the
         # per-cgroup storages are not counted.
         return L("bpf_cgroup_storage_map")
@@ -326,7 +301,7 @@ def estimate_map(map_type, key_size, value_size, max_entries, flags=0, entries=N
         n_buckets = _roundup_pow_of_two(max_entries)
         return (L("bpf_stack_map") + n_buckets * POINTER_SIZE
                 + max_entries * (L("stack_map_bucket") + value_size))
-    if map_type in _DEVMAP_TYPES:
+    if uapi.is_devmap(map_type):
         # devmap.c dev_map_mem_usage(): a pointer per slot (devmap) or an
         # hlist_head per bucket (devmap_hash, roundup_pow_of_two buckets),
         # plus a bpf_dtab_netdev per device in the map.
@@ -369,8 +344,8 @@ def _htab_mem_usage(map_type, key_size, value_size, max_entries, flags, entries,
     # hashtab.c htab_map_mem_usage(), with elem_size and n_buckets as
     # htab_map_alloc() sets them. Also hash_of_maps (value: a map pointer
     # in an 8-byte slot).
-    percpu = map_type in _PERCPU_HASH_TYPES
-    lru = map_type in _LRU_TYPES
+    percpu = uapi.is_percpu(map_type)
+    lru = uapi.is_lru(map_type)
     fd_htab = map_type == uapi.BPF_MAP_TYPE_HASH_OF_MAPS
     prealloc = lru or not flags & uapi.BPF_F_NO_PREALLOC   # LRU maps are always preallocated
     if lru and flags & uapi.BPF_F_NO_COMMON_LRU:
@@ -504,25 +479,19 @@ def fallback_layout():
 
 def estimate_live_map(fd, fdinfo, layout=None):
     """Estimate for the open map ``fd`` whose /proc fdinfo is ``fdinfo``
-    (a dict): counts its elements where the figure depends on them. None
-    for a map type without a rule."""
+    (a syscalls.Fdinfo): counts its elements where the figure depends on
+    them. None for a map type without a rule."""
     from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 
-    map_type = int(fdinfo.get("map_type", 0))
-    flags = int(fdinfo.get("map_flags", "0"), 16)
-    key_size, value_size = int(fdinfo.get("key_size", 0)), int(fdinfo.get("value_size", 0))
+    map_type, flags = fdinfo.map_type, fdinfo.map_flags
     if map_type not in ESTIMATED_MAP_TYPES:
         return None
     entries = None
     if counts_entries(map_type, flags):
-        lookup_size = value_size
-        if map_type in _PERCPU_HASH_TYPES:
-            lookup_size = _round_up(value_size, 8) * _possible_cpus()
-        entries = syscalls.map_count(fd, key_size, lookup_size)
+        entries = syscalls.map_count(fd, fdinfo.key_size, value_buffer_size(map_type, fdinfo.value_size))
     try:
-        return estimate_map(map_type, key_size, value_size, int(fdinfo.get("max_entries", 0)), flags,
-                            entries=entries, map_extra=int(fdinfo.get("map_extra", "0"), 16),
-                            layout=layout or fallback_layout())
+        return estimate_map(map_type, fdinfo.key_size, fdinfo.value_size, fdinfo.max_entries, flags,
+                            entries=entries, map_extra=fdinfo.map_extra, layout=layout or fallback_layout())
     except ValueError:
         return None
 
