@@ -15,7 +15,7 @@ Split BTF (a kernel module's BTF over vmlinux) is read by passing the base
 base's string section, and lookups fall through to the base.
 
 ``BTF.from_index`` builds the same object over a first pass and name index
-made earlier (btf/cache.py keeps them in a per-run file), so neither pass
+made earlier (btf/index_format.py, kept per run by btf/cache.py), so neither pass
 runs again; every public method answers exactly as on a fresh parse.
 
 A ``BTF`` is read-only after construction; its lazy caches are plain dicts,
@@ -195,7 +195,7 @@ class BTF:
     @classmethod
     def from_index(cls, data, offsets, name_lookup, flavored_lookup, name="<object>", base=None):
         """BTF over ``data`` whose first pass and name index were made
-        before (btf/cache.py), so neither runs again.
+        before (btf/index_format.py), so neither runs again.
 
         ``offsets``: where each own type record starts, exactly what the
         first pass over this ``data`` yields (an ``array('I')`` or a
@@ -230,7 +230,7 @@ class BTF:
 
     def _index_parts(self):
         """(offsets, names, flavored) of this blob's own types, for
-        btf/cache.py: the first pass's offsets table; a dict name -> id or
+        btf/index_format.py: the first pass's offsets table; a dict name -> id or
         tuple of ids (ascending); a dict essential name -> tuple of ids of
         flavoured types. Builds the name index if not built yet (same
         errors as ``ids_by_name``)."""
