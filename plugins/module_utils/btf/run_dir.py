@@ -108,6 +108,9 @@ class RunDir:
         except Unusable as exc:
             self.warnings.append("cannot keep %s for this run: %s" % (file_name, exc))
             return None
+        except OSError as exc:
+            self.warnings.append("cannot keep %s for this run: %s" % (file_name, exc.strerror or exc))
+            return None
         try:
             write_atomic(dir_fd, file_name, data)
             return os.path.join(self.path, file_name)
