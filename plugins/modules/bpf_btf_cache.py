@@ -68,7 +68,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import BTFCache
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.run_dir import remove_run
 
 
 def main():
@@ -86,7 +86,7 @@ def main():
     path = os.path.join(module.params["directory"], run_id)
     exists = os.path.isdir(path) and not os.path.islink(path)
     if exists and not module.check_mode:
-        BTFCache.remove_run(module.params["directory"], run_id)
+        remove_run(module.params["directory"], run_id)
     # The cache is the run's scratch space, not host state: removing it is
     # reported as removed, never as a change (a converged host re-run stays
     # at changed=0).

@@ -204,22 +204,21 @@ skipped:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import ARGUMENT_SPEC, LinkRequest, converge_link
-from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.module_run import converge_and_exit
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.netlink_tc import (
     MissingPyroute2, PYROUTE2_IMPORT_ERROR)
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = converge_link(LinkRequest.from_params(module.params), check_mode=module.check_mode)
-    except MissingPyroute2:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    except LoaderError as e:
-        module.fail_json(msg=str(e), hint=e.hint)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+
+    def converge():
+        try:
+            return converge_link(LinkRequest.from_params(module.params), check_mode=module.check_mode)
+        except MissingPyroute2:
+            module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+
+    converge_and_exit(module, converge)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
     ARGUMENT_SPEC, converge_entries, map_ref, read_entries)
-from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.module_run import converge_and_exit
 
 
 def main():
@@ -151,20 +151,18 @@ def main():
     p = module.params
     if p["state"] == "query" and p["entries"]:
         module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
-    try:
+
+    def converge():
         ref = map_ref(p["collection"], p["map"])
         if p["state"] == "query":
             contents, path = read_entries(p["pin_root"], ref, key_format=p["key_format"],
                                           value_format=p["value_format"])
             module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
-        result = converge_entries(p["pin_root"], ref, p["entries"], exclusive=p["exclusive"], state=p["state"],
-                                  key_format=p["key_format"], value_format=p["value_format"],
-                                  check_mode=module.check_mode)
-    except LoaderError as e:
-        module.fail_json(msg=str(e), hint=e.hint)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+        return converge_entries(p["pin_root"], ref, p["entries"], exclusive=p["exclusive"], state=p["state"],
+                                key_format=p["key_format"], value_format=p["value_format"],
+                                check_mode=module.check_mode)
+
+    converge_and_exit(module, converge)
 
 
 if __name__ == "__main__":

@@ -14,5 +14,7 @@ hosts, standard library only; imports kernel/ and the shared elf.py).
 - compare.py: whether two types have the same byte layout, member by member
 - core.py: CO-RE relocation with libbpf's rules
 - kernel.py: where the running kernel's BTF comes from (sysfs, module BTF, btf_path)
-- cache.py: the per-run cache of kernel BTF indexes and the run's private directory
+- index_format.py: the on-disk index of kernel BTF types (offsets and name tables): encoded, checked, opened
+- run_dir.py: the playbook run's private directory (created, validated, purged, removed; atomic writes)
+- cache.py: the per-run cache of kernel BTF indexes: lookups (hit, build, rebuild, bypass) in the run's directory
 """

@@ -21,8 +21,8 @@ import struct
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
     BPF_CORE_RELO_MIN_SIZE, BPF_FUNC_INFO_MIN_SIZE, BPF_LINE_INFO_MIN_SIZE,
-    BTF_EXT_HEADER_CORE_SIZE, BTF_EXT_HEADER_SIZE, BTF_EXT_VERSION, BTF_MAGIC,
-    LAYOUTS, MAX_INFO_REC_SIZE, byte_order_of,
+    BTF_EXT_HEADER_CORE_SIZE, BTF_EXT_HEADER_SIZE, BTF_EXT_VERSION,
+    LAYOUTS, MAX_INFO_REC_SIZE, byte_view, unpack_header,
 )
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.uapi import BPF_INSN_SIZE
 
@@ -47,14 +47,7 @@ class BTFExt:
         record unpacked (there are few)."""
         self.name = name
         self._strings = strings
-        try:
-            mv = memoryview(data)
-        except TypeError as exc:
-            raise BTFError("BTF.ext '%s': data is not a buffer: %s"
-                           % (name, type(data).__name__)) from exc
-        if mv.ndim != 1 or mv.itemsize != 1:
-            mv = mv.cast("B")
-        self._mv = mv
+        self._mv = byte_view(data, "BTF.ext '%s'" % name)
         self.func_info = {}
         self.line_info = {}
         self.core_relos = {}
@@ -71,27 +64,10 @@ class BTFExt:
 
     def _parse(self):
         mv = self._mv
+        layout, header = unpack_header(mv, "BTF_EXT_HEADER", BTF_EXT_VERSION, "BTF.ext '%s'" % self.name)
+        self.byte_order = layout.byte_order
+        (_magic, _version, _flags, hdr_len, func_off, func_len, line_off, line_len) = header
         size = len(mv)
-        if size < BTF_EXT_HEADER_SIZE:
-            self._fail("header truncated: got %d bytes, want at least %d"
-                       % (size, BTF_EXT_HEADER_SIZE))
-        order = byte_order_of(mv)
-        if order is None:
-            self._fail("bad magic 0x%02x%02x: want 0x%04x in either byte order"
-                       % (mv[0], mv[1], BTF_MAGIC))
-        layout = LAYOUTS[order]
-        self.byte_order = order
-        (_magic, version, flags, hdr_len, func_off, func_len, line_off,
-         line_len) = layout.BTF_EXT_HEADER.unpack_from(mv, 0)
-        if version != BTF_EXT_VERSION:
-            self._fail("unsupported version %d: want %d" % (version, BTF_EXT_VERSION))
-        if flags != 0:
-            self._fail("unsupported header flags 0x%x: want 0" % flags)
-        if hdr_len < BTF_EXT_HEADER_SIZE:
-            self._fail("hdr_len %d shorter than the %d-byte header"
-                       % (hdr_len, BTF_EXT_HEADER_SIZE))
-        if hdr_len > size:
-            self._fail("hdr_len %d beyond data of %d bytes" % (hdr_len, size))
         core_off = core_len = 0
         if hdr_len >= BTF_EXT_HEADER_CORE_SIZE:
             core_off, core_len = layout.BTF_EXT_HEADER_CORE.unpack_from(

@@ -16,7 +16,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import btf_identity
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.index_format import btf_identity
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF, map_file
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHT_NOBITS, ELFFile
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, ELFError, NotSupportedError

@@ -15,6 +15,8 @@ __metaclass__ = type
 
 import struct
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
+
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
 BTF_EXT_VERSION = 1
@@ -243,6 +245,53 @@ def byte_order_of(data, offset=0):
     if b0 == 0xEB and b1 == 0x9F:
         return ">"
     return None
+
+
+def byte_view(data, what):
+    """A flat memoryview of bytes over ``data`` (bytes, bytearray, mmap or
+    any contiguous buffer; not copied), the form the layouts here unpack
+    from. ``what`` names the data in errors (``BTF 'vmlinux'``). Raises
+    BTFError when ``data`` is not a contiguous buffer."""
+    try:
+        mv = memoryview(data)
+    except TypeError as exc:
+        raise BTFError("%s: data is not a buffer: %s" % (what, type(data).__name__)) from exc
+    if mv.ndim != 1 or mv.itemsize != 1:
+        try:
+            mv = mv.cast("B")
+        except TypeError as exc:
+            raise BTFError("%s: data is not a contiguous byte buffer" % what) from exc
+    return mv
+
+
+def unpack_header(mv, header, version, what):
+    """(layout, fields) of the header at the start of ``mv`` (a
+    ``byte_view``): the Layout of the blob's byte order and the header. BTF and .BTF.ext headers both begin with magic,
+    version, flags and hdr_len: ``header`` names the layout
+    ('BTF_HEADER' or 'BTF_EXT_HEADER'), ``version`` the one supported;
+    ``fields`` is the whole header, unpacked. Raises BTFError naming
+    ``what`` when the data is shorter than the header, the magic, version
+    or flags are wrong, or hdr_len is shorter than the header or beyond the
+    data."""
+    size = len(mv)
+    header_size = getattr(LAYOUTS["<"], header).size
+    if size < header_size:
+        raise BTFError("%s: header truncated: got %d bytes, want at least %d" % (what, size, header_size))
+    order = byte_order_of(mv)
+    if order is None:
+        raise BTFError("%s: bad magic 0x%02x%02x: want 0x%04x in either byte order" % (what, mv[0], mv[1], BTF_MAGIC))
+    layout = LAYOUTS[order]
+    fields = getattr(layout, header).unpack_from(mv, 0)
+    _magic, got_version, flags, hdr_len = fields[:4]
+    if got_version != version:
+        raise BTFError("%s: unsupported version %d: want %d" % (what, got_version, version))
+    if flags != 0:
+        raise BTFError("%s: unsupported header flags 0x%x: want 0" % (what, flags))
+    if hdr_len < header_size:
+        raise BTFError("%s: hdr_len %d shorter than the %d-byte header" % (what, hdr_len, header_size))
+    if hdr_len > size:
+        raise BTFError("%s: hdr_len %d beyond data of %d bytes" % (what, hdr_len, size))
+    return layout, fields
 
 
 def _kind_tables():

@@ -15,7 +15,7 @@ Split BTF (a kernel module's BTF over vmlinux) is read by passing the base
 base's string section, and lookups fall through to the base.
 
 ``BTF.from_index`` builds the same object over a first pass and name index
-made earlier (btf/cache.py keeps them in a per-run file), so neither pass
+made earlier (btf/index_format.py, kept per run by btf/cache.py), so neither pass
 runs again; every public method answers exactly as on a fresh parse.
 
 A ``BTF`` is read-only after construction; its lazy caches are plain dicts,
@@ -35,14 +35,14 @@ from array import array
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
-    BTF_HEADER_SIZE, BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC,
-    BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT,
-    BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT,
-    BTF_KIND_PTR, BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG,
-    BTF_KIND_TYPEDEF, BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOID,
-    BTF_KIND_VOLATILE, BTF_MAGIC, BTF_TYPE_SIZE, BTF_VERSION,
-    KIND_FIXED_SIZE, KIND_VLEN_SIZE, LAYOUTS, MODIFIER_KINDS, byte_order_of,
-    kind_is_known, kind_name, record_size,
+    BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG,
+    BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC,
+    BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_PTR,
+    BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG, BTF_KIND_TYPEDEF,
+    BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOID, BTF_KIND_VOLATILE,
+    BTF_TYPE_SIZE, BTF_VERSION, KIND_FIXED_SIZE, KIND_VLEN_SIZE,
+    MODIFIER_KINDS, byte_view, kind_is_known, kind_name, record_size,
+    unpack_header,
 )
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.strings import StringTable
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.types import (
@@ -141,16 +141,7 @@ class BTF:
         # Everything but the first pass: header, byte order, string table.
         self.name = name
         self._base = base
-        try:
-            mv = memoryview(data)
-        except TypeError as exc:
-            raise BTFError("BTF '%s': data is not a buffer: %s"
-                           % (name, type(data).__name__)) from exc
-        if mv.ndim != 1 or mv.itemsize != 1:
-            try:
-                mv = mv.cast("B")
-            except TypeError as exc:
-                raise BTFError("BTF '%s': data is not a contiguous byte buffer" % name) from exc
+        mv = byte_view(data, "BTF '%s'" % name)
         self._data = data
         self._mv = mv
         self._parse_header()
@@ -195,7 +186,7 @@ class BTF:
     @classmethod
     def from_index(cls, data, offsets, name_lookup, flavored_lookup, name="<object>", base=None):
         """BTF over ``data`` whose first pass and name index were made
-        before (btf/cache.py), so neither runs again.
+        before (btf/index_format.py), so neither runs again.
 
         ``offsets``: where each own type record starts, exactly what the
         first pass over this ``data`` yields (an ``array('I')`` or a
@@ -230,7 +221,7 @@ class BTF:
 
     def _index_parts(self):
         """(offsets, names, flavored) of this blob's own types, for
-        btf/cache.py: the first pass's offsets table; a dict name -> id or
+        btf/index_format.py: the first pass's offsets table; a dict name -> id or
         tuple of ids (ascending); a dict essential name -> tuple of ids of
         flavoured types. Builds the name index if not built yet (same
         errors as ``ids_by_name``)."""
@@ -245,24 +236,9 @@ class BTF:
 
     def _parse_header(self):
         mv = self._mv
+        layout, header = unpack_header(mv, "BTF_HEADER", BTF_VERSION, "BTF '%s'" % self.name)
+        (_magic, _version, _flags, hdr_len, type_off, type_len, str_off, str_len) = header
         size = len(mv)
-        if size < BTF_HEADER_SIZE:
-            self._fail("header truncated: got %d bytes, want at least %d" % (size, BTF_HEADER_SIZE))
-        order = byte_order_of(mv)
-        if order is None:
-            self._fail("bad magic 0x%02x%02x: want 0x%04x in either byte order"
-                       % (mv[0], mv[1], BTF_MAGIC))
-        layout = LAYOUTS[order]
-        (_magic, version, flags, hdr_len, type_off, type_len, str_off,
-         str_len) = layout.BTF_HEADER.unpack_from(mv, 0)
-        if version != BTF_VERSION:
-            self._fail("unsupported version %d: want %d" % (version, BTF_VERSION))
-        if flags != 0:
-            self._fail("unsupported header flags 0x%x: want 0" % flags)
-        if hdr_len < BTF_HEADER_SIZE:
-            self._fail("hdr_len %d shorter than the %d-byte header" % (hdr_len, BTF_HEADER_SIZE))
-        if hdr_len > size:
-            self._fail("hdr_len %d beyond data of %d bytes" % (hdr_len, size))
         if size > 0xffffffff:
             self._fail("data of %d bytes exceeds 4 GiB" % size)
         if type_off & 3:
@@ -285,7 +261,7 @@ class BTF:
                 self._fail("string section must start with a NUL byte")
         if str_len and mv[str_start + str_len - 1] != 0:
             self._fail("string section does not end with a NUL byte")
-        self.byte_order = order
+        self.byte_order = layout.byte_order
         self._layout = layout
         self._hdr_len = hdr_len
         self._type_start = hdr_len + type_off

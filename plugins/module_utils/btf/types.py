@@ -15,31 +15,36 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
-    BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG,
-    BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC,
-    BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_PTR,
-    BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG, BTF_KIND_TYPEDEF,
-    BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOID, BTF_KIND_VOLATILE,
-    BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, kind_name,
-)
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 
 
 class _Value:
-    """Slots-based value object: equality and repr over all slots."""
+    """Slots-based value object: equality and repr over all slots.
+
+    Each subclass gets an ``__init__`` taking its fields in order (those of
+    the base classes first), generated once when the class is made, as
+    ``collections.namedtuple`` does: no per-instance cost over a
+    hand-written one. ``_DEFAULTS`` gives the values of the last fields a
+    caller may leave out.
+    """
 
     __slots__ = ()
+    _FIELDS = ()
+    _DEFAULTS = ()
 
-    def _fields(self):
-        names = []
-        for cls in reversed(type(self).__mro__):
-            names.extend(getattr(cls, "__slots__", ()))
-        return names
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        fields = []
+        for klass in reversed(cls.__mro__):
+            fields.extend(klass.__dict__.get("__slots__", ()))
+        cls._FIELDS = tuple(fields)
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _make_init(cls.__name__, cls._FIELDS, cls._DEFAULTS)
 
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self._fields())
+        return all(getattr(self, f) == getattr(other, f) for f in self._FIELDS)
 
     def __ne__(self, other):
         result = self.__eq__(other)
@@ -48,11 +53,25 @@ class _Value:
         return not result
 
     def __hash__(self):
-        return hash(tuple(_hashable(getattr(self, f)) for f in self._fields()))
+        return hash(tuple(_hashable(getattr(self, f)) for f in self._FIELDS))
 
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, ", ".join(
-            "%s=%r" % (f, getattr(self, f)) for f in self._fields()))
+            "%s=%r" % (f, getattr(self, f)) for f in self._FIELDS))
+
+
+def _make_init(class_name, fields, defaults):
+    # def __init__(self, a, b, c=<default>): self.a = a; ...
+    params = list(fields)
+    for i, value in enumerate(defaults):
+        params[len(fields) - len(defaults) + i] += "=_d%d" % i
+    source = "def __init__(self%s):\n%s" % ("".join(", " + p for p in params), "".join(
+        "    self.%s = %s\n" % (f, f) for f in fields) or "    pass\n")
+    namespace = dict(("_d%d" % i, value) for i, value in enumerate(defaults))
+    exec(source, namespace)  # pylint: disable=exec-used
+    init = namespace["__init__"]
+    init.__qualname__ = "%s.__init__" % class_name
+    return init
 
 
 def _hashable(value):
@@ -69,7 +88,7 @@ class Type(_Value):
 
     @property
     def kind_name(self):
-        return kind_name(self.kind)
+        return layout.kind_name(self.kind)
 
     def describe(self):
         """Short label for messages: ``STRUCT 'task_struct' (#114)``."""
@@ -78,11 +97,8 @@ class Type(_Value):
 
 class Void(Type):
     __slots__ = ()
-    kind = BTF_KIND_VOID
-
-    def __init__(self):
-        self.id = 0
-        self.name = ""
+    kind = layout.BTF_KIND_VOID
+    _DEFAULTS = (0, "")
 
 
 class Int(Type):
@@ -90,27 +106,19 @@ class Int(Type):
     ``offset`` are the value's width and bit offset within ``size`` bytes."""
 
     __slots__ = ("size", "encoding", "bits", "offset")
-    kind = BTF_KIND_INT
-
-    def __init__(self, id, name, size, encoding, bits, offset):
-        self.id = id
-        self.name = name
-        self.size = size
-        self.encoding = encoding
-        self.bits = bits
-        self.offset = offset
+    kind = layout.BTF_KIND_INT
 
     @property
     def signed(self):
-        return bool(self.encoding & BTF_INT_SIGNED)
+        return bool(self.encoding & layout.BTF_INT_SIGNED)
 
     @property
     def is_char(self):
-        return bool(self.encoding & BTF_INT_CHAR)
+        return bool(self.encoding & layout.BTF_INT_CHAR)
 
     @property
     def is_bool(self):
-        return bool(self.encoding & BTF_INT_BOOL)
+        return bool(self.encoding & layout.BTF_INT_BOOL)
 
 
 class _Ref(Type):
@@ -118,15 +126,10 @@ class _Ref(Type):
 
     __slots__ = ("type",)
 
-    def __init__(self, id, name, type):
-        self.id = id
-        self.name = name
-        self.type = type
-
 
 class Pointer(_Ref):
     __slots__ = ()
-    kind = BTF_KIND_PTR
+    kind = layout.BTF_KIND_PTR
 
     @property
     def target(self):
@@ -135,51 +138,39 @@ class Pointer(_Ref):
 
 class Typedef(_Ref):
     __slots__ = ()
-    kind = BTF_KIND_TYPEDEF
+    kind = layout.BTF_KIND_TYPEDEF
 
 
 class Volatile(_Ref):
     __slots__ = ()
-    kind = BTF_KIND_VOLATILE
+    kind = layout.BTF_KIND_VOLATILE
 
 
 class Const(_Ref):
     __slots__ = ()
-    kind = BTF_KIND_CONST
+    kind = layout.BTF_KIND_CONST
 
 
 class Restrict(_Ref):
     __slots__ = ()
-    kind = BTF_KIND_RESTRICT
+    kind = layout.BTF_KIND_RESTRICT
 
 
 class TypeTag(_Ref):
     __slots__ = ()
-    kind = BTF_KIND_TYPE_TAG
+    kind = layout.BTF_KIND_TYPE_TAG
 
 
 class Array(Type):
     __slots__ = ("elem_type", "index_type", "nelems")
-    kind = BTF_KIND_ARRAY
-
-    def __init__(self, id, name, elem_type, index_type, nelems):
-        self.id = id
-        self.name = name
-        self.elem_type = elem_type
-        self.index_type = index_type
-        self.nelems = nelems
+    kind = layout.BTF_KIND_ARRAY
 
 
 class Member(_Value):
     """A struct/union member; ``bitfield_size`` is 0 for ordinary members."""
 
     __slots__ = ("name", "type", "bit_offset", "bitfield_size")
-
-    def __init__(self, name, type, bit_offset, bitfield_size=0):
-        self.name = name
-        self.type = type
-        self.bit_offset = bit_offset
-        self.bitfield_size = bitfield_size
+    _DEFAULTS = (0,)
 
 
 class Composite(Type):
@@ -187,12 +178,6 @@ class Composite(Type):
     tuple of Member."""
 
     __slots__ = ("size", "members")
-
-    def __init__(self, id, name, size, members):
-        self.id = id
-        self.name = name
-        self.size = size
-        self.members = members
 
     def member(self, name):
         """The member called ``name`` (direct members only), or None."""
@@ -204,20 +189,16 @@ class Composite(Type):
 
 class Struct(Composite):
     __slots__ = ()
-    kind = BTF_KIND_STRUCT
+    kind = layout.BTF_KIND_STRUCT
 
 
 class Union(Composite):
     __slots__ = ()
-    kind = BTF_KIND_UNION
+    kind = layout.BTF_KIND_UNION
 
 
 class EnumValue(_Value):
     __slots__ = ("name", "value")
-
-    def __init__(self, name, value):
-        self.name = name
-        self.value = value
 
 
 class Enum(Type):
@@ -225,14 +206,7 @@ class Enum(Type):
     kind_flag (``signed``)."""
 
     __slots__ = ("size", "values", "signed")
-    kind = BTF_KIND_ENUM
-
-    def __init__(self, id, name, size, values, signed):
-        self.id = id
-        self.name = name
-        self.size = size
-        self.values = values
-        self.signed = signed
+    kind = layout.BTF_KIND_ENUM
 
     def value_of(self, name):
         """The value of enumerator ``name``, or None."""
@@ -244,30 +218,19 @@ class Enum(Type):
 
 class Enum64(Enum):
     __slots__ = ()
-    kind = BTF_KIND_ENUM64
+    kind = layout.BTF_KIND_ENUM64
 
 
 class Fwd(Type):
     __slots__ = ("is_union",)
-    kind = BTF_KIND_FWD
-
-    def __init__(self, id, name, is_union):
-        self.id = id
-        self.name = name
-        self.is_union = is_union
+    kind = layout.BTF_KIND_FWD
 
 
 class Func(Type):
     """``type`` is the FUNC_PROTO id; ``linkage`` a BTF_FUNC_* value."""
 
     __slots__ = ("type", "linkage")
-    kind = BTF_KIND_FUNC
-
-    def __init__(self, id, name, type, linkage):
-        self.id = id
-        self.name = name
-        self.type = type
-        self.linkage = linkage
+    kind = layout.BTF_KIND_FUNC
 
 
 class Param(_Value):
@@ -275,33 +238,17 @@ class Param(_Value):
 
     __slots__ = ("name", "type")
 
-    def __init__(self, name, type):
-        self.name = name
-        self.type = type
-
 
 class FuncProto(Type):
     __slots__ = ("return_type", "params")
-    kind = BTF_KIND_FUNC_PROTO
-
-    def __init__(self, id, name, return_type, params):
-        self.id = id
-        self.name = name
-        self.return_type = return_type
-        self.params = params
+    kind = layout.BTF_KIND_FUNC_PROTO
 
 
 class Var(Type):
     """``linkage`` is a BTF_VAR_* value."""
 
     __slots__ = ("type", "linkage")
-    kind = BTF_KIND_VAR
-
-    def __init__(self, id, name, type, linkage):
-        self.id = id
-        self.name = name
-        self.type = type
-        self.linkage = linkage
+    kind = layout.BTF_KIND_VAR
 
 
 class VarSecinfo(_Value):
@@ -310,31 +257,15 @@ class VarSecinfo(_Value):
 
     __slots__ = ("type", "offset", "size")
 
-    def __init__(self, type, offset, size):
-        self.type = type
-        self.offset = offset
-        self.size = size
-
 
 class Datasec(Type):
     __slots__ = ("size", "vars")
-    kind = BTF_KIND_DATASEC
-
-    def __init__(self, id, name, size, vars):
-        self.id = id
-        self.name = name
-        self.size = size
-        self.vars = vars
+    kind = layout.BTF_KIND_DATASEC
 
 
 class Float(Type):
     __slots__ = ("size",)
-    kind = BTF_KIND_FLOAT
-
-    def __init__(self, id, name, size):
-        self.id = id
-        self.name = name
-        self.size = size
+    kind = layout.BTF_KIND_FLOAT
 
 
 class DeclTag(Type):
@@ -342,13 +273,7 @@ class DeclTag(Type):
     or parameter index."""
 
     __slots__ = ("type", "component_idx")
-    kind = BTF_KIND_DECL_TAG
-
-    def __init__(self, id, name, type, component_idx):
-        self.id = id
-        self.name = name
-        self.type = type
-        self.component_idx = component_idx
+    kind = layout.BTF_KIND_DECL_TAG
 
 
 KIND_CLASSES = {

@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import BTFCache
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.run_dir import RunDir
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -48,13 +48,13 @@ def shipped_object(src, sha256, run_id, received=None, directory=None):
     digest). Raises LoaderError when a received object does not match."""
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
         raise LoaderError("object_sha256 %r: want 64 lower-case hex digits" % (sha256,))
-    cache = BTFCache(directory, run_id)
+    run = RunDir(directory, run_id)
     name = kept_name(src, sha256)
     if received is None:
-        kept = cache.kept_file(name)
+        kept = run.kept_file(name)
         if kept is None or hashlib.sha256(kept[1]).hexdigest() != sha256:
-            return ShippedObject(None, False, cache.warnings)
-        return ShippedObject(kept[0], True, cache.warnings)
+            return ShippedObject(None, False, run.warnings)
+        return ShippedObject(kept[0], True, run.warnings)
     try:
         with open(received, "rb") as f:
             data = f.read()
@@ -65,5 +65,5 @@ def shipped_object(src, sha256, run_id, received=None, directory=None):
     if digest != sha256:
         raise LoaderError("object '%s' arrived damaged: SHA-256 %s on the host, %s on the controller"
                           % (src, digest, sha256), hint="send it again; check the connection and the host's disk")
-    path = cache.keep_file(name, data)
-    return ShippedObject(path or received, path is not None, cache.warnings)
+    path = run.keep_file(name, data)
+    return ShippedObject(path or received, path is not None, run.warnings)

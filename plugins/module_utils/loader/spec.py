@@ -136,16 +136,15 @@ class CollectionSpec:
 
     def program(self, name):
         """The ProgramSpec called ``name``; SpecError listing the known ones."""
-        try:
-            return self.programs[name]
-        except KeyError:
-            raise SpecError("object '%s': no program '%s' (have: %s)" % (
-                self.name, name, ", ".join(sorted(self.programs)) or "none"))
+        return self._named("program", self.programs, name)
 
     def map(self, name):
         """The MapSpec called ``name``; SpecError listing the known ones."""
+        return self._named("map", self.maps, name)
+
+    def _named(self, what, specs, name):
         try:
-            return self.maps[name]
+            return specs[name]
         except KeyError:
-            raise SpecError("object '%s': no map '%s' (have: %s)" % (
-                self.name, name, ", ".join(sorted(self.maps)) or "none"))
+            raise SpecError("object '%s': no %s '%s' (have: %s)" % (
+                self.name, what, name, ", ".join(sorted(specs)) or "none")) from None

@@ -22,11 +22,12 @@ import zlib
 
 import pytest
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf import cache as C
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf import index_format as F
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import BTFCache, make_cache
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.run_dir import DEFAULT_DIRECTORY, remove_run
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, LoaderError
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
@@ -59,7 +60,7 @@ def golden(fresh):
     """A valid index file's bytes for vmlinux."""
     with open(VMLINUX, "rb") as f:
         data = f.read()
-    return C.build_index(fresh, C.btf_identity(data), len(data))
+    return F.build_index(fresh, F.btf_identity(data), len(data))
 
 
 @pytest.fixture
@@ -110,14 +111,14 @@ def crc_collisions(fresh):
 # -- format --------------------------------------------------------------------
 
 def test_header_layout():
-    assert C.INDEX_HEADER.size == 84
-    assert C.HEADER_SIZE % 8 == 0
+    assert F.INDEX_HEADER.size == 84
+    assert F.HEADER_SIZE % 8 == 0
 
 
 def test_golden_index_opens(fresh, golden):
     with open(VMLINUX, "rb") as f:
         data = f.read()
-    btf = C.open_index(golden, data, C.btf_identity(data), "vmlinux")
+    btf = F.open_index(golden, data, F.btf_identity(data), "vmlinux")
     assert btf.count == fresh.count
     assert btf.ids_by_name("task_struct") == fresh.ids_by_name("task_struct")
 
@@ -290,7 +291,7 @@ def test_wrong_version_or_format_is_rebuilt(cache_dir, golden, field, value, rea
 def test_foreign_index_is_rebuilt(cache_dir, golden):
     # A correctly sealed index of other BTF (another kernel).
     other = small_btf(["u32", "task_struct"])
-    index = C.build_index(BTF.from_bytes(other), C.btf_identity(other), len(other))
+    index = F.build_index(BTF.from_bytes(other), F.btf_identity(other), len(other))
     plant(cache_dir, index)
     rebuilt(cache_dir, "built from other BTF")
     # Same size, other identity.
@@ -459,14 +460,14 @@ def test_purge_other_runs(tmp_path):
     os.symlink(str(victim), os.path.join(base, "run-c"))
     os.mkdir(os.path.join(base, ".not-a-run"))
     cache = BTFCache(base, RUN)
-    assert cache.purge_other_runs() == ["run-a", "run-b", "run-c"]
+    assert cache.run_dir.purge_other_runs() == ["run-a", "run-b", "run-c"]
     assert sorted(os.listdir(base)) == [".not-a-run", RUN]
     assert (victim / "keep").read_bytes() == b"keep"
     assert cache.warnings == []
 
 
 def test_purge_without_directory(tmp_path):
-    assert BTFCache(str(tmp_path / "none"), RUN).purge_other_runs() == []
+    assert BTFCache(str(tmp_path / "none"), RUN).run_dir.purge_other_runs() == []
 
 
 def test_first_load_of_a_run_purges_other_runs(tmp_path):
@@ -486,12 +487,12 @@ def test_remove_run(tmp_path):
     base = str(tmp_path / "btf-cache")
     cache, _loaded = load(base, "run-x")
     make_runs(base, ["run-y"])
-    assert BTFCache.remove_run(base, "run-x") is True
+    assert remove_run(base, "run-x") is True
     assert os.listdir(base) == ["run-y"]
-    assert BTFCache.remove_run(base, "run-x") is False
-    assert BTFCache.remove_run(str(tmp_path / "missing"), "run-x") is False
+    assert remove_run(base, "run-x") is False
+    assert remove_run(str(tmp_path / "missing"), "run-x") is False
     with pytest.raises(LoaderError, match="malformed"):
-        BTFCache.remove_run(base, "../etc")
+        remove_run(base, "../etc")
 
 
 def test_remove_run_that_is_a_symlink(tmp_path):
@@ -501,7 +502,7 @@ def test_remove_run_that_is_a_symlink(tmp_path):
     victim.mkdir()
     (victim / "keep").write_bytes(b"keep")
     os.symlink(str(victim), str(base / RUN))
-    assert BTFCache.remove_run(str(base), RUN) is True
+    assert remove_run(str(base), RUN) is True
     assert not os.path.lexists(str(base / RUN))
     assert (victim / "keep").read_bytes() == b"keep"
 
@@ -511,7 +512,7 @@ def test_mapped_index_survives_removal(tmp_path, fresh):
     load(base)
     cache, btf = load(base)
     assert cache.status == "hit"
-    BTFCache.remove_run(base, RUN)
+    remove_run(base, RUN)
     for name in sample_names(fresh, 20):
         assert btf.ids_by_name(name) == fresh.ids_by_name(name)
 
@@ -527,7 +528,7 @@ def test_malformed_run_ids(run_id):
 def test_make_cache():
     assert make_cache("none", "r1") is None
     cache = make_cache("run", "r1")
-    assert cache.directory == C.DEFAULT_DIRECTORY == "/run/ebpf_deploy/btf-cache"
+    assert cache.directory == DEFAULT_DIRECTORY == "/run/ebpf_deploy/btf-cache"
     assert cache.run_directory == "/run/ebpf_deploy/btf-cache/r1"
     with pytest.raises(LoaderError, match="no run id"):
         make_cache("run")
