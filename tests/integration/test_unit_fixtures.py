@@ -14,7 +14,7 @@ import os
 import pytest
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
-from unit import FIXTURES
+from unit.committed import FIXTURES
 
 
 def declared(path):

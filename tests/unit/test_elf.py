@@ -24,7 +24,7 @@ import pytest
 
 from ansible_collections.ebpf.deploy.plugins.module_utils import elf as E
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import ELFError, LoaderError
-from unit import FIXTURES
+from unit.committed import FIXTURES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))

@@ -13,7 +13,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecErro
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import apply_map_settings
-from unit import FIXTURES
+from unit.committed import FIXTURES
 
 NO_PREALLOC = uapi.BPF_F_NO_PREALLOC
 

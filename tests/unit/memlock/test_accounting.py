@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import accounting_mode, memlock_shortfall
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import estimate_spec
-from unit import FIXTURES
+from unit.committed import FIXTURES
 
 
 @pytest.mark.parametrize("release, mode", [("4.19.0-27-amd64", "rlimit"), ("5.10.0-30-amd64", "rlimit"),
