@@ -201,28 +201,13 @@ EXAMPLES = r"""
         max_entries: 1024
     on_incompatible_map: migrate
 
-- name: The same, unchanged, reporting every map and program (e.g. for a per-map memlock audit)
+- name: Go back to the object's own settings, within 8 MiB of locked kernel memory, reporting every map and program
   ebpf.deploy.bpf_collection:
     name: counter
     path: /usr/local/lib/bpf/packet_counter.bpf.o
-    constants:
-      drop_protocol: 17
-    maps:
-      packets_by_protocol:
-        max_entries: 1024
-    facts: full
-  register: counter   # counter.ansible_facts.bpf_memlock.maps.packets_by_protocol.after: its bytes
-
-- name: Refuse a version that would lock more than 8 MiB of kernel memory (before loading anything)
-  ebpf.deploy.bpf_collection:
-    name: counter
-    path: /usr/local/lib/bpf/packet_counter.bpf.o
-    constants:
-      drop_protocol: 17
-    maps:
-      packets_by_protocol:
-        max_entries: 1024
-    memlock_budget: 8M
+    memlock_budget: 8M   # refused before anything is created if the prediction is above it
+    facts: full          # every map and program in the result, even when nothing changes
+  register: counter      # counter.ansible_facts.bpf_memlock.maps.packets_by_protocol.after: its bytes
 
 - name: Remove the collection
   ebpf.deploy.bpf_collection:

@@ -20,10 +20,7 @@ import errno
 import hashlib
 import os
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import copy_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import STATE_PIN, create_state_map
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.version_links import (
-    carry_links, detach_netlink, remake_links)
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import drop_pin_root, make_pin_root, roll_back, swap_in
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
@@ -37,7 +34,11 @@ def apply(desired, pins, observed, p):
     """Carry out ``p``; returns {'maps': [...], 'programs': [...],
     'memlock_after': {...}, 'warnings': [...], 'btf_cache': {...}}.
     Raises LoaderError."""
+    # Each path imports what only it uses: AnsiballZ compiles every imported
+    # module on every run (see tests/integration/test_import_paths.py).
     if p.action == "remove":
+        from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.version_links import detach_netlink
+
         detach_netlink(pins.live)
         remove_tree(pins.live)
         remove_tree(pins.staging)
@@ -47,7 +48,12 @@ def apply(desired, pins, observed, p):
     loaded, kernel_btf = None, None
     try:
         loaded, kernel_btf, migrated, record = _build(desired, pins, observed, p)
-        link_warnings = remake_links(pins, observed.record, record) if observed.exists else []
+        link_warnings = []
+        if observed.exists:
+            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.version_links import (
+                carry_links, remake_links)
+
+            link_warnings = remake_links(pins, observed.record, record)
         swap_in(pins, observed.exists)
     except BaseException:
         if loaded is not None:
@@ -58,16 +64,17 @@ def apply(desired, pins, observed, p):
         # The new version is live; its predecessor, now in staging, still
         # runs behind its links until they are moved over, so no event goes
         # unseen.
-        try:
-            link_warnings.extend(carry_links(pins.staging, observed.record, pins.live)[0])
-        except LoaderError as e:
-            raise roll_back(pins, e) from e
+        if observed.exists:
+            try:
+                link_warnings.extend(carry_links(pins.staging, observed.record, pins.live)[0])
+            except LoaderError as e:
+                raise roll_back(pins, e) from e
         remove_tree(pins.staging)
         result = _result(pins, p, loaded, migrated)
     finally:
         loaded.close()
     result["warnings"] = list(loaded.warnings) + link_warnings
-    cache = kernel_btf.cache
+    cache = kernel_btf.cache if kernel_btf is not None else None
     if cache is not None and cache.status is not None:
         result["btf_cache"] = {"status": cache.status, "size": cache.size, "path": cache.path}
         result["warnings"].extend(cache.warnings)
@@ -77,12 +84,13 @@ def apply(desired, pins, observed, p):
 def _build(desired, pins, observed, p):
     """Load the new version into staging, copy migrated entries, pin its
     state record: (loaded, kernel BTF, {map: entries copied}, record)."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
-    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
-    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
+    from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection, needs_kernel_btf
 
     kernel_btf = desired.kernel_btf
-    if kernel_btf is None:
+    if kernel_btf is None and needs_kernel_btf(p.spec, desired.programs):
+        from ansible_collections.ebpf.deploy.plugins.module_utils.btf.cache import make_cache
+        from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+
         kernel_btf = KernelBTF(btf_path=desired.btf_path, cache=make_cache(desired.btf_cache, run_id=desired.run_id))
     live = dict((name, _open_live_map(name, old)) for name, (action, old) in p.map_actions.items()
                 if action in ("reuse", "migrate"))
@@ -100,6 +108,8 @@ def _build(desired, pins, observed, p):
         migrated = {}
         for name, (action, _old) in sorted(p.map_actions.items()):
             if action == "migrate":
+                from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import copy_entries
+
                 m = p.spec.maps[name]
                 migrated[name] = copy_entries(live[name], loaded.maps[name].fd, m.type, m.key_size, m.value_size,
                                               m.max_entries, name)

@@ -101,6 +101,8 @@ def live_layouts(observed, spec):
     of the live maps whose bytes the new version would carry over (same
     type and sizes), through the kernel's copy of their BTF; a part is None
     where the live map has no BTF type for it."""
+    if not observed.maps:
+        return {}   # a first load: nothing to compare, nothing to import for it
     from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import leaves, type_title
     from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
 

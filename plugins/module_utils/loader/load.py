@@ -16,9 +16,7 @@ import errno
 import os
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.core import CoreRelocator
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import BTF_KIND_FUNC, BTF_KIND_TYPEDEF
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, fix_datasecs
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
@@ -188,9 +186,17 @@ def _select_programs(spec, names):
     return selected
 
 
+def needs_kernel_btf(spec, programs=None):
+    """Whether loading ``programs`` (default all) of ``spec`` reads kernel
+    BTF: a CO-RE relocation or a BTF attach target. Raises as
+    load_collection does for unknown program names."""
+    return any(prog.core_relos or prog.kind.btf_attach for prog in _select_programs(spec, programs))
+
+
 class _KernelTargets:
     """Kernel BTF for CO-RE and BTF attach targets, opened on first need:
-    a collection that needs neither never reads kernel BTF."""
+    a collection that needs neither never reads kernel BTF, nor imports
+    the modules that do."""
 
     def __init__(self, spec, kernel_btf):
         self.spec = spec
@@ -199,6 +205,8 @@ class _KernelTargets:
 
     def _kernel(self):
         if self.kernel_btf is None:
+            from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+
             self.kernel_btf = KernelBTF()
         return self.kernel_btf
 
@@ -210,6 +218,8 @@ class _KernelTargets:
 
     def relocator(self):
         if self._relocator is None:
+            from ansible_collections.ebpf.deploy.plugins.module_utils.btf.core import CoreRelocator
+
             self._relocator = CoreRelocator(self.spec.btf, self._btfs)
         return self._relocator
 
