@@ -127,6 +127,12 @@ class _Ref(Type):
     __slots__ = ("type",)
 
 
+def _kind(name, base, kind):
+    """A class ``name`` that is ``base`` with kind number ``kind`` and no
+    field or method of its own (``isinstance`` tells it from its siblings)."""
+    return type(name, (base,), {"__slots__": (), "kind": kind, "__module__": __name__})
+
+
 class Pointer(_Ref):
     __slots__ = ()
     kind = layout.BTF_KIND_PTR
@@ -136,29 +142,11 @@ class Pointer(_Ref):
         return self.type
 
 
-class Typedef(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_TYPEDEF
-
-
-class Volatile(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_VOLATILE
-
-
-class Const(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_CONST
-
-
-class Restrict(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_RESTRICT
-
-
-class TypeTag(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_TYPE_TAG
+Typedef = _kind("Typedef", _Ref, layout.BTF_KIND_TYPEDEF)
+Volatile = _kind("Volatile", _Ref, layout.BTF_KIND_VOLATILE)
+Const = _kind("Const", _Ref, layout.BTF_KIND_CONST)
+Restrict = _kind("Restrict", _Ref, layout.BTF_KIND_RESTRICT)
+TypeTag = _kind("TypeTag", _Ref, layout.BTF_KIND_TYPE_TAG)
 
 
 class Array(Type):
@@ -187,14 +175,8 @@ class Composite(Type):
         return None
 
 
-class Struct(Composite):
-    __slots__ = ()
-    kind = layout.BTF_KIND_STRUCT
-
-
-class Union(Composite):
-    __slots__ = ()
-    kind = layout.BTF_KIND_UNION
+Struct = _kind("Struct", Composite, layout.BTF_KIND_STRUCT)
+Union = _kind("Union", Composite, layout.BTF_KIND_UNION)
 
 
 class EnumValue(_Value):
@@ -216,9 +198,7 @@ class Enum(Type):
         return None
 
 
-class Enum64(Enum):
-    __slots__ = ()
-    kind = layout.BTF_KIND_ENUM64
+Enum64 = _kind("Enum64", Enum, layout.BTF_KIND_ENUM64)
 
 
 class Fwd(Type):
