@@ -54,7 +54,7 @@ COMMON = {"btf", "btf.run_dir", "deploy", "deploy.collection", "deploy.desired",
 LOAD = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanitize", "btf.strings", "btf.types",
                  "deploy.apply", "elf", "kernel.insn", "loader", "loader.load", "loader.read_kconfig",
                  "loader.read_maps", "loader.read_object", "loader.read_programs", "loader.sections",
-                 "loader.set_constants", "loader.set_map_options", "loader.spec"}
+                 "loader.set_constants", "loader.set_map_options", "loader.spec", "values"}
 # CO-RE: kernel BTF through the run's cache, and the relocator.
 CORE = LOAD | {"btf.cache", "btf.core", "btf.index_format", "btf.kernel"}
 # An upgrade: the live maps' layouts compared, entries migrated, links moved.
@@ -63,7 +63,7 @@ UPGRADE = LOAD | {"btf.compare", "deploy.migrate", "deploy.version_links"}
 # playbook's values into bytes member by member.
 ENTRIES = {"btf", "btf.encode", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy", "deploy.entries",
            "deploy.lock", "deploy.module_run", "deploy.names", "errors", "kernel", "kernel.bpffs", "kernel.host",
-           "kernel.syscalls", "kernel.uapi"}
+           "kernel.syscalls", "kernel.uapi", "values"}
 
 
 def run_path(kind, **args):

@@ -16,30 +16,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
 
-class _Value:
-    """Slots-based value object: equality and repr over all slots.
-
-    Each subclass gets an ``__init__`` taking its fields in order (those of
-    the base classes first), generated once when the class is made, as
-    ``collections.namedtuple`` does: no per-instance cost over a
-    hand-written one. ``_DEFAULTS`` gives the values of the last fields a
-    caller may leave out.
-    """
+class _Value(Record):
+    """Slots-based value object (a Record, so its ``__init__`` is
+    generated): equality and repr over all slots."""
 
     __slots__ = ()
-    _FIELDS = ()
-    _DEFAULTS = ()
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        fields = []
-        for klass in reversed(cls.__mro__):
-            fields.extend(klass.__dict__.get("__slots__", ()))
-        cls._FIELDS = tuple(fields)
-        if "__init__" not in cls.__dict__:
-            cls.__init__ = _make_init(cls.__name__, cls._FIELDS, cls._DEFAULTS)
 
     def __eq__(self, other):
         if type(other) is not type(self):
@@ -58,20 +42,6 @@ class _Value:
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, ", ".join(
             "%s=%r" % (f, getattr(self, f)) for f in self._FIELDS))
-
-
-def _make_init(class_name, fields, defaults):
-    # def __init__(self, a, b, c=<default>): self.a = a; ...
-    params = list(fields)
-    for i, value in enumerate(defaults):
-        params[len(fields) - len(defaults) + i] += "=_d%d" % i
-    source = "def __init__(self%s):\n%s" % ("".join(", " + p for p in params), "".join(
-        "    self.%s = %s\n" % (f, f) for f in fields) or "    pass\n")
-    namespace = dict(("_d%d" % i, value) for i, value in enumerate(defaults))
-    exec(source, namespace)  # pylint: disable=exec-used
-    init = namespace["__init__"]
-    init.__qualname__ = "%s.__init__" % class_name
-    return init
 
 
 def _hashable(value):
