@@ -18,8 +18,10 @@ class Record:
     taking them in order (those of the base classes first), generated once
     when the class is made, as ``collections.namedtuple`` does: no
     per-instance cost over a hand-written one. ``_DEFAULTS`` gives the
-    values of the last fields a caller may leave out. A subclass that
-    writes its own ``__init__`` keeps it. ``_FIELDS`` is the field order.
+    values of the last fields a caller may leave out. A subclass with a
+    ``_check`` method has it called last, to refuse or normalise what was
+    given. A subclass that writes its own ``__init__`` keeps it.
+    ``_FIELDS`` is the field order.
     """
 
     __slots__ = ()
@@ -33,16 +35,16 @@ class Record:
             fields.extend(klass.__dict__.get("__slots__", ()))
         cls._FIELDS = tuple(fields)
         if "__init__" not in cls.__dict__:
-            cls.__init__ = _make_init(cls.__name__, cls._FIELDS, cls._DEFAULTS)
+            cls.__init__ = _make_init(cls.__name__, cls._FIELDS, cls._DEFAULTS, hasattr(cls, "_check"))
 
 
-def _make_init(class_name, fields, defaults):
-    # def __init__(self, a, b, c=<default>): self.a = a; ...
+def _make_init(class_name, fields, defaults, check=False):
+    # def __init__(self, a, b, c=<default>): self.a = a; ...; [self._check()]
     params = list(fields)
     for i, value in enumerate(defaults):
         params[len(fields) - len(defaults) + i] += "=_d%d" % i
-    source = "def __init__(self%s):\n%s" % ("".join(", " + p for p in params), "".join(
-        "    self.%s = %s\n" % (f, f) for f in fields) or "    pass\n")
+    body = ["    self.%s = %s\n" % (f, f) for f in fields] + (["    self._check()\n"] if check else [])
+    source = "def __init__(self%s):\n%s" % ("".join(", " + p for p in params), "".join(body) or "    pass\n")
     namespace = dict(("_d%d" % i, value) for i, value in enumerate(defaults))
     exec(source, namespace)  # pylint: disable=exec-used
     init = namespace["__init__"]

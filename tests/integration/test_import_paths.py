@@ -48,13 +48,13 @@ print(json.dumps({"action": action, "modules": sorted(m[len(PKG) + 1:] for m in 
 COMMON = {"btf", "btf.run_dir", "deploy", "deploy.collection", "deploy.desired", "deploy.lock", "deploy.names",
           "deploy.observed", "deploy.plan", "deploy.records", "deploy.shipped", "deploy.versions", "errors", "kernel",
           "kernel.bpffs", "kernel.host", "kernel.syscalls", "kernel.uapi", "memlock", "memlock.accounting",
-          "memlock.estimate"}
+          "memlock.estimate", "values"}
 # Reading an object and loading it: the ELF, its BTF (loaded into the kernel
 # with the maps and programs), the loader's stages, apply.
 LOAD = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanitize", "btf.strings", "btf.types",
                  "deploy.apply", "elf", "kernel.insn", "loader", "loader.load", "loader.read_kconfig",
                  "loader.read_maps", "loader.read_object", "loader.read_programs", "loader.sections",
-                 "loader.set_constants", "loader.set_map_options", "loader.spec", "values"}
+                 "loader.set_constants", "loader.set_map_options", "loader.spec"}
 # CO-RE: kernel BTF through the run's cache, and the relocator.
 CORE = LOAD | {"btf.cache", "btf.core", "btf.index_format", "btf.kernel"}
 # An upgrade: the live maps' layouts compared, entries migrated, links moved.
