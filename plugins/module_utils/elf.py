@@ -17,6 +17,7 @@ import struct
 import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import ELFError
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
 EM_BPF = 247
 ELFCLASS64 = 2
@@ -77,25 +78,12 @@ class _Layouts:
 _LAYOUTS = {"<": _Layouts("<"), ">": _Layouts(">")}
 
 
-class Section:
+class Section(Record):
     """One section header; ``data`` is a zero-copy view of its contents
     (empty for SHT_NOBITS, whose ``size`` still says how large it is)."""
 
     __slots__ = ("index", "name", "type", "flags", "offset", "size", "link", "info",
                  "addralign", "entsize", "data")
-
-    def __init__(self, index, name, sh_type, flags, offset, size, link, info, addralign, entsize, data):
-        self.index = index
-        self.name = name
-        self.type = sh_type
-        self.flags = flags
-        self.offset = offset
-        self.size = size
-        self.link = link
-        self.info = info
-        self.addralign = addralign
-        self.entsize = entsize
-        self.data = data
 
     @property
     def executable(self):
@@ -122,13 +110,8 @@ class Symbol:
         return "Symbol(%d, %r, shndx=%d, value=%d)" % (self.index, self.name, self.shndx, self.value)
 
 
-class Relocation:
+class Relocation(Record):
     __slots__ = ("offset", "symbol", "type")
-
-    def __init__(self, offset, symbol, rtype):
-        self.offset = offset
-        self.symbol = symbol
-        self.type = rtype
 
 
 class ELFFile:

@@ -177,14 +177,23 @@ def _btf_style_header(layout, blob):
     return header if header[0] == 0xEB9F else None
 
 
-def _header_fields(add, o, words, limit):
-    """The fields of a BTF or BTF.ext header at ``o``: magic, version and
-    flags, then ``words`` u32 lengths and offsets up to ``limit``."""
-    add(_field(o, 2, "u"))
-    add(_field(o + 2, 1, "u"))
-    add(_field(o + 3, 1, "u"))
-    for k in range(words):
-        add(_field(o + 4 + 4 * k, 4, "size", limit))
+def _walk_start(layout, words, blob, o, fields):
+    """Where walk_btf and walk_ext begin: (fields, header). ``fields`` is a
+    new list when None; ``header`` is _btf_style_header's answer, and when
+    it is not None the header's fields (at ``o``: magic, version and flags,
+    then ``words`` u32 lengths and offsets up to the blob's length) are
+    added to ``fields``."""
+    if fields is None:
+        fields = []
+    header = _btf_style_header(layout, blob)
+    if header is not None:
+        add = fields.append
+        add(_field(o, 2, "u"))
+        add(_field(o + 2, 1, "u"))
+        add(_field(o + 3, 1, "u"))
+        for k in range(words):
+            add(_field(o + 4 + 4 * k, 4, "size", len(blob)))
+    return fields, header
 
 
 # ---------------------------------------------------------------- BTF walk
@@ -206,9 +215,7 @@ def walk_btf(blob, base_off=0, fields=None, cap_vlen=128, max_types=5000):
     """(fields, BTFInfo) for a BTF blob; fields are shifted by ``base_off``
     (the blob's offset in an ELF file). Tolerant: stops at the first record
     it does not understand."""
-    if fields is None:
-        fields = []
-    header = _btf_style_header(BTF_HDR, blob)
+    fields, header = _walk_start(BTF_HDR, 6, blob, base_off, fields)
     if header is None:
         return fields, None
     _magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = header
@@ -220,7 +227,6 @@ def walk_btf(blob, base_off=0, fields=None, cap_vlen=128, max_types=5000):
     info.str_len = str_len
     o = base_off
     add = fields.append
-    _header_fields(add, o, 6, len(blob))
     pos, end = info.type_start, min(info.type_start + type_len, len(blob))
     while pos + 12 <= end:
         name_off, word, sot = struct.unpack_from("<III", blob, pos)
@@ -307,9 +313,7 @@ EXT_MIN = {"func_info": 8, "line_info": 16, "core_relo": 16}
 
 
 def walk_ext(blob, base_off=0, fields=None, str_len=0, count=0, cap=256):
-    if fields is None:
-        fields = []
-    header = _btf_style_header(EXT_HDR, blob)
+    fields, header = _walk_start(EXT_HDR, 7, blob, base_off, fields)
     if header is None:
         return fields, None
     _magic, _v, _f, hdr_len, func_off, func_len, line_off, line_len = header
@@ -320,7 +324,6 @@ def walk_ext(blob, base_off=0, fields=None, str_len=0, count=0, cap=256):
     info.hdr_len = hdr_len
     o = base_off
     add = fields.append
-    _header_fields(add, o, 7, len(blob))
     for name, off, length in (("func_info", func_off, func_len), ("line_info", line_off, line_len),
                               ("core_relo", core_off, core_len)):
         start = hdr_len + off
@@ -2230,11 +2233,7 @@ def fuzz(opts, log=print):
         nonlocal next_index
         if pending:
             return pending.popleft()
-        if stop:
-            return None
-        if end_index is not None and next_index >= end_index:
-            return None
-        if limit_seconds and time.monotonic() - t0 >= limit_seconds:
+        if take_batch_peek(pending, stop, end_index, next_index, limit_seconds, t0):
             return None
         b = (next_index, min(next_index + batch, end_index) if end_index else next_index + batch)
         next_index = b[1]

@@ -48,7 +48,7 @@ print(json.dumps({"action": action, "modules": sorted(m[len(PKG) + 1:] for m in 
 COMMON = {"btf", "btf.run_dir", "deploy", "deploy.collection", "deploy.desired", "deploy.lock", "deploy.names",
           "deploy.observed", "deploy.plan", "deploy.records", "deploy.shipped", "deploy.versions", "errors", "kernel",
           "kernel.bpffs", "kernel.host", "kernel.syscalls", "kernel.uapi", "memlock", "memlock.accounting",
-          "memlock.estimate"}
+          "memlock.estimate", "values"}
 # Reading an object and loading it: the ELF, its BTF (loaded into the kernel
 # with the maps and programs), the loader's stages, apply.
 LOAD = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanitize", "btf.strings", "btf.types",
@@ -63,7 +63,7 @@ UPGRADE = LOAD | {"btf.compare", "deploy.migrate", "deploy.version_links"}
 # playbook's values into bytes member by member.
 ENTRIES = {"btf", "btf.encode", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy", "deploy.entries",
            "deploy.lock", "deploy.module_run", "deploy.names", "errors", "kernel", "kernel.bpffs", "kernel.host",
-           "kernel.syscalls", "kernel.uapi"}
+           "kernel.syscalls", "kernel.uapi", "values"}
 
 
 def run_path(kind, **args):

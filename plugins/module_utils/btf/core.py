@@ -24,6 +24,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import essential_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError, RelocationError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, uapi
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
 # enum bpf_core_relo_kind, with libbpf's names for messages
 FIELD_BYTE_OFFSET = 0
@@ -75,13 +76,8 @@ def _kind_compat(a, b):
     return a == b or (a in _ENUMS and b in _ENUMS)
 
 
-class _Accessor:
+class _Accessor(Record):
     __slots__ = ("type_id", "idx", "name")
-
-    def __init__(self, type_id, idx, name):
-        self.type_id = type_id
-        self.idx = idx
-        self.name = name
 
 
 class _Spec:

@@ -46,9 +46,7 @@ class KernelBTF:
         self.btf_path = btf_path
         self.cache = cache
         self.sysfs = sysfs
-        self._data = None
-        self._identity = None
-        self._vmlinux = None
+        self._data = self._identity = self._vmlinux = None  # each read on first use
         self._modules = {}
 
     def __repr__(self):

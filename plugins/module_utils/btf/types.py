@@ -16,30 +16,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
 
-class _Value:
-    """Slots-based value object: equality and repr over all slots.
-
-    Each subclass gets an ``__init__`` taking its fields in order (those of
-    the base classes first), generated once when the class is made, as
-    ``collections.namedtuple`` does: no per-instance cost over a
-    hand-written one. ``_DEFAULTS`` gives the values of the last fields a
-    caller may leave out.
-    """
+class _Value(Record):
+    """Slots-based value object (a Record, so its ``__init__`` is
+    generated): equality and repr over all slots."""
 
     __slots__ = ()
-    _FIELDS = ()
-    _DEFAULTS = ()
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        fields = []
-        for klass in reversed(cls.__mro__):
-            fields.extend(klass.__dict__.get("__slots__", ()))
-        cls._FIELDS = tuple(fields)
-        if "__init__" not in cls.__dict__:
-            cls.__init__ = _make_init(cls.__name__, cls._FIELDS, cls._DEFAULTS)
 
     def __eq__(self, other):
         if type(other) is not type(self):
@@ -58,20 +42,6 @@ class _Value:
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, ", ".join(
             "%s=%r" % (f, getattr(self, f)) for f in self._FIELDS))
-
-
-def _make_init(class_name, fields, defaults):
-    # def __init__(self, a, b, c=<default>): self.a = a; ...
-    params = list(fields)
-    for i, value in enumerate(defaults):
-        params[len(fields) - len(defaults) + i] += "=_d%d" % i
-    source = "def __init__(self%s):\n%s" % ("".join(", " + p for p in params), "".join(
-        "    self.%s = %s\n" % (f, f) for f in fields) or "    pass\n")
-    namespace = dict(("_d%d" % i, value) for i, value in enumerate(defaults))
-    exec(source, namespace)  # pylint: disable=exec-used
-    init = namespace["__init__"]
-    init.__qualname__ = "%s.__init__" % class_name
-    return init
 
 
 def _hashable(value):
@@ -127,6 +97,12 @@ class _Ref(Type):
     __slots__ = ("type",)
 
 
+def _kind(name, base, kind):
+    """A class ``name`` that is ``base`` with kind number ``kind`` and no
+    field or method of its own (``isinstance`` tells it from its siblings)."""
+    return type(name, (base,), {"__slots__": (), "kind": kind, "__module__": __name__})
+
+
 class Pointer(_Ref):
     __slots__ = ()
     kind = layout.BTF_KIND_PTR
@@ -136,29 +112,11 @@ class Pointer(_Ref):
         return self.type
 
 
-class Typedef(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_TYPEDEF
-
-
-class Volatile(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_VOLATILE
-
-
-class Const(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_CONST
-
-
-class Restrict(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_RESTRICT
-
-
-class TypeTag(_Ref):
-    __slots__ = ()
-    kind = layout.BTF_KIND_TYPE_TAG
+Typedef = _kind("Typedef", _Ref, layout.BTF_KIND_TYPEDEF)
+Volatile = _kind("Volatile", _Ref, layout.BTF_KIND_VOLATILE)
+Const = _kind("Const", _Ref, layout.BTF_KIND_CONST)
+Restrict = _kind("Restrict", _Ref, layout.BTF_KIND_RESTRICT)
+TypeTag = _kind("TypeTag", _Ref, layout.BTF_KIND_TYPE_TAG)
 
 
 class Array(Type):
@@ -187,14 +145,8 @@ class Composite(Type):
         return None
 
 
-class Struct(Composite):
-    __slots__ = ()
-    kind = layout.BTF_KIND_STRUCT
-
-
-class Union(Composite):
-    __slots__ = ()
-    kind = layout.BTF_KIND_UNION
+Struct = _kind("Struct", Composite, layout.BTF_KIND_STRUCT)
+Union = _kind("Union", Composite, layout.BTF_KIND_UNION)
 
 
 class EnumValue(_Value):
@@ -216,9 +168,7 @@ class Enum(Type):
         return None
 
 
-class Enum64(Enum):
-    __slots__ = ()
-    kind = layout.BTF_KIND_ENUM64
+Enum64 = _kind("Enum64", Enum, layout.BTF_KIND_ENUM64)
 
 
 class Fwd(Type):

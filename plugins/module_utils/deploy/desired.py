@@ -13,6 +13,7 @@ from ansible.module_utils.common.text.formatters import human_to_bytes
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
 STATES = ("present", "absent")
 INCOMPATIBLE_POLICIES = ("migrate", "recreate", "fail")
@@ -48,40 +49,32 @@ class ObjectNeeded(SpecError):
     the caller sends the object and asks again."""
 
 
-class Desired:
+class Desired(Record):
     """One collection's desired state (the module's options, checked).
 
     ``path`` is the object on this host; ``object_sha256`` its digest for a
     caller that has not got the object itself (yet), which is enough to find
     that nothing changed; ``source`` is what errors call the object (the
-    user's ``src``, not the temporary file it arrived in)."""
+    user's ``src``, not the temporary file it arrived in). Built as
+    ``Desired(name, pin_root, path=..., ...)``: the fields in this order,
+    all but the first two with the defaults below."""
 
-    def __init__(self, name, pin_root, path=None, state="present", maps=None, prealloc=None, constants=None,
-                 programs=None, btf_path=None, on_incompatible_map="migrate", kernel_btf=None, btf_cache="none",
-                 run_id=None, object_sha256=None, source=None, facts="summary", memlock_budget=None):
-        for option, value, choices in (("state", state, STATES),
-                                       ("on_incompatible_map", on_incompatible_map, INCOMPATIBLE_POLICIES),
-                                       ("btf_cache", btf_cache, BTF_CACHE_MODES),
-                                       ("facts", facts, FACTS_LEVELS)):
+    __slots__ = ("name", "pin_root", "path", "state", "maps", "prealloc", "constants", "programs", "btf_path",
+                 "on_incompatible_map", "kernel_btf", "btf_cache", "run_id", "object_sha256", "source", "facts",
+                 "memlock_budget")
+    _DEFAULTS = (None, "present", None, None, None, None, None, "migrate", None, "none", None, None, None,
+                 "summary", None)
+
+    def _check(self):
+        for option, choices in (("state", STATES), ("on_incompatible_map", INCOMPATIBLE_POLICIES),
+                                ("btf_cache", BTF_CACHE_MODES), ("facts", FACTS_LEVELS)):
+            value = getattr(self, option)
             if value not in choices:
                 raise SpecError("%s %r: want one of %s" % (option, value, ", ".join(choices)))
-        self.name = name
-        self.pin_root = pin_root
-        self.path = path
-        self.object_sha256 = object_sha256
-        self.source = source
-        self.state = state
-        self.maps = maps or {}
-        self.prealloc = prealloc
-        self.constants = constants or {}
-        self.programs = sorted(programs) if programs else None
-        self.btf_path = btf_path
-        self.on_incompatible_map = on_incompatible_map
-        self.kernel_btf = kernel_btf
-        self.btf_cache = btf_cache
-        self.run_id = run_id
-        self.facts = facts
-        self.memlock_budget = budget_bytes(memlock_budget)
+        self.maps = self.maps or {}
+        self.constants = self.constants or {}
+        self.programs = sorted(self.programs) if self.programs else None
+        self.memlock_budget = budget_bytes(self.memlock_budget)
 
     @classmethod
     def from_params(cls, params, path, run_id):

@@ -30,6 +30,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     CollectionPins, MAPS_DIR, check_name, pin_name)
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import possible_cpus, value_slot_size
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record, copy_fields
 
 
 STATES = ("present", "absent", "query")
@@ -81,13 +82,8 @@ class PinnedMap:
                 raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
             raise
         info = syscalls.map_info(self.fd)
-        self.name = info.name
-        self.type = info.type
-        self.key_size = info.key_size
-        self.value_size = info.value_size
-        self.max_entries = info.max_entries
-        self.key_type_id = info.btf_key_type_id
-        self.value_type_id = info.btf_value_type_id
+        copy_fields(self, info, "name", "type", "key_size", "value_size", "max_entries",
+                    key_type_id="btf_key_type_id", value_type_id="btf_value_type_id")
         self.btf = BTF.from_bytes(syscalls.btf_raw_by_id(info.btf_id), name=path) if info.btf_id else None
         self.percpu = uapi.is_percpu(self.type)
         self.ncpus = possible_cpus() if self.percpu else 1
@@ -276,16 +272,12 @@ def _current(m):
     return current
 
 
-class EntriesPlan:
+class EntriesPlan(Record):
     """What a map needs: ``writes`` [(key, value)] and ``deletes`` [key] (raw
     bytes), ``final`` (entries afterwards), ``diff`` (before/after of the
     entries that change, decoded)."""
 
-    def __init__(self, writes, deletes, final, diff):
-        self.writes = writes
-        self.deletes = deletes
-        self.final = final
-        self.diff = diff
+    __slots__ = ("writes", "deletes", "final", "diff")
 
     @property
     def changed(self):

@@ -30,6 +30,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import attach, 
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     CollectionPins, LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, make_dirs)
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import classify
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record, copy_fields
 
 TYPES = ("auto", "xdp", "tc", "cgroup", "tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "fentry", "fexit",
          "fmod_ret", "lsm", "tp_btf")
@@ -134,24 +135,16 @@ class Program:
             info = syscalls.fdinfo(fd)
         finally:
             os.close(fd)
-        self.id = info.prog_id
-        self.type = info.prog_type
-        self.tag = info.prog_tag
+        copy_fields(self, info, id="prog_id", type="prog_type", tag="prog_tag")
 
 
-class Attachment:
+class Attachment(Record):
     """One link, resolved for one program: ``type``, ``point`` (in words),
     ``name`` (its pin), ``make(prog_fd, what)`` (attaches, returns the link
     fd), ``expect`` (what an existing link must show to count as this one)
     and ``record`` (what is kept beside it to make it again)."""
 
-    def __init__(self, link_type, point, name, make, expect, record):
-        self.type = link_type
-        self.point = point
-        self.name = name
-        self.make = make
-        self.expect = expect
-        self.record = record
+    __slots__ = ("type", "point", "name", "make", "expect", "record")
 
 
 def unsupported_kind(kind):
@@ -432,10 +425,7 @@ class LinkStep:
 
     def __init__(self, req, obs, action, before, after):
         self.req = req
-        self.prog = obs.prog
-        self.att = obs.att
-        self.links_dir = obs.links_dir
-        self.existing = obs.existing
+        copy_fields(self, obs, "prog", "att", "links_dir", "existing")
         self.action = action
         self.before = before
         self.after = after

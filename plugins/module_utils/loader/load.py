@@ -25,6 +25,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as 
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import (
     KCONFIG_SECTION, KernelConfig, kconfig_value)
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import copy_fields
 
 # Verifier log buffer sizes tried in turn; 6.4+ kernels keep the tail when
 # the buffer is too small, older ones the head, hence the larger retry.
@@ -43,14 +44,8 @@ class LoadedMap:
     def __init__(self, name, fd):
         self.name = name
         self.fd = fd
-        info = syscalls.fdinfo(fd)
-        self.id = info.map_id
-        self.type = info.map_type
-        self.key_size = info.key_size
-        self.value_size = info.value_size
-        self.max_entries = info.max_entries
-        self.flags = info.map_flags
-        self.memlock = info.memlock
+        copy_fields(self, syscalls.fdinfo(fd), "key_size", "value_size", "max_entries", "memlock",
+                    id="map_id", type="map_type", flags="map_flags")
         self.pin = None
 
     def as_dict(self):
@@ -66,11 +61,7 @@ class LoadedProgram:
     def __init__(self, name, fd, section, expected_attach_type):
         self.name = name
         self.fd = fd
-        info = syscalls.fdinfo(fd)
-        self.id = info.prog_id
-        self.type = info.prog_type
-        self.tag = info.prog_tag
-        self.memlock = info.memlock
+        copy_fields(self, syscalls.fdinfo(fd), "memlock", id="prog_id", type="prog_type", tag="prog_tag")
         self.section = section
         self.expected_attach_type = expected_attach_type
         self.pin = None

@@ -21,6 +21,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHN_UNDEF, 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import MapSpec
+from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
 KCONFIG_SECTION = ".kconfig"
 # Kconfig values are integers, tristates and strings: no real one is
@@ -32,18 +33,11 @@ KSYMS_SECTION = ".ksyms"
 TRI_NO, TRI_YES, TRI_MODULE = 0, 1, 2
 
 
-class Extern:
+class Extern(Record):
     """One ``.kconfig`` extern: name, BTF type id, byte offset in the map,
     size, and whether it is weak (missing -> zero instead of an error)."""
 
     __slots__ = ("name", "type_id", "offset", "size", "weak")
-
-    def __init__(self, name, type_id, offset, size, weak):
-        self.name = name
-        self.type_id = type_id
-        self.offset = offset
-        self.size = size
-        self.weak = weak
 
 
 def parse_externs(spec):

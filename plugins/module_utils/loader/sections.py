@@ -142,259 +142,178 @@ def _def(pattern, prog_type, attach_type, attach_kind, target=None,
                       sleepable, frags, btf, optional, attach_kind, target)
 
 
-_P = uapi  # keeps the table rows short enough to read as a table
-_KERNEL = BTF_SOURCE_KERNEL
+def _rows(table):
+    """SectionDefs of the table's lines (``#`` lines and blank ones skipped)."""
+    def none(cell):
+        return None if cell == "-" else cell
+    defs = []
+    for line in table.splitlines():
+        if line and not line.startswith("#"):
+            pattern, prog_type, attach_type, attach_kind, target, flags = line.split()
+            flags = dict(f.partition("=")[::2] for f in flags.split(",") if f != "-")
+            defs.append(_def(pattern, getattr(uapi, "BPF_PROG_TYPE_" + prog_type),
+                             none(attach_type) and getattr(uapi, "BPF_" + attach_type), none(attach_kind),
+                             none(target), sleepable="sleepable" in flags, frags="frags" in flags,
+                             btf=flags.get("btf"), optional="optional" in flags))
+    return tuple(defs)
 
-# Same rows, same order as libbpf's section_defs.
-SECTION_DEFS = (
-    _def("socket", _P.BPF_PROG_TYPE_SOCKET_FILTER, None, "socket"),
-    _def("sk_reuseport/migrate", _P.BPF_PROG_TYPE_SK_REUSEPORT,
-         _P.BPF_SK_REUSEPORT_SELECT_OR_MIGRATE, "sk_reuseport"),
-    _def("sk_reuseport", _P.BPF_PROG_TYPE_SK_REUSEPORT,
-         _P.BPF_SK_REUSEPORT_SELECT, "sk_reuseport"),
 
-    # Probes. The program type is plain KPROBE; entry vs return and single
-    # vs multi are decided at attach time, except for the multi/session
-    # links whose attach type the verifier must know at load.
-    _def("kprobe+", _P.BPF_PROG_TYPE_KPROBE, None, "kprobe", "kprobe"),
-    _def("uprobe+", _P.BPF_PROG_TYPE_KPROBE, None, "uprobe", "uprobe"),
-    _def("uprobe.s+", _P.BPF_PROG_TYPE_KPROBE, None, "uprobe", "uprobe",
-         sleepable=True),
-    _def("kretprobe+", _P.BPF_PROG_TYPE_KPROBE, None, "kretprobe", "kprobe"),
-    _def("uretprobe+", _P.BPF_PROG_TYPE_KPROBE, None, "uretprobe", "uprobe"),
-    _def("uretprobe.s+", _P.BPF_PROG_TYPE_KPROBE, None, "uretprobe",
-         "uprobe", sleepable=True),
-    _def("kprobe.multi+", _P.BPF_PROG_TYPE_KPROBE, _P.BPF_TRACE_KPROBE_MULTI,
-         "kprobe_multi", "kprobe_glob"),
-    _def("kretprobe.multi+", _P.BPF_PROG_TYPE_KPROBE,
-         _P.BPF_TRACE_KPROBE_MULTI, "kretprobe_multi", "kprobe_glob"),
-    _def("kprobe.session+", _P.BPF_PROG_TYPE_KPROBE,
-         _P.BPF_TRACE_KPROBE_SESSION, "kprobe_session", "kprobe_glob"),
-    _def("uprobe.multi+", _P.BPF_PROG_TYPE_KPROBE, _P.BPF_TRACE_UPROBE_MULTI,
-         "uprobe_multi", "uprobe_glob"),
-    _def("uretprobe.multi+", _P.BPF_PROG_TYPE_KPROBE,
-         _P.BPF_TRACE_UPROBE_MULTI, "uretprobe_multi", "uprobe_glob"),
-    _def("uprobe.session+", _P.BPF_PROG_TYPE_KPROBE,
-         _P.BPF_TRACE_UPROBE_SESSION, "uprobe_session", "uprobe_glob"),
-    _def("uprobe.multi.s+", _P.BPF_PROG_TYPE_KPROBE,
-         _P.BPF_TRACE_UPROBE_MULTI, "uprobe_multi", "uprobe_glob",
-         sleepable=True),
-    _def("uretprobe.multi.s+", _P.BPF_PROG_TYPE_KPROBE,
-         _P.BPF_TRACE_UPROBE_MULTI, "uretprobe_multi", "uprobe_glob",
-         sleepable=True),
-    _def("uprobe.session.s+", _P.BPF_PROG_TYPE_KPROBE,
-         _P.BPF_TRACE_UPROBE_SESSION, "uprobe_session", "uprobe_glob",
-         sleepable=True),
-    _def("ksyscall+", _P.BPF_PROG_TYPE_KPROBE, None, "ksyscall", "syscall"),
-    _def("kretsyscall+", _P.BPF_PROG_TYPE_KPROBE, None, "kretsyscall",
-         "syscall"),
-    # libbpf switches USDT programs to BPF_TRACE_UPROBE_MULTI at load when
-    # the kernel has uprobe_multi links (6.6); the loader must do the same
-    # for attach_kind 'usdt', since the table cannot know the kernel.
-    _def("usdt+", _P.BPF_PROG_TYPE_KPROBE, None, "usdt", "usdt"),
-    _def("usdt.s+", _P.BPF_PROG_TYPE_KPROBE, None, "usdt", "usdt",
-         sleepable=True),
+# Same rows, same order as libbpf's section_defs. One entry a line: the
+# pattern (a trailing '+': an optional '/argument'; a trailing '/': a
+# required one), the prog type (BPF_PROG_TYPE_ dropped), the expected
+# attach type (BPF_ dropped), the attach kind, the target kind, and flags:
+# sleepable, frags, optional, btf=<BTF_SOURCE_* value>. "-" is none.
+SECTION_DEFS = _rows("""
+socket                SOCKET_FILTER  -                               socket        -  -
+sk_reuseport/migrate  SK_REUSEPORT   SK_REUSEPORT_SELECT_OR_MIGRATE  sk_reuseport  -  -
+sk_reuseport          SK_REUSEPORT   SK_REUSEPORT_SELECT             sk_reuseport  -  -
 
-    # Traffic control. "tc/ingress" and "tc/egress" are aliases of tcx;
-    # plain "tc", "classifier" and "action" are the netlink (clsact) era.
-    _def("tc/ingress", _P.BPF_PROG_TYPE_SCHED_CLS, _P.BPF_TCX_INGRESS, "tcx"),
-    _def("tc/egress", _P.BPF_PROG_TYPE_SCHED_CLS, _P.BPF_TCX_EGRESS, "tcx"),
-    _def("tcx/ingress", _P.BPF_PROG_TYPE_SCHED_CLS, _P.BPF_TCX_INGRESS,
-         "tcx"),
-    _def("tcx/egress", _P.BPF_PROG_TYPE_SCHED_CLS, _P.BPF_TCX_EGRESS, "tcx"),
-    _def("tc", _P.BPF_PROG_TYPE_SCHED_CLS, None, "tc"),
-    _def("classifier", _P.BPF_PROG_TYPE_SCHED_CLS, None, "tc"),
-    # tc actions are installed by the tc tool, never by attaching a prog fd.
-    _def("action", _P.BPF_PROG_TYPE_SCHED_ACT, None, None),
-    _def("netkit/primary", _P.BPF_PROG_TYPE_SCHED_CLS, _P.BPF_NETKIT_PRIMARY,
-         "netkit"),
-    _def("netkit/peer", _P.BPF_PROG_TYPE_SCHED_CLS, _P.BPF_NETKIT_PEER,
-         "netkit"),
+# Probes. The program type is plain KPROBE; entry vs return and single
+# vs multi are decided at attach time, except for the multi/session
+# links whose attach type the verifier must know at load.
+kprobe+             KPROBE  -                     kprobe           kprobe       -
+uprobe+             KPROBE  -                     uprobe           uprobe       -
+uprobe.s+           KPROBE  -                     uprobe           uprobe       sleepable
+kretprobe+          KPROBE  -                     kretprobe        kprobe       -
+uretprobe+          KPROBE  -                     uretprobe        uprobe       -
+uretprobe.s+        KPROBE  -                     uretprobe        uprobe       sleepable
+kprobe.multi+       KPROBE  TRACE_KPROBE_MULTI    kprobe_multi     kprobe_glob  -
+kretprobe.multi+    KPROBE  TRACE_KPROBE_MULTI    kretprobe_multi  kprobe_glob  -
+kprobe.session+     KPROBE  TRACE_KPROBE_SESSION  kprobe_session   kprobe_glob  -
+uprobe.multi+       KPROBE  TRACE_UPROBE_MULTI    uprobe_multi     uprobe_glob  -
+uretprobe.multi+    KPROBE  TRACE_UPROBE_MULTI    uretprobe_multi  uprobe_glob  -
+uprobe.session+     KPROBE  TRACE_UPROBE_SESSION  uprobe_session   uprobe_glob  -
+uprobe.multi.s+     KPROBE  TRACE_UPROBE_MULTI    uprobe_multi     uprobe_glob  sleepable
+uretprobe.multi.s+  KPROBE  TRACE_UPROBE_MULTI    uretprobe_multi  uprobe_glob  sleepable
+uprobe.session.s+   KPROBE  TRACE_UPROBE_SESSION  uprobe_session   uprobe_glob  sleepable
+ksyscall+           KPROBE  -                     ksyscall         syscall      -
+kretsyscall+        KPROBE  -                     kretsyscall      syscall      -
+# libbpf switches USDT programs to BPF_TRACE_UPROBE_MULTI at load when
+# the kernel has uprobe_multi links (6.6); the loader must do the same
+# for attach_kind 'usdt', since the table cannot know the kernel.
+usdt+    KPROBE  -  usdt  usdt  -
+usdt.s+  KPROBE  -  usdt  usdt  sleepable
 
-    # Tracepoints.
-    _def("tracepoint+", _P.BPF_PROG_TYPE_TRACEPOINT, None, "tracepoint",
-         "tracepoint"),
-    _def("tp+", _P.BPF_PROG_TYPE_TRACEPOINT, None, "tracepoint",
-         "tracepoint"),
-    _def("tracepoint.s+", _P.BPF_PROG_TYPE_TRACEPOINT, None, "tracepoint",
-         "tracepoint", sleepable=True),
-    _def("tp.s+", _P.BPF_PROG_TYPE_TRACEPOINT, None, "tracepoint",
-         "tracepoint", sleepable=True),
-    _def("raw_tracepoint+", _P.BPF_PROG_TYPE_RAW_TRACEPOINT, None,
-         "raw_tracepoint", "raw_tracepoint"),
-    _def("raw_tp+", _P.BPF_PROG_TYPE_RAW_TRACEPOINT, None, "raw_tracepoint",
-         "raw_tracepoint"),
-    _def("raw_tracepoint.s+", _P.BPF_PROG_TYPE_RAW_TRACEPOINT, None,
-         "raw_tracepoint", "raw_tracepoint", sleepable=True),
-    _def("raw_tp.s+", _P.BPF_PROG_TYPE_RAW_TRACEPOINT, None,
-         "raw_tracepoint", "raw_tracepoint", sleepable=True),
-    _def("raw_tracepoint.w+", _P.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, None,
-         "raw_tracepoint", "raw_tracepoint"),
-    _def("raw_tp.w+", _P.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, None,
-         "raw_tracepoint", "raw_tracepoint"),
+# Traffic control. "tc/ingress" and "tc/egress" are aliases of tcx;
+# plain "tc", "classifier" and "action" are the netlink (clsact) era.
+tc/ingress   SCHED_CLS  TCX_INGRESS  tcx  -  -
+tc/egress    SCHED_CLS  TCX_EGRESS   tcx  -  -
+tcx/ingress  SCHED_CLS  TCX_INGRESS  tcx  -  -
+tcx/egress   SCHED_CLS  TCX_EGRESS   tcx  -  -
+tc           SCHED_CLS  -            tc   -  -
+classifier   SCHED_CLS  -            tc   -  -
+# tc actions are installed by the tc tool, never by attaching a prog fd.
+action          SCHED_ACT  -               -       -  -
+netkit/primary  SCHED_CLS  NETKIT_PRIMARY  netkit  -  -
+netkit/peer     SCHED_CLS  NETKIT_PEER     netkit  -  -
 
-    # BTF-typed tracing: the verifier needs the target's BTF id at load.
-    _def("tp_btf+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_RAW_TP, "tp_btf",
-         "btf_tracepoint", btf=_KERNEL),
-    _def("tp_btf.s+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_RAW_TP,
-         "tp_btf", "btf_tracepoint", sleepable=True, btf=_KERNEL),
-    _def("fentry+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FENTRY, "fentry",
-         "btf_func", btf=_KERNEL),
-    _def("fmod_ret+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_MODIFY_RETURN,
-         "fmod_ret", "btf_func", btf=_KERNEL),
-    _def("fexit+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FEXIT, "fexit",
-         "btf_func", btf=_KERNEL),
-    _def("fentry.s+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FENTRY,
-         "fentry", "btf_func", sleepable=True, btf=_KERNEL),
-    _def("fmod_ret.s+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_MODIFY_RETURN,
-         "fmod_ret", "btf_func", sleepable=True, btf=_KERNEL),
-    _def("fexit.s+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FEXIT, "fexit",
-         "btf_func", sleepable=True, btf=_KERNEL),
-    _def("fsession+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FSESSION,
-         "fsession", "btf_func", btf=_KERNEL),
-    _def("fsession.s+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FSESSION,
-         "fsession", "btf_func", sleepable=True, btf=_KERNEL),
-    # The multi forms take a pattern resolved at attach time, not at load.
-    _def("fsession.multi+", _P.BPF_PROG_TYPE_TRACING,
-         _P.BPF_TRACE_FSESSION_MULTI, "fsession_multi", "btf_func_glob"),
-    _def("fsession.multi.s+", _P.BPF_PROG_TYPE_TRACING,
-         _P.BPF_TRACE_FSESSION_MULTI, "fsession_multi", "btf_func_glob",
-         sleepable=True),
-    _def("fentry.multi+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FENTRY_MULTI,
-         "fentry_multi", "btf_func_glob"),
-    _def("fexit.multi+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_FEXIT_MULTI,
-         "fexit_multi", "btf_func_glob"),
-    _def("fentry.multi.s+", _P.BPF_PROG_TYPE_TRACING,
-         _P.BPF_TRACE_FENTRY_MULTI, "fentry_multi", "btf_func_glob",
-         sleepable=True),
-    _def("fexit.multi.s+", _P.BPF_PROG_TYPE_TRACING,
-         _P.BPF_TRACE_FEXIT_MULTI, "fexit_multi", "btf_func_glob",
-         sleepable=True),
-    _def("freplace+", _P.BPF_PROG_TYPE_EXT, None, "freplace", "prog_func",
-         btf=BTF_SOURCE_PROGRAM),
-    _def("lsm+", _P.BPF_PROG_TYPE_LSM, _P.BPF_LSM_MAC, "lsm", "lsm_hook",
-         btf=_KERNEL),
-    _def("lsm.s+", _P.BPF_PROG_TYPE_LSM, _P.BPF_LSM_MAC, "lsm", "lsm_hook",
-         sleepable=True, btf=_KERNEL),
-    # An LSM hook scoped to one cgroup: attached like any cgroup program.
-    _def("lsm_cgroup+", _P.BPF_PROG_TYPE_LSM, _P.BPF_LSM_CGROUP, "cgroup",
-         "lsm_hook", btf=_KERNEL),
-    _def("iter+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_ITER, "iter", "iter",
-         btf=_KERNEL),
-    _def("iter.s+", _P.BPF_PROG_TYPE_TRACING, _P.BPF_TRACE_ITER, "iter",
-         "iter", sleepable=True, btf=_KERNEL),
-    # Run on demand through BPF_PROG_RUN, never attached.
-    _def("syscall", _P.BPF_PROG_TYPE_SYSCALL, None, None, sleepable=True),
+# Tracepoints.
+tracepoint+        TRACEPOINT               -  tracepoint      tracepoint      -
+tp+                TRACEPOINT               -  tracepoint      tracepoint      -
+tracepoint.s+      TRACEPOINT               -  tracepoint      tracepoint      sleepable
+tp.s+              TRACEPOINT               -  tracepoint      tracepoint      sleepable
+raw_tracepoint+    RAW_TRACEPOINT           -  raw_tracepoint  raw_tracepoint  -
+raw_tp+            RAW_TRACEPOINT           -  raw_tracepoint  raw_tracepoint  -
+raw_tracepoint.s+  RAW_TRACEPOINT           -  raw_tracepoint  raw_tracepoint  sleepable
+raw_tp.s+          RAW_TRACEPOINT           -  raw_tracepoint  raw_tracepoint  sleepable
+raw_tracepoint.w+  RAW_TRACEPOINT_WRITABLE  -  raw_tracepoint  raw_tracepoint  -
+raw_tp.w+          RAW_TRACEPOINT_WRITABLE  -  raw_tracepoint  raw_tracepoint  -
 
-    # XDP. devmap/cpumap programs run when a redirect reaches a map entry
-    # holding their fd, so there is nothing to attach them to.
-    _def("xdp.frags/devmap", _P.BPF_PROG_TYPE_XDP, _P.BPF_XDP_DEVMAP, None,
-         frags=True),
-    _def("xdp/devmap", _P.BPF_PROG_TYPE_XDP, _P.BPF_XDP_DEVMAP, None),
-    _def("xdp.frags/cpumap", _P.BPF_PROG_TYPE_XDP, _P.BPF_XDP_CPUMAP, None,
-         frags=True),
-    _def("xdp/cpumap", _P.BPF_PROG_TYPE_XDP, _P.BPF_XDP_CPUMAP, None),
-    _def("xdp.frags", _P.BPF_PROG_TYPE_XDP, _P.BPF_XDP, "xdp", frags=True),
-    _def("xdp", _P.BPF_PROG_TYPE_XDP, _P.BPF_XDP, "xdp", optional=True),
+# BTF-typed tracing: the verifier needs the target's BTF id at load.
+tp_btf+      TRACING  TRACE_RAW_TP    tp_btf    btf_tracepoint  btf=kernel
+tp_btf.s+    TRACING  TRACE_RAW_TP    tp_btf    btf_tracepoint  sleepable,btf=kernel
+fentry+      TRACING  TRACE_FENTRY    fentry    btf_func        btf=kernel
+fmod_ret+    TRACING  MODIFY_RETURN   fmod_ret  btf_func        btf=kernel
+fexit+       TRACING  TRACE_FEXIT     fexit     btf_func        btf=kernel
+fentry.s+    TRACING  TRACE_FENTRY    fentry    btf_func        sleepable,btf=kernel
+fmod_ret.s+  TRACING  MODIFY_RETURN   fmod_ret  btf_func        sleepable,btf=kernel
+fexit.s+     TRACING  TRACE_FEXIT     fexit     btf_func        sleepable,btf=kernel
+fsession+    TRACING  TRACE_FSESSION  fsession  btf_func        btf=kernel
+fsession.s+  TRACING  TRACE_FSESSION  fsession  btf_func        sleepable,btf=kernel
+# The multi forms take a pattern resolved at attach time, not at load.
+fsession.multi+    TRACING  TRACE_FSESSION_MULTI  fsession_multi  btf_func_glob  -
+fsession.multi.s+  TRACING  TRACE_FSESSION_MULTI  fsession_multi  btf_func_glob  sleepable
+fentry.multi+      TRACING  TRACE_FENTRY_MULTI    fentry_multi    btf_func_glob  -
+fexit.multi+       TRACING  TRACE_FEXIT_MULTI     fexit_multi     btf_func_glob  -
+fentry.multi.s+    TRACING  TRACE_FENTRY_MULTI    fentry_multi    btf_func_glob  sleepable
+fexit.multi.s+     TRACING  TRACE_FEXIT_MULTI     fexit_multi     btf_func_glob  sleepable
+freplace+          EXT      -                     freplace        prog_func      btf=program
+lsm+               LSM      LSM_MAC               lsm             lsm_hook       btf=kernel
+lsm.s+             LSM      LSM_MAC               lsm             lsm_hook       sleepable,btf=kernel
+# An LSM hook scoped to one cgroup: attached like any cgroup program.
+lsm_cgroup+  LSM      LSM_CGROUP  cgroup  lsm_hook  btf=kernel
+iter+        TRACING  TRACE_ITER  iter    iter      btf=kernel
+iter.s+      TRACING  TRACE_ITER  iter    iter      sleepable,btf=kernel
+# Run on demand through BPF_PROG_RUN, never attached.
+syscall  SYSCALL  -  -  -  sleepable
 
-    _def("perf_event", _P.BPF_PROG_TYPE_PERF_EVENT, None, "perf_event"),
-    # Lightweight tunnels are bound by `ip route ... encap bpf`, not bpf().
-    _def("lwt_in", _P.BPF_PROG_TYPE_LWT_IN, None, None),
-    _def("lwt_out", _P.BPF_PROG_TYPE_LWT_OUT, None, None),
-    _def("lwt_xmit", _P.BPF_PROG_TYPE_LWT_XMIT, None, None),
-    _def("lwt_seg6local", _P.BPF_PROG_TYPE_LWT_SEG6LOCAL, None, None),
+# XDP. devmap/cpumap programs run when a redirect reaches a map entry
+# holding their fd, so there is nothing to attach them to.
+xdp.frags/devmap  XDP  XDP_DEVMAP  -    -  frags
+xdp/devmap        XDP  XDP_DEVMAP  -    -  -
+xdp.frags/cpumap  XDP  XDP_CPUMAP  -    -  frags
+xdp/cpumap        XDP  XDP_CPUMAP  -    -  -
+xdp.frags         XDP  XDP         xdp  -  frags
+xdp               XDP  XDP         xdp  -  optional
 
-    # Sockets.
-    _def("sockops", _P.BPF_PROG_TYPE_SOCK_OPS, _P.BPF_CGROUP_SOCK_OPS,
-         "cgroup", optional=True),
-    _def("sk_skb/stream_parser", _P.BPF_PROG_TYPE_SK_SKB,
-         _P.BPF_SK_SKB_STREAM_PARSER, "sk_skb", optional=True),
-    _def("sk_skb/stream_verdict", _P.BPF_PROG_TYPE_SK_SKB,
-         _P.BPF_SK_SKB_STREAM_VERDICT, "sk_skb", optional=True),
-    _def("sk_skb/verdict", _P.BPF_PROG_TYPE_SK_SKB, _P.BPF_SK_SKB_VERDICT,
-         "sk_skb", optional=True),
-    # Without a hook in the name the attach type is the user's choice.
-    _def("sk_skb", _P.BPF_PROG_TYPE_SK_SKB, None, None),
-    _def("sk_msg", _P.BPF_PROG_TYPE_SK_MSG, _P.BPF_SK_MSG_VERDICT, "sk_msg",
-         optional=True),
-    _def("lirc_mode2", _P.BPF_PROG_TYPE_LIRC_MODE2, _P.BPF_LIRC_MODE2,
-         "lirc_mode2", optional=True),
-    _def("flow_dissector", _P.BPF_PROG_TYPE_FLOW_DISSECTOR,
-         _P.BPF_FLOW_DISSECTOR, "netns", optional=True),
+perf_event  PERF_EVENT  -  perf_event  -  -
+# Lightweight tunnels are bound by `ip route ... encap bpf`, not bpf().
+lwt_in         LWT_IN         -  -  -  -
+lwt_out        LWT_OUT        -  -  -  -
+lwt_xmit       LWT_XMIT       -  -  -  -
+lwt_seg6local  LWT_SEG6LOCAL  -  -  -  -
 
-    # Cgroups.
-    _def("cgroup_skb/ingress", _P.BPF_PROG_TYPE_CGROUP_SKB,
-         _P.BPF_CGROUP_INET_INGRESS, "cgroup", optional=True),
-    _def("cgroup_skb/egress", _P.BPF_PROG_TYPE_CGROUP_SKB,
-         _P.BPF_CGROUP_INET_EGRESS, "cgroup", optional=True),
-    # Direction left to the user, who must then name the attach type.
-    _def("cgroup/skb", _P.BPF_PROG_TYPE_CGROUP_SKB, None, "cgroup"),
-    _def("cgroup/sock_create", _P.BPF_PROG_TYPE_CGROUP_SOCK,
-         _P.BPF_CGROUP_INET_SOCK_CREATE, "cgroup"),
-    _def("cgroup/sock_release", _P.BPF_PROG_TYPE_CGROUP_SOCK,
-         _P.BPF_CGROUP_INET_SOCK_RELEASE, "cgroup"),
-    _def("cgroup/sock", _P.BPF_PROG_TYPE_CGROUP_SOCK,
-         _P.BPF_CGROUP_INET_SOCK_CREATE, "cgroup", optional=True),
-    _def("cgroup/post_bind4", _P.BPF_PROG_TYPE_CGROUP_SOCK,
-         _P.BPF_CGROUP_INET4_POST_BIND, "cgroup"),
-    _def("cgroup/post_bind6", _P.BPF_PROG_TYPE_CGROUP_SOCK,
-         _P.BPF_CGROUP_INET6_POST_BIND, "cgroup"),
-    _def("cgroup/bind4", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET4_BIND, "cgroup"),
-    _def("cgroup/bind6", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET6_BIND, "cgroup"),
-    _def("cgroup/connect4", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET4_CONNECT, "cgroup"),
-    _def("cgroup/connect6", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET6_CONNECT, "cgroup"),
-    _def("cgroup/connect_unix", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UNIX_CONNECT, "cgroup"),
-    _def("cgroup/sendmsg4", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UDP4_SENDMSG, "cgroup"),
-    _def("cgroup/sendmsg6", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UDP6_SENDMSG, "cgroup"),
-    _def("cgroup/sendmsg_unix", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UNIX_SENDMSG, "cgroup"),
-    _def("cgroup/recvmsg4", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UDP4_RECVMSG, "cgroup"),
-    _def("cgroup/recvmsg6", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UDP6_RECVMSG, "cgroup"),
-    _def("cgroup/recvmsg_unix", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UNIX_RECVMSG, "cgroup"),
-    _def("cgroup/getpeername4", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET4_GETPEERNAME, "cgroup"),
-    _def("cgroup/getpeername6", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET6_GETPEERNAME, "cgroup"),
-    _def("cgroup/getpeername_unix", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UNIX_GETPEERNAME, "cgroup"),
-    _def("cgroup/getsockname4", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET4_GETSOCKNAME, "cgroup"),
-    _def("cgroup/getsockname6", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_INET6_GETSOCKNAME, "cgroup"),
-    _def("cgroup/getsockname_unix", _P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-         _P.BPF_CGROUP_UNIX_GETSOCKNAME, "cgroup"),
-    _def("cgroup/sysctl", _P.BPF_PROG_TYPE_CGROUP_SYSCTL,
-         _P.BPF_CGROUP_SYSCTL, "cgroup"),
-    _def("cgroup/getsockopt", _P.BPF_PROG_TYPE_CGROUP_SOCKOPT,
-         _P.BPF_CGROUP_GETSOCKOPT, "cgroup"),
-    _def("cgroup/setsockopt", _P.BPF_PROG_TYPE_CGROUP_SOCKOPT,
-         _P.BPF_CGROUP_SETSOCKOPT, "cgroup"),
-    _def("cgroup/dev", _P.BPF_PROG_TYPE_CGROUP_DEVICE, _P.BPF_CGROUP_DEVICE,
-         "cgroup", optional=True),
+# Sockets.
+sockops                SOCK_OPS  CGROUP_SOCK_OPS        cgroup  -  optional
+sk_skb/stream_parser   SK_SKB    SK_SKB_STREAM_PARSER   sk_skb  -  optional
+sk_skb/stream_verdict  SK_SKB    SK_SKB_STREAM_VERDICT  sk_skb  -  optional
+sk_skb/verdict         SK_SKB    SK_SKB_VERDICT         sk_skb  -  optional
+# Without a hook in the name the attach type is the user's choice.
+sk_skb          SK_SKB          -               -           -  -
+sk_msg          SK_MSG          SK_MSG_VERDICT  sk_msg      -  optional
+lirc_mode2      LIRC_MODE2      LIRC_MODE2      lirc_mode2  -  optional
+flow_dissector  FLOW_DISSECTOR  FLOW_DISSECTOR  netns       -  optional
 
-    # struct_ops programs get their BTF id and attach type (the member
-    # index) from the .struct_ops map that references them; the name after
-    # '/' is ignored, and the map, not the program, is what gets attached.
-    _def("struct_ops+", _P.BPF_PROG_TYPE_STRUCT_OPS, None, None, "struct_ops",
-         btf=BTF_SOURCE_STRUCT_OPS),
-    _def("struct_ops.s+", _P.BPF_PROG_TYPE_STRUCT_OPS, None, None,
-         "struct_ops", sleepable=True, btf=BTF_SOURCE_STRUCT_OPS),
-    _def("sk_lookup", _P.BPF_PROG_TYPE_SK_LOOKUP, _P.BPF_SK_LOOKUP, "netns"),
-    _def("netfilter", _P.BPF_PROG_TYPE_NETFILTER, _P.BPF_NETFILTER,
-         "netfilter"),
-)
+# Cgroups.
+cgroup_skb/ingress  CGROUP_SKB  CGROUP_INET_INGRESS  cgroup  -  optional
+cgroup_skb/egress   CGROUP_SKB  CGROUP_INET_EGRESS   cgroup  -  optional
+# Direction left to the user, who must then name the attach type.
+cgroup/skb               CGROUP_SKB        -                         cgroup  -  -
+cgroup/sock_create       CGROUP_SOCK       CGROUP_INET_SOCK_CREATE   cgroup  -  -
+cgroup/sock_release      CGROUP_SOCK       CGROUP_INET_SOCK_RELEASE  cgroup  -  -
+cgroup/sock              CGROUP_SOCK       CGROUP_INET_SOCK_CREATE   cgroup  -  optional
+cgroup/post_bind4        CGROUP_SOCK       CGROUP_INET4_POST_BIND    cgroup  -  -
+cgroup/post_bind6        CGROUP_SOCK       CGROUP_INET6_POST_BIND    cgroup  -  -
+cgroup/bind4             CGROUP_SOCK_ADDR  CGROUP_INET4_BIND         cgroup  -  -
+cgroup/bind6             CGROUP_SOCK_ADDR  CGROUP_INET6_BIND         cgroup  -  -
+cgroup/connect4          CGROUP_SOCK_ADDR  CGROUP_INET4_CONNECT      cgroup  -  -
+cgroup/connect6          CGROUP_SOCK_ADDR  CGROUP_INET6_CONNECT      cgroup  -  -
+cgroup/connect_unix      CGROUP_SOCK_ADDR  CGROUP_UNIX_CONNECT       cgroup  -  -
+cgroup/sendmsg4          CGROUP_SOCK_ADDR  CGROUP_UDP4_SENDMSG       cgroup  -  -
+cgroup/sendmsg6          CGROUP_SOCK_ADDR  CGROUP_UDP6_SENDMSG       cgroup  -  -
+cgroup/sendmsg_unix      CGROUP_SOCK_ADDR  CGROUP_UNIX_SENDMSG       cgroup  -  -
+cgroup/recvmsg4          CGROUP_SOCK_ADDR  CGROUP_UDP4_RECVMSG       cgroup  -  -
+cgroup/recvmsg6          CGROUP_SOCK_ADDR  CGROUP_UDP6_RECVMSG       cgroup  -  -
+cgroup/recvmsg_unix      CGROUP_SOCK_ADDR  CGROUP_UNIX_RECVMSG       cgroup  -  -
+cgroup/getpeername4      CGROUP_SOCK_ADDR  CGROUP_INET4_GETPEERNAME  cgroup  -  -
+cgroup/getpeername6      CGROUP_SOCK_ADDR  CGROUP_INET6_GETPEERNAME  cgroup  -  -
+cgroup/getpeername_unix  CGROUP_SOCK_ADDR  CGROUP_UNIX_GETPEERNAME   cgroup  -  -
+cgroup/getsockname4      CGROUP_SOCK_ADDR  CGROUP_INET4_GETSOCKNAME  cgroup  -  -
+cgroup/getsockname6      CGROUP_SOCK_ADDR  CGROUP_INET6_GETSOCKNAME  cgroup  -  -
+cgroup/getsockname_unix  CGROUP_SOCK_ADDR  CGROUP_UNIX_GETSOCKNAME   cgroup  -  -
+cgroup/sysctl            CGROUP_SYSCTL     CGROUP_SYSCTL             cgroup  -  -
+cgroup/getsockopt        CGROUP_SOCKOPT    CGROUP_GETSOCKOPT         cgroup  -  -
+cgroup/setsockopt        CGROUP_SOCKOPT    CGROUP_SETSOCKOPT         cgroup  -  -
+cgroup/dev               CGROUP_DEVICE     CGROUP_DEVICE             cgroup  -  optional
 
-del _P, _KERNEL
+# struct_ops programs get their BTF id and attach type (the member
+# index) from the .struct_ops map that references them; the name after
+# '/' is ignored, and the map, not the program, is what gets attached.
+struct_ops+    STRUCT_OPS  -          -          struct_ops  btf=struct_ops
+struct_ops.s+  STRUCT_OPS  -          -          struct_ops  sleepable,btf=struct_ops
+sk_lookup      SK_LOOKUP   SK_LOOKUP  netns      -           -
+netfilter      NETFILTER   NETFILTER  netfilter  -           -
+""")
 
 
 class ProgramKind(namedtuple("ProgramKind", [

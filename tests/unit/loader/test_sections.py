@@ -19,225 +19,157 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi as 
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import (
     SECTION_DEFS, classify, find_section_def, suggest_sections)
 
+# One case a line: section name, prog type (BPF_PROG_TYPE_ dropped), expected
+# attach type (BPF_ dropped), sleepable, attach target; "-" is None.
+_CASE_TABLE = """
+socket                SOCKET_FILTER  -                               no  -
+sk_reuseport/migrate  SK_REUSEPORT   SK_REUSEPORT_SELECT_OR_MIGRATE  no  -
+sk_reuseport          SK_REUSEPORT   SK_REUSEPORT_SELECT             no  -
+
+kprobe/do_unlinkat                       KPROBE  -                     no   do_unlinkat
+kprobe/tcp_v4_connect+0x10               KPROBE  -                     no   tcp_v4_connect+0x10
+kprobe                                   KPROBE  -                     no   -
+uprobe//usr/lib/libc.so.6:malloc         KPROBE  -                     no   /usr/lib/libc.so.6:malloc
+uprobe                                   KPROBE  -                     no   -
+uprobe.s/bin/bash:readline               KPROBE  -                     yes  bin/bash:readline
+kretprobe/do_unlinkat                    KPROBE  -                     no   do_unlinkat
+kretprobe                                KPROBE  -                     no   -
+uretprobe//bin/bash:readline             KPROBE  -                     no   /bin/bash:readline
+uretprobe.s//bin/bash:readline           KPROBE  -                     yes  /bin/bash:readline
+kprobe.multi/tcp_*                       KPROBE  TRACE_KPROBE_MULTI    no   tcp_*
+kprobe.multi                             KPROBE  TRACE_KPROBE_MULTI    no   -
+kretprobe.multi/vfs_*                    KPROBE  TRACE_KPROBE_MULTI    no   vfs_*
+kprobe.session/bpf_fentry_test?          KPROBE  TRACE_KPROBE_SESSION  no   bpf_fentry_test?
+uprobe.multi//usr/lib/libc.so.6:str*     KPROBE  TRACE_UPROBE_MULTI    no   /usr/lib/libc.so.6:str*
+uretprobe.multi//usr/lib/libc.so.6:str*  KPROBE  TRACE_UPROBE_MULTI    no   /usr/lib/libc.so.6:str*
+uprobe.session//bin/true:main            KPROBE  TRACE_UPROBE_SESSION  no   /bin/true:main
+uprobe.multi.s//bin/true:m*              KPROBE  TRACE_UPROBE_MULTI    yes  /bin/true:m*
+uretprobe.multi.s//bin/true:m*           KPROBE  TRACE_UPROBE_MULTI    yes  /bin/true:m*
+uprobe.session.s//bin/true:main          KPROBE  TRACE_UPROBE_SESSION  yes  /bin/true:main
+ksyscall/openat                          KPROBE  -                     no   openat
+kretsyscall/openat                       KPROBE  -                     no   openat
+
+usdt//usr/lib/libc.so.6:libc:setjmp             KPROBE  -  no   /usr/lib/libc.so.6:libc:setjmp
+usdt.s//usr/bin/python3:python:function__entry  KPROBE  -  yes  /usr/bin/python3:python:function__entry
+
+tc/ingress      SCHED_CLS  TCX_INGRESS     no  -
+tc/egress       SCHED_CLS  TCX_EGRESS      no  -
+tcx/ingress     SCHED_CLS  TCX_INGRESS     no  -
+tcx/egress      SCHED_CLS  TCX_EGRESS      no  -
+tc              SCHED_CLS  -               no  -
+classifier      SCHED_CLS  -               no  -
+action          SCHED_ACT  -               no  -
+netkit/primary  SCHED_CLS  NETKIT_PRIMARY  no  -
+netkit/peer     SCHED_CLS  NETKIT_PEER     no  -
+
+tracepoint/syscalls/sys_enter_openat    TRACEPOINT               -  no   syscalls/sys_enter_openat
+tp/sched/sched_switch                   TRACEPOINT               -  no   sched/sched_switch
+tracepoint.s/syscalls/sys_enter_openat  TRACEPOINT               -  yes  syscalls/sys_enter_openat
+tp.s/syscalls/sys_enter_openat          TRACEPOINT               -  yes  syscalls/sys_enter_openat
+raw_tracepoint/sched_switch             RAW_TRACEPOINT           -  no   sched_switch
+raw_tp/sys_enter                        RAW_TRACEPOINT           -  no   sys_enter
+raw_tracepoint.s/sys_enter              RAW_TRACEPOINT           -  yes  sys_enter
+raw_tp.s/sys_enter                      RAW_TRACEPOINT           -  yes  sys_enter
+raw_tracepoint.w/bpf_test_finish        RAW_TRACEPOINT_WRITABLE  -  no   bpf_test_finish
+raw_tp.w/bpf_test_finish                RAW_TRACEPOINT_WRITABLE  -  no   bpf_test_finish
+
+tp_btf/sched_switch                TRACING  TRACE_RAW_TP          no   sched_switch
+tp_btf.s/sys_enter                 TRACING  TRACE_RAW_TP          yes  sys_enter
+fentry/do_unlinkat                 TRACING  TRACE_FENTRY          no   do_unlinkat
+fentry                             TRACING  TRACE_FENTRY          no   -
+fmod_ret/security_file_open        TRACING  MODIFY_RETURN         no   security_file_open
+fexit/do_unlinkat                  TRACING  TRACE_FEXIT           no   do_unlinkat
+fentry.s/__x64_sys_openat          TRACING  TRACE_FENTRY          yes  __x64_sys_openat
+fmod_ret.s/bpf_modify_return_test  TRACING  MODIFY_RETURN         yes  bpf_modify_return_test
+fexit.s/__x64_sys_openat           TRACING  TRACE_FEXIT           yes  __x64_sys_openat
+fsession/do_unlinkat               TRACING  TRACE_FSESSION        no   do_unlinkat
+fsession.s/do_unlinkat             TRACING  TRACE_FSESSION        yes  do_unlinkat
+fsession.multi/bpf_fentry_test*    TRACING  TRACE_FSESSION_MULTI  no   bpf_fentry_test*
+fsession.multi.s/bpf_fentry_test*  TRACING  TRACE_FSESSION_MULTI  yes  bpf_fentry_test*
+fentry.multi/vfs_*                 TRACING  TRACE_FENTRY_MULTI    no   vfs_*
+fexit.multi/vfs_*                  TRACING  TRACE_FEXIT_MULTI     no   vfs_*
+fentry.multi.s/vfs_*               TRACING  TRACE_FENTRY_MULTI    yes  vfs_*
+fexit.multi.s/vfs_*                TRACING  TRACE_FEXIT_MULTI     yes  vfs_*
+freplace/handle_packet             EXT      -                     no   handle_packet
+lsm/file_open                      LSM      LSM_MAC               no   file_open
+lsm.s/bprm_committed_creds         LSM      LSM_MAC               yes  bprm_committed_creds
+lsm_cgroup/socket_bind             LSM      LSM_CGROUP            no   socket_bind
+iter/task                          TRACING  TRACE_ITER            no   task
+iter.s/task_vma                    TRACING  TRACE_ITER            yes  task_vma
+syscall                            SYSCALL  -                     yes  -
+
+xdp.frags/devmap       XDP             XDP_DEVMAP             no  -
+xdp/devmap             XDP             XDP_DEVMAP             no  -
+xdp.frags/cpumap       XDP             XDP_CPUMAP             no  -
+xdp/cpumap             XDP             XDP_CPUMAP             no  -
+xdp.frags              XDP             XDP                    no  -
+xdp                    XDP             XDP                    no  -
+perf_event             PERF_EVENT      -                      no  -
+lwt_in                 LWT_IN          -                      no  -
+lwt_out                LWT_OUT         -                      no  -
+lwt_xmit               LWT_XMIT        -                      no  -
+lwt_seg6local          LWT_SEG6LOCAL   -                      no  -
+sockops                SOCK_OPS        CGROUP_SOCK_OPS        no  -
+sk_skb/stream_parser   SK_SKB          SK_SKB_STREAM_PARSER   no  -
+sk_skb/stream_verdict  SK_SKB          SK_SKB_STREAM_VERDICT  no  -
+sk_skb/verdict         SK_SKB          SK_SKB_VERDICT         no  -
+sk_skb                 SK_SKB          -                      no  -
+sk_msg                 SK_MSG          SK_MSG_VERDICT         no  -
+lirc_mode2             LIRC_MODE2      LIRC_MODE2             no  -
+flow_dissector         FLOW_DISSECTOR  FLOW_DISSECTOR         no  -
+
+cgroup_skb/ingress       CGROUP_SKB        CGROUP_INET_INGRESS       no   -
+cgroup_skb/egress        CGROUP_SKB        CGROUP_INET_EGRESS        no   -
+cgroup/skb               CGROUP_SKB        -                         no   -
+cgroup/sock_create       CGROUP_SOCK       CGROUP_INET_SOCK_CREATE   no   -
+cgroup/sock_release      CGROUP_SOCK       CGROUP_INET_SOCK_RELEASE  no   -
+cgroup/sock              CGROUP_SOCK       CGROUP_INET_SOCK_CREATE   no   -
+cgroup/post_bind4        CGROUP_SOCK       CGROUP_INET4_POST_BIND    no   -
+cgroup/post_bind6        CGROUP_SOCK       CGROUP_INET6_POST_BIND    no   -
+cgroup/bind4             CGROUP_SOCK_ADDR  CGROUP_INET4_BIND         no   -
+cgroup/bind6             CGROUP_SOCK_ADDR  CGROUP_INET6_BIND         no   -
+cgroup/connect4          CGROUP_SOCK_ADDR  CGROUP_INET4_CONNECT      no   -
+cgroup/connect6          CGROUP_SOCK_ADDR  CGROUP_INET6_CONNECT      no   -
+cgroup/connect_unix      CGROUP_SOCK_ADDR  CGROUP_UNIX_CONNECT       no   -
+cgroup/sendmsg4          CGROUP_SOCK_ADDR  CGROUP_UDP4_SENDMSG       no   -
+cgroup/sendmsg6          CGROUP_SOCK_ADDR  CGROUP_UDP6_SENDMSG       no   -
+cgroup/sendmsg_unix      CGROUP_SOCK_ADDR  CGROUP_UNIX_SENDMSG       no   -
+cgroup/recvmsg4          CGROUP_SOCK_ADDR  CGROUP_UDP4_RECVMSG       no   -
+cgroup/recvmsg6          CGROUP_SOCK_ADDR  CGROUP_UDP6_RECVMSG       no   -
+cgroup/recvmsg_unix      CGROUP_SOCK_ADDR  CGROUP_UNIX_RECVMSG       no   -
+cgroup/getpeername4      CGROUP_SOCK_ADDR  CGROUP_INET4_GETPEERNAME  no   -
+cgroup/getpeername6      CGROUP_SOCK_ADDR  CGROUP_INET6_GETPEERNAME  no   -
+cgroup/getpeername_unix  CGROUP_SOCK_ADDR  CGROUP_UNIX_GETPEERNAME   no   -
+cgroup/getsockname4      CGROUP_SOCK_ADDR  CGROUP_INET4_GETSOCKNAME  no   -
+cgroup/getsockname6      CGROUP_SOCK_ADDR  CGROUP_INET6_GETSOCKNAME  no   -
+cgroup/getsockname_unix  CGROUP_SOCK_ADDR  CGROUP_UNIX_GETSOCKNAME   no   -
+cgroup/sysctl            CGROUP_SYSCTL     CGROUP_SYSCTL             no   -
+cgroup/getsockopt        CGROUP_SOCKOPT    CGROUP_GETSOCKOPT         no   -
+cgroup/setsockopt        CGROUP_SOCKOPT    CGROUP_SETSOCKOPT         no   -
+cgroup/dev               CGROUP_DEVICE     CGROUP_DEVICE             no   -
+struct_ops/tcp_init      STRUCT_OPS        -                         no   tcp_init
+struct_ops               STRUCT_OPS        -                         no   -
+struct_ops.s/init        STRUCT_OPS        -                         yes  init
+sk_lookup                SK_LOOKUP         SK_LOOKUP                 no   -
+netfilter                NETFILTER         NETFILTER                 no   -
+"""
+
+
+def _cases(table):
+    def none(cell):
+        return None if cell == "-" else cell
+    cases = []
+    for line in table.splitlines():
+        if line:
+            name, prog_type, attach_type, sleepable, target = line.split()
+            cases.append((name, getattr(u, "BPF_PROG_TYPE_" + prog_type),
+                          none(attach_type) and getattr(u, "BPF_" + attach_type),
+                          none(target), {"yes": True, "no": False}[sleepable]))
+    return cases
+
+
 # (section name, prog type, expected attach type, attach target, sleepable)
-CASES = [
-    ("socket", u.BPF_PROG_TYPE_SOCKET_FILTER, None, None, False),
-    ("sk_reuseport/migrate", u.BPF_PROG_TYPE_SK_REUSEPORT,
-     u.BPF_SK_REUSEPORT_SELECT_OR_MIGRATE, None, False),
-    ("sk_reuseport", u.BPF_PROG_TYPE_SK_REUSEPORT,
-     u.BPF_SK_REUSEPORT_SELECT, None, False),
-
-    ("kprobe/do_unlinkat", u.BPF_PROG_TYPE_KPROBE, None, "do_unlinkat", False),
-    ("kprobe/tcp_v4_connect+0x10", u.BPF_PROG_TYPE_KPROBE, None,
-     "tcp_v4_connect+0x10", False),
-    ("kprobe", u.BPF_PROG_TYPE_KPROBE, None, None, False),
-    ("uprobe//usr/lib/libc.so.6:malloc", u.BPF_PROG_TYPE_KPROBE, None,
-     "/usr/lib/libc.so.6:malloc", False),
-    ("uprobe", u.BPF_PROG_TYPE_KPROBE, None, None, False),
-    ("uprobe.s/bin/bash:readline", u.BPF_PROG_TYPE_KPROBE, None,
-     "bin/bash:readline", True),
-    ("kretprobe/do_unlinkat", u.BPF_PROG_TYPE_KPROBE, None, "do_unlinkat",
-     False),
-    ("kretprobe", u.BPF_PROG_TYPE_KPROBE, None, None, False),
-    ("uretprobe//bin/bash:readline", u.BPF_PROG_TYPE_KPROBE, None,
-     "/bin/bash:readline", False),
-    ("uretprobe.s//bin/bash:readline", u.BPF_PROG_TYPE_KPROBE, None,
-     "/bin/bash:readline", True),
-    ("kprobe.multi/tcp_*", u.BPF_PROG_TYPE_KPROBE, u.BPF_TRACE_KPROBE_MULTI,
-     "tcp_*", False),
-    ("kprobe.multi", u.BPF_PROG_TYPE_KPROBE, u.BPF_TRACE_KPROBE_MULTI, None,
-     False),
-    ("kretprobe.multi/vfs_*", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_KPROBE_MULTI, "vfs_*", False),
-    ("kprobe.session/bpf_fentry_test?", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_KPROBE_SESSION, "bpf_fentry_test?", False),
-    ("uprobe.multi//usr/lib/libc.so.6:str*", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_UPROBE_MULTI, "/usr/lib/libc.so.6:str*", False),
-    ("uretprobe.multi//usr/lib/libc.so.6:str*", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_UPROBE_MULTI, "/usr/lib/libc.so.6:str*", False),
-    ("uprobe.session//bin/true:main", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_UPROBE_SESSION, "/bin/true:main", False),
-    ("uprobe.multi.s//bin/true:m*", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_UPROBE_MULTI, "/bin/true:m*", True),
-    ("uretprobe.multi.s//bin/true:m*", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_UPROBE_MULTI, "/bin/true:m*", True),
-    ("uprobe.session.s//bin/true:main", u.BPF_PROG_TYPE_KPROBE,
-     u.BPF_TRACE_UPROBE_SESSION, "/bin/true:main", True),
-    ("ksyscall/openat", u.BPF_PROG_TYPE_KPROBE, None, "openat", False),
-    ("kretsyscall/openat", u.BPF_PROG_TYPE_KPROBE, None, "openat", False),
-    ("usdt//usr/lib/libc.so.6:libc:setjmp", u.BPF_PROG_TYPE_KPROBE, None,
-     "/usr/lib/libc.so.6:libc:setjmp", False),
-    ("usdt.s//usr/bin/python3:python:function__entry",
-     u.BPF_PROG_TYPE_KPROBE, None,
-     "/usr/bin/python3:python:function__entry", True),
-
-    ("tc/ingress", u.BPF_PROG_TYPE_SCHED_CLS, u.BPF_TCX_INGRESS, None, False),
-    ("tc/egress", u.BPF_PROG_TYPE_SCHED_CLS, u.BPF_TCX_EGRESS, None, False),
-    ("tcx/ingress", u.BPF_PROG_TYPE_SCHED_CLS, u.BPF_TCX_INGRESS, None,
-     False),
-    ("tcx/egress", u.BPF_PROG_TYPE_SCHED_CLS, u.BPF_TCX_EGRESS, None, False),
-    ("tc", u.BPF_PROG_TYPE_SCHED_CLS, None, None, False),
-    ("classifier", u.BPF_PROG_TYPE_SCHED_CLS, None, None, False),
-    ("action", u.BPF_PROG_TYPE_SCHED_ACT, None, None, False),
-    ("netkit/primary", u.BPF_PROG_TYPE_SCHED_CLS, u.BPF_NETKIT_PRIMARY, None,
-     False),
-    ("netkit/peer", u.BPF_PROG_TYPE_SCHED_CLS, u.BPF_NETKIT_PEER, None,
-     False),
-
-    ("tracepoint/syscalls/sys_enter_openat", u.BPF_PROG_TYPE_TRACEPOINT,
-     None, "syscalls/sys_enter_openat", False),
-    ("tp/sched/sched_switch", u.BPF_PROG_TYPE_TRACEPOINT, None,
-     "sched/sched_switch", False),
-    ("tracepoint.s/syscalls/sys_enter_openat", u.BPF_PROG_TYPE_TRACEPOINT,
-     None, "syscalls/sys_enter_openat", True),
-    ("tp.s/syscalls/sys_enter_openat", u.BPF_PROG_TYPE_TRACEPOINT, None,
-     "syscalls/sys_enter_openat", True),
-    ("raw_tracepoint/sched_switch", u.BPF_PROG_TYPE_RAW_TRACEPOINT, None,
-     "sched_switch", False),
-    ("raw_tp/sys_enter", u.BPF_PROG_TYPE_RAW_TRACEPOINT, None, "sys_enter",
-     False),
-    ("raw_tracepoint.s/sys_enter", u.BPF_PROG_TYPE_RAW_TRACEPOINT, None,
-     "sys_enter", True),
-    ("raw_tp.s/sys_enter", u.BPF_PROG_TYPE_RAW_TRACEPOINT, None, "sys_enter",
-     True),
-    ("raw_tracepoint.w/bpf_test_finish",
-     u.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, None, "bpf_test_finish", False),
-    ("raw_tp.w/bpf_test_finish", u.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE,
-     None, "bpf_test_finish", False),
-
-    ("tp_btf/sched_switch", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_RAW_TP,
-     "sched_switch", False),
-    ("tp_btf.s/sys_enter", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_RAW_TP,
-     "sys_enter", True),
-    ("fentry/do_unlinkat", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FENTRY,
-     "do_unlinkat", False),
-    ("fentry", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FENTRY, None, False),
-    ("fmod_ret/security_file_open", u.BPF_PROG_TYPE_TRACING,
-     u.BPF_MODIFY_RETURN, "security_file_open", False),
-    ("fexit/do_unlinkat", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FEXIT,
-     "do_unlinkat", False),
-    ("fentry.s/__x64_sys_openat", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FENTRY,
-     "__x64_sys_openat", True),
-    ("fmod_ret.s/bpf_modify_return_test", u.BPF_PROG_TYPE_TRACING,
-     u.BPF_MODIFY_RETURN, "bpf_modify_return_test", True),
-    ("fexit.s/__x64_sys_openat", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FEXIT,
-     "__x64_sys_openat", True),
-    ("fsession/do_unlinkat", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FSESSION,
-     "do_unlinkat", False),
-    ("fsession.s/do_unlinkat", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FSESSION,
-     "do_unlinkat", True),
-    ("fsession.multi/bpf_fentry_test*", u.BPF_PROG_TYPE_TRACING,
-     u.BPF_TRACE_FSESSION_MULTI, "bpf_fentry_test*", False),
-    ("fsession.multi.s/bpf_fentry_test*", u.BPF_PROG_TYPE_TRACING,
-     u.BPF_TRACE_FSESSION_MULTI, "bpf_fentry_test*", True),
-    ("fentry.multi/vfs_*", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FENTRY_MULTI,
-     "vfs_*", False),
-    ("fexit.multi/vfs_*", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FEXIT_MULTI,
-     "vfs_*", False),
-    ("fentry.multi.s/vfs_*", u.BPF_PROG_TYPE_TRACING,
-     u.BPF_TRACE_FENTRY_MULTI, "vfs_*", True),
-    ("fexit.multi.s/vfs_*", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_FEXIT_MULTI,
-     "vfs_*", True),
-    ("freplace/handle_packet", u.BPF_PROG_TYPE_EXT, None, "handle_packet",
-     False),
-    ("lsm/file_open", u.BPF_PROG_TYPE_LSM, u.BPF_LSM_MAC, "file_open", False),
-    ("lsm.s/bprm_committed_creds", u.BPF_PROG_TYPE_LSM, u.BPF_LSM_MAC,
-     "bprm_committed_creds", True),
-    ("lsm_cgroup/socket_bind", u.BPF_PROG_TYPE_LSM, u.BPF_LSM_CGROUP,
-     "socket_bind", False),
-    ("iter/task", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_ITER, "task", False),
-    ("iter.s/task_vma", u.BPF_PROG_TYPE_TRACING, u.BPF_TRACE_ITER,
-     "task_vma", True),
-    ("syscall", u.BPF_PROG_TYPE_SYSCALL, None, None, True),
-
-    ("xdp.frags/devmap", u.BPF_PROG_TYPE_XDP, u.BPF_XDP_DEVMAP, None, False),
-    ("xdp/devmap", u.BPF_PROG_TYPE_XDP, u.BPF_XDP_DEVMAP, None, False),
-    ("xdp.frags/cpumap", u.BPF_PROG_TYPE_XDP, u.BPF_XDP_CPUMAP, None, False),
-    ("xdp/cpumap", u.BPF_PROG_TYPE_XDP, u.BPF_XDP_CPUMAP, None, False),
-    ("xdp.frags", u.BPF_PROG_TYPE_XDP, u.BPF_XDP, None, False),
-    ("xdp", u.BPF_PROG_TYPE_XDP, u.BPF_XDP, None, False),
-    ("perf_event", u.BPF_PROG_TYPE_PERF_EVENT, None, None, False),
-    ("lwt_in", u.BPF_PROG_TYPE_LWT_IN, None, None, False),
-    ("lwt_out", u.BPF_PROG_TYPE_LWT_OUT, None, None, False),
-    ("lwt_xmit", u.BPF_PROG_TYPE_LWT_XMIT, None, None, False),
-    ("lwt_seg6local", u.BPF_PROG_TYPE_LWT_SEG6LOCAL, None, None, False),
-    ("sockops", u.BPF_PROG_TYPE_SOCK_OPS, u.BPF_CGROUP_SOCK_OPS, None, False),
-    ("sk_skb/stream_parser", u.BPF_PROG_TYPE_SK_SKB,
-     u.BPF_SK_SKB_STREAM_PARSER, None, False),
-    ("sk_skb/stream_verdict", u.BPF_PROG_TYPE_SK_SKB,
-     u.BPF_SK_SKB_STREAM_VERDICT, None, False),
-    ("sk_skb/verdict", u.BPF_PROG_TYPE_SK_SKB, u.BPF_SK_SKB_VERDICT, None,
-     False),
-    ("sk_skb", u.BPF_PROG_TYPE_SK_SKB, None, None, False),
-    ("sk_msg", u.BPF_PROG_TYPE_SK_MSG, u.BPF_SK_MSG_VERDICT, None, False),
-    ("lirc_mode2", u.BPF_PROG_TYPE_LIRC_MODE2, u.BPF_LIRC_MODE2, None, False),
-    ("flow_dissector", u.BPF_PROG_TYPE_FLOW_DISSECTOR, u.BPF_FLOW_DISSECTOR,
-     None, False),
-
-    ("cgroup_skb/ingress", u.BPF_PROG_TYPE_CGROUP_SKB,
-     u.BPF_CGROUP_INET_INGRESS, None, False),
-    ("cgroup_skb/egress", u.BPF_PROG_TYPE_CGROUP_SKB,
-     u.BPF_CGROUP_INET_EGRESS, None, False),
-    ("cgroup/skb", u.BPF_PROG_TYPE_CGROUP_SKB, None, None, False),
-    ("cgroup/sock_create", u.BPF_PROG_TYPE_CGROUP_SOCK,
-     u.BPF_CGROUP_INET_SOCK_CREATE, None, False),
-    ("cgroup/sock_release", u.BPF_PROG_TYPE_CGROUP_SOCK,
-     u.BPF_CGROUP_INET_SOCK_RELEASE, None, False),
-    ("cgroup/sock", u.BPF_PROG_TYPE_CGROUP_SOCK,
-     u.BPF_CGROUP_INET_SOCK_CREATE, None, False),
-    ("cgroup/post_bind4", u.BPF_PROG_TYPE_CGROUP_SOCK,
-     u.BPF_CGROUP_INET4_POST_BIND, None, False),
-    ("cgroup/post_bind6", u.BPF_PROG_TYPE_CGROUP_SOCK,
-     u.BPF_CGROUP_INET6_POST_BIND, None, False),
-    ("cgroup/bind4", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET4_BIND, None, False),
-    ("cgroup/bind6", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET6_BIND, None, False),
-    ("cgroup/connect4", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET4_CONNECT, None, False),
-    ("cgroup/connect6", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET6_CONNECT, None, False),
-    ("cgroup/connect_unix", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UNIX_CONNECT, None, False),
-    ("cgroup/sendmsg4", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UDP4_SENDMSG, None, False),
-    ("cgroup/sendmsg6", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UDP6_SENDMSG, None, False),
-    ("cgroup/sendmsg_unix", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UNIX_SENDMSG, None, False),
-    ("cgroup/recvmsg4", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UDP4_RECVMSG, None, False),
-    ("cgroup/recvmsg6", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UDP6_RECVMSG, None, False),
-    ("cgroup/recvmsg_unix", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UNIX_RECVMSG, None, False),
-    ("cgroup/getpeername4", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET4_GETPEERNAME, None, False),
-    ("cgroup/getpeername6", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET6_GETPEERNAME, None, False),
-    ("cgroup/getpeername_unix", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UNIX_GETPEERNAME, None, False),
-    ("cgroup/getsockname4", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET4_GETSOCKNAME, None, False),
-    ("cgroup/getsockname6", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_INET6_GETSOCKNAME, None, False),
-    ("cgroup/getsockname_unix", u.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     u.BPF_CGROUP_UNIX_GETSOCKNAME, None, False),
-    ("cgroup/sysctl", u.BPF_PROG_TYPE_CGROUP_SYSCTL, u.BPF_CGROUP_SYSCTL,
-     None, False),
-    ("cgroup/getsockopt", u.BPF_PROG_TYPE_CGROUP_SOCKOPT,
-     u.BPF_CGROUP_GETSOCKOPT, None, False),
-    ("cgroup/setsockopt", u.BPF_PROG_TYPE_CGROUP_SOCKOPT,
-     u.BPF_CGROUP_SETSOCKOPT, None, False),
-    ("cgroup/dev", u.BPF_PROG_TYPE_CGROUP_DEVICE, u.BPF_CGROUP_DEVICE, None,
-     False),
-    ("struct_ops/tcp_init", u.BPF_PROG_TYPE_STRUCT_OPS, None, "tcp_init",
-     False),
-    ("struct_ops", u.BPF_PROG_TYPE_STRUCT_OPS, None, None, False),
-    ("struct_ops.s/init", u.BPF_PROG_TYPE_STRUCT_OPS, None, "init", True),
-    ("sk_lookup", u.BPF_PROG_TYPE_SK_LOOKUP, u.BPF_SK_LOOKUP, None, False),
-    ("netfilter", u.BPF_PROG_TYPE_NETFILTER, u.BPF_NETFILTER, None, False),
-]
+CASES = _cases(_CASE_TABLE)
 
 
 @pytest.mark.parametrize("name, prog_type, attach_type, target, sleepable",
