@@ -15,7 +15,7 @@ import io
 from ansible.errors import AnsibleFilterError
 
 COLUMNS = ("host", "kernel", "accounting", "approximate", "collection", "kernel_before", "kernel_after",
-           "kernel_delta", "estimate_before", "estimate_after", "estimate_delta", "footprint")
+           "kernel_delta", "estimate_before", "estimate_after", "estimate_delta", "footprint", "predicted")
 _SUMS = ("kernel_before", "kernel_after", "kernel_delta", "estimate_before", "estimate_after", "estimate_delta")
 
 
@@ -23,7 +23,9 @@ def bpf_memlock_report(hostvars, hosts):
     """{rows, hosts, fleet, csv} for ``hosts`` (names) from ``hostvars``.
     Hosts without figures (unreachable, failed) are listed under
     ``fleet.missing``. ``approximate`` marks kernels whose own figure does
-    not show the real footprint (anything but memcg-exact)."""
+    not show the real footprint (anything but memcg-exact). ``predicted``
+    marks rows whose ``after`` is check mode's prediction for a change not
+    made yet (``before`` is what the host holds now)."""
     rows, per_host, missing = [], {}, []
     for host in hosts:
         facts = hostvars[host].get("bpf_deploy_memlock") if host in hostvars else None
@@ -37,7 +39,8 @@ def bpf_memlock_report(hostvars, hosts):
                        "approximate": fact["accounting"] != "memcg-exact", "collection": fact["collection"],
                        "kernel_before": fact["before"], "kernel_after": fact["after"], "kernel_delta": fact["delta"],
                        "estimate_before": fact["estimate"]["before"], "estimate_after": fact["estimate"]["after"],
-                       "estimate_delta": fact["estimate"]["delta"], "footprint": fact["footprint"]}
+                       "estimate_delta": fact["estimate"]["delta"], "footprint": fact["footprint"],
+                       "predicted": bool(fact.get("predicted"))}
             except (KeyError, TypeError) as e:
                 raise AnsibleFilterError("host '%s': a bpf_memlock fact without %s" % (host, e))
             rows.append(row)
@@ -49,7 +52,7 @@ def bpf_memlock_report(hostvars, hosts):
                               approximate=accounting not in (None, "memcg-exact"), collections=len(facts))
     fleet = dict((k, sum(h[k] for h in per_host.values())) for k in _SUMS)
     fleet.update(hosts=len(per_host), approximate_hosts=sorted(h for h, v in per_host.items() if v["approximate"]),
-                 missing=missing)
+                 predicted_hosts=sorted(set(r["host"] for r in rows if r["predicted"])), missing=missing)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

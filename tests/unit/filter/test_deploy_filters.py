@@ -71,3 +71,11 @@ def test_memlock_report_rows_totals_and_csv():
     lines = report["csv"].splitlines()
     assert lines[0].startswith("host,kernel,accounting,approximate,collection,kernel_before")
     assert lines[1].startswith("a,6.1.0,memcg-approximate,True,c1,100,100,0,1000,400,-600")
+    assert lines[1].endswith(",estimate,False") and report["fleet"]["predicted_hosts"] == []
+
+
+def test_memlock_report_marks_predictions():
+    predicted = dict(fact("c1", 100, 400, "memcg-exact"), predicted=True)
+    report = bpf_memlock_report({"a": {"bpf_deploy_memlock": [predicted, fact("c2", 1, 1, "memcg-exact")]}}, ["a"])
+    assert [r["predicted"] for r in report["rows"]] == [True, False]
+    assert report["fleet"]["predicted_hosts"] == ["a"]

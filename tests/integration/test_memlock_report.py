@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The memlock_report playbook in check mode: the cost of what the inventory
+declares, predicted before anything is created, beside what the host holds
+now; then the real deploy's figures match the prediction."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+from playbook_runner import BIN, ansible_env
+
+
+def report(tmp_path, pin_dir, collections, check, state="present"):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "bpf_deploy_collections": collections, "bpf_deploy_pin_root": pin_dir, "bpf_deploy_state": state}}}}))
+    out = tmp_path / "report"
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), "ebpf.deploy.memlock_report",
+           "-e", "memlock_report_dir=%s" % out]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout
+    with open(str(out / "memlock.json")) as f:
+        return json.load(f), proc.stdout
+
+
+def test_check_mode_report_predicts_the_deploy(tmp_path, pin_dir, bpf_build):
+    collections = [{"name": "rep", "path": bpf_build.path("maps"),
+                    "maps": {"hash_prealloc": {"max_entries": 4096}}}]
+    predicted, out = report(tmp_path, pin_dir, collections, check=True)
+    assert not os.path.exists(pin_dir)   # nothing deployed
+    (row,) = predicted["rows"]
+    assert row["predicted"] and row["kernel_before"] == 0 and row["kernel_after"] > 4096 * (8 + 4), row
+    assert predicted["fleet"]["predicted_hosts"] == ["localhost"]
+    assert "predicted (check mode, nothing changed) on localhost" in out
+    try:
+        real, _out = report(tmp_path, pin_dir, collections, check=False)
+        (done,) = real["rows"]
+        assert not done["predicted"] and real["fleet"]["predicted_hosts"] == []
+        # Within 1% of the prediction (maps are exact on 6.4+, programs within a page).
+        assert abs(done["kernel_after"] - row["kernel_after"]) <= done["kernel_after"] * 0.01, (row, done)
+        # Deployed as declared: a check-mode report now predicts no change.
+        again, _out = report(tmp_path, pin_dir, collections, check=True)
+        (same,) = again["rows"]
+        assert not same["predicted"] and same["kernel_before"] == same["kernel_after"] == done["kernel_after"]
+    finally:
+        report(tmp_path, pin_dir, collections, check=False, state="absent")
+    assert not os.path.exists(pin_dir)
