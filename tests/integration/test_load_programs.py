@@ -480,12 +480,8 @@ def _kernel_config():
                 text = f.read()
         except (IOError, OSError):
             continue
-        config = {}
-        for line in text.splitlines():
-            if line.startswith("CONFIG_"):
-                key, _sep, value = line.partition("=")
-                config[key] = value
-        return config
+        # A witness apart from loader/read_kconfig.py: set options only.
+        return dict(re.findall(r"^(CONFIG_\w+)=(.*)$", text, re.M))
     pytest.skip("no kernel config (/proc/config.gz or /boot/config-%s)" % release)
 
 
