@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import json
 import os
 import subprocess
@@ -22,6 +23,9 @@ import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+
+from kernel_helpers import PKT, u32, u64
 
 PKG = "ansible_collections.ebpf.deploy.plugins.module_utils"
 
@@ -66,6 +70,16 @@ ENTRIES = {"btf", "btf.encode", "btf.layout", "btf.reader", "btf.strings", "btf.
            "kernel.syscalls", "kernel.uapi", "values"}
 
 
+@contextlib.contextmanager
+def pinned(pin_dir, rel):
+    """An fd of the collection's pinned object ``rel`` (maps/x, progs/y)."""
+    fd = syscalls.obj_get(os.path.join(pin_dir, "paths", rel))
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def run_path(kind, **args):
     proc = subprocess.run([sys.executable, "-c", CHILD, kind, json.dumps(args)], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, env=dict(os.environ), check=False)
@@ -88,9 +102,20 @@ def test_bpf_collection_paths_import_only_what_they_use(bpf_build, pin_dir):
         noop = run_path("collection", **plain)
         assert noop["action"] == "none"
         check(noop, COMMON)
+        with pinned(pin_dir, "maps/array") as fd:
+            syscalls.map_update(fd, u32(5), u64(99))
         upgrade = run_path("collection", maps={"hash_prealloc": {"max_entries": 128}}, **plain)
         assert upgrade["action"] == "replace"
         check(upgrade, UPGRADE)
+        # What the upgrade did, read from the kernel: the reused array kept
+        # its entry, the resized map is the one the new program writes into.
+        with pinned(pin_dir, "maps/array") as fd:
+            assert syscalls.map_lookup(fd, u32(5), 8) == u64(99)
+        with pinned(pin_dir, "progs/fill_maps") as fd:
+            syscalls.prog_test_run(fd, PKT)
+        with pinned(pin_dir, "maps/hash_prealloc") as fd:
+            assert syscalls.map_info(fd).max_entries == 128
+            assert syscalls.map_lookup(fd, u64(7), 4) == u32(42)
     finally:
         converge(Desired("paths", pin_dir, state="absent"))
     try:

@@ -58,14 +58,14 @@ def converge(desired, check_mode=False):
             if refusal is not None:
                 raise refusal
         result = {"changed": p.changed or bool(recovered), "action": p.action, "reasons": recovered + p.reasons,
-                  "warnings": list(p.warnings), "diff": diff(desired, observed, p), "collection": desired.name,
-                  "pin_path": pins.live}
+                  "warnings": list(p.warnings), "collection": desired.name, "pin_path": pins.live}
         if not p.changed:
             held = over_budget(desired.name, desired.memlock_budget, _footprint(before), predicted=False)
             if held is not None:
                 result["warnings"].append(str(held))
         if not result["changed"] and desired.facts == "summary":
             return _summary(result, desired, observed, before)
+        result["diff"] = diff(desired, observed, p)
         if not p.changed or check_mode:
             result["maps"] = _observed_entries(observed, "maps")
             result["programs"] = _observed_entries(observed, "programs")
@@ -99,7 +99,6 @@ def _summary(result, desired, observed, before):
     """A run that changed nothing: what is live in O(1) data (the version,
     how many maps and programs, the memlock totals) instead of every map's
     and program's figures, and no diff (there is none to show)."""
-    result.pop("diff")
     result["object_sha256"] = (observed.record or {}).get("object_sha256")
     result["counts"] = {"maps": len(observed.maps), "programs": len(observed.programs)}
     result["bpf_memlock"] = memlock_delta(desired.name, before, before, per_object=False)
