@@ -18,7 +18,7 @@ import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import BTF_KIND_FUNC, BTF_KIND_TYPEDEF
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, fix_datasecs
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, drop_layout_section, fix_datasecs
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, syscalls, uapi
@@ -241,6 +241,8 @@ def _load_btf(spec, loaded):
     raw = fix_datasecs(spec.btf, spec.section_sizes, spec.symbol_offsets)
     if spec.externs:
         allocate_externs(raw, spec.btf, KCONFIG_SECTION)
+    # Last: the patches above address records by their offset in the blob.
+    raw = drop_layout_section(raw)
     try:
         loaded.btf_fd = syscalls.btf_load(bytes(raw), what="object '%s': BTF" % spec.name)[0]
     except SyscallError as first:
