@@ -25,6 +25,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as 
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import (
     KCONFIG_SECTION, KernelConfig, kconfig_value)
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import check_sizes
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import copy_fields
 
 # Verifier log buffer sizes tried in turn; 6.4+ kernels keep the tail when
@@ -132,6 +133,7 @@ def load_collection(spec, pin_dir=None, programs=None, kernel=None, kernel_btf=N
     nothing created by this call stays in the kernel or in bpffs.
     """
     selected = _select_programs(spec, programs)
+    check_sizes(spec, skip=reuse_maps or ())
     targets = _KernelTargets(spec, kernel_btf)
     loaded = LoadedCollection(spec.name)
     try:
