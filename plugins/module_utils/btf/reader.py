@@ -42,7 +42,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
     BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOID, BTF_KIND_VOLATILE,
     BTF_HEADER_LAYOUT_SIZE, BTF_HEADER_SIZE, BTF_KIND_MAX, BTF_LAYOUT_SIZE, BTF_TYPE_SIZE, BTF_VERSION,
     KIND_FIXED_SIZE, KIND_VLEN_SIZE, MODIFIER_KINDS, byte_view,
-    kind_is_known, kind_name, kind_tables_with_layout, unpack_header,
+    kind_name, kind_tables_with_layout, unpack_header,
 )
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.strings import StringTable
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.types import (
