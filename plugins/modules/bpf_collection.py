@@ -78,6 +78,12 @@ options:
     description:
       - Per-map settings, by map name. An unknown map name is an error.
       - C(max_entries) sets the map's size.
+      - C(value_size) sets the value size in bytes of a map whose value is the user's choice (hash, array,
+        lpm_trie, stack_trace in multiples of 8, queue, stack, bloom_filter) and that does not type its value in
+        BTF; elsewhere it is refused.
+      - A map the object leaves at C(max_entries) 0 or C(value_size) 0 (stack-trace maps sized by stack depth, ring
+        buffers sized by the operator) must get them here; otherwise the task fails naming the map and the option,
+        before anything is loaded.
       - C(prealloc=false) sets C(BPF_F_NO_PREALLOC). The kernel accepts it for hash, percpu_hash and
         hash_of_maps maps, requires it for lpm_trie and local-storage maps, and rejects it for every other type;
         a request a map cannot take fails before anything is loaded.

@@ -230,7 +230,7 @@ def walk_btf(blob, base_off=0, fields=None, cap_vlen=128, max_types=5000):
     pos, end = info.type_start, min(info.type_start + type_len, len(blob))
     while pos + 12 <= end:
         name_off, word, sot = struct.unpack_from("<III", blob, pos)
-        kind, vlen = (word >> 24) & 0x1f, word & 0xffff
+        kind, vlen = (word >> 24) & 0x7f, word & 0xffffff
         if not 1 <= kind <= 19:
             break
         length = record_size(kind, vlen)
@@ -561,10 +561,10 @@ class BTFModel:
     def kind(self, tid):
         if not 1 <= tid < self.count:
             return 0
-        return (get_uint(self.rec(tid), 4, 4) >> 24) & 0x1f
+        return (get_uint(self.rec(tid), 4, 4) >> 24) & 0x7f
 
     def vlen(self, tid):
-        return get_uint(self.rec(tid), 4, 4) & 0xffff
+        return get_uint(self.rec(tid), 4, 4) & 0xffffff
 
     def sot(self, tid):
         return get_uint(self.rec(tid), 8, 4)
@@ -817,7 +817,7 @@ def choose_value(rng, f, orig, data_len, ctx):
         return rng.choice((0, hi - 1, hi, hi + 1, rng.randrange(max(1, hi + 1)), 0xffffffff,
                            rng.choice(starts), rng.choice(starts) + 1, rng.choice(starts) - 1))
     if tag == "info":
-        kind, vlen, kflag = (orig >> 24) & 0x1f, orig & 0xffff, orig >> 31
+        kind, vlen, kflag = (orig >> 24) & 0x7f, orig & 0xffffff, orig >> 31
         c = rng.randrange(5)
         if c == 0:
             kind = rng.randrange(32)

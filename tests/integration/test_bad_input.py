@@ -284,7 +284,7 @@ def _btf_types(data):
     pos, tid = types_at, 1
     while pos < types_at + type_len:
         name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
-        kind, vlen = (info >> 24) & 0x1f, info & 0xffff
+        kind, vlen = (info >> 24) & 0x7f, info & 0xffffff
         name = data[strs_at + name_off:data.index(b"\0", strs_at + name_off)].decode()
         out.append((tid, pos, kind, name, vlen, size_or_type))
         fixed, per = _BTF_EXTRA[kind]

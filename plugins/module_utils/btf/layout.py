@@ -43,6 +43,11 @@ BTF_KIND_DECL_TAG = 17    # 5.16
 BTF_KIND_TYPE_TAG = 18    # 5.17
 BTF_KIND_ENUM64 = 19      # 6.0
 BTF_KIND_MAX = BTF_KIND_ENUM64
+# The widest kind number the info word can hold (7 bits since the 2026
+# UAPI, which also widened vlen to 24 bits); kinds above BTF_KIND_MAX are
+# ones this reader does not know, sized from the blob's layout section.
+BTF_MAX_KIND = 0x7f
+BTF_MAX_VLEN = 0xffffff
 
 KIND_NAMES = {
     BTF_KIND_VOID: "VOID",
@@ -78,10 +83,12 @@ MODIFIER_KINDS = frozenset((
     BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE, BTF_KIND_CONST, BTF_KIND_RESTRICT,
     BTF_KIND_TYPE_TAG))
 
-# btf_type.info bits.
-BTF_INFO_VLEN_MASK = 0xffff
+# btf_type.info bits: vlen 0-23, kind 24-30, kind_flag 31. Older kernels
+# used only vlen 0-15 and kind 24-28 and required the rest to be zero, so
+# the wider masks read their BTF the same.
+BTF_INFO_VLEN_MASK = BTF_MAX_VLEN
 BTF_INFO_KIND_SHIFT = 24
-BTF_INFO_KIND_MASK = 0x1f
+BTF_INFO_KIND_MASK = BTF_MAX_KIND
 BTF_INFO_KFLAG_SHIFT = 31
 
 
@@ -169,7 +176,7 @@ class Layout:
 
     __slots__ = (
         "byte_order", "U16", "U32", "S32",
-        "BTF_HEADER", "BTF_TYPE", "BTF_TYPE_NAME_INFO", "BTF_TYPE_INFO",
+        "BTF_HEADER", "BTF_HEADER_LAYOUT", "BTF_LAYOUT", "BTF_TYPE", "BTF_TYPE_NAME_INFO", "BTF_TYPE_INFO",
         "BTF_INT", "BTF_ARRAY", "BTF_MEMBER", "BTF_PARAM", "BTF_ENUM",
         "BTF_ENUM_SIGNED", "BTF_ENUM64", "BTF_VAR", "BTF_VAR_SECINFO",
         "BTF_DECL_TAG", "BTF_EXT_HEADER", "BTF_EXT_HEADER_CORE",
@@ -187,6 +194,10 @@ class Layout:
         self.S32 = s("i")
         # magic, version, flags, hdr_len, type_off, type_len, str_off, str_len
         self.BTF_HEADER = s("HBBIIIII")
+        # layout_off, layout_len: after str_len when hdr_len >= 32 (2026)
+        self.BTF_HEADER_LAYOUT = s("II")
+        # struct btf_layout: info_sz, elem_sz, flags (one per kind)
+        self.BTF_LAYOUT = s("BBH")
         # name_off, info, size_or_type
         self.BTF_TYPE = s("III")
         # The first pass needs only these; unpacking fewer fields is faster.
@@ -229,6 +240,8 @@ class Layout:
 LAYOUTS = {"<": Layout("<"), ">": Layout(">")}
 
 BTF_HEADER_SIZE = LAYOUTS["<"].BTF_HEADER.size        # 24
+BTF_HEADER_LAYOUT_SIZE = BTF_HEADER_SIZE + 8          # 32, with layout_off/len
+BTF_LAYOUT_SIZE = LAYOUTS["<"].BTF_LAYOUT.size        # 4
 BTF_TYPE_SIZE = LAYOUTS["<"].BTF_TYPE.size            # 12
 BTF_EXT_HEADER_SIZE = LAYOUTS["<"].BTF_EXT_HEADER.size  # 24
 BTF_EXT_HEADER_CORE_SIZE = BTF_EXT_HEADER_SIZE + 8     # 32
@@ -300,8 +313,8 @@ def _kind_tables():
     # no per-record branch: such a record runs past the end and the slow
     # diagnosis path names the kind.
     impossible = 1 << 40
-    fixed = [impossible] * 32
-    per_vlen = [0] * 32
+    fixed = [impossible] * (BTF_MAX_KIND + 1)
+    per_vlen = [0] * (BTF_MAX_KIND + 1)
     for kind in range(1, BTF_KIND_MAX + 1):
         fixed[kind] = 0
     fixed[BTF_KIND_INT] = 4
@@ -318,6 +331,25 @@ def _kind_tables():
 
 
 KIND_FIXED_SIZE, KIND_VLEN_SIZE = _kind_tables()
+
+
+def kind_tables_with_layout(layout_records):
+    """(fixed, per_vlen) like KIND_FIXED_SIZE/KIND_VLEN_SIZE, with each
+    kind this reader does not know sized from ``layout_records`` (the
+    blob's layout section: (info_sz, elem_sz, flags) per kind number).
+    Known kinds keep our own sizes, as libbpf does. A layout record whose
+    sizes are not multiples of 4 leaves its kind unsized, so such a record
+    is refused by the first pass (libbpf refuses it too)."""
+    fixed = list(KIND_FIXED_SIZE)
+    per_vlen = list(KIND_VLEN_SIZE)
+    for kind, (info_sz, elem_sz, _flags) in enumerate(layout_records):
+        if kind > BTF_MAX_KIND or kind_is_known(kind) or kind == BTF_KIND_VOID:
+            continue
+        if info_sz % 4 or elem_sz % 4:
+            continue
+        fixed[kind] = info_sz
+        per_vlen[kind] = elem_sz
+    return tuple(fixed), tuple(per_vlen)
 
 
 def kind_is_known(kind):

@@ -40,15 +40,15 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
     BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_PTR,
     BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG, BTF_KIND_TYPEDEF,
     BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOID, BTF_KIND_VOLATILE,
-    BTF_TYPE_SIZE, BTF_VERSION, KIND_FIXED_SIZE, KIND_VLEN_SIZE,
-    MODIFIER_KINDS, byte_view, kind_is_known, kind_name, record_size,
-    unpack_header,
+    BTF_HEADER_LAYOUT_SIZE, BTF_HEADER_SIZE, BTF_KIND_MAX, BTF_LAYOUT_SIZE, BTF_TYPE_SIZE, BTF_VERSION,
+    KIND_FIXED_SIZE, KIND_VLEN_SIZE, MODIFIER_KINDS, byte_view,
+    kind_name, kind_tables_with_layout, unpack_header,
 )
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.strings import StringTable
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.types import (
     Array, Const, Datasec, DeclTag, Enum, Enum64, EnumValue, Float, Func,
     FuncProto, Fwd, Int, Member, Param, Pointer, Restrict, Struct, Typedef,
-    TypeTag, Union, Var, VarSecinfo, Void, Volatile,
+    TypeTag, Union, Unknown, Var, VarSecinfo, Void, Volatile,
 )
 
 # Hops resolve()/sizeof() follow before calling a chain a cycle; the
@@ -254,6 +254,11 @@ class BTF:
                 str_off < type_off + type_len:
             self._fail("type section [%d, %d) overlaps string section [%d, %d)"
                        % (type_off, type_off + type_len, str_off, str_off + str_len))
+        layout_off = layout_len = 0
+        if hdr_len >= BTF_HEADER_LAYOUT_SIZE:
+            layout_off, layout_len = layout.BTF_HEADER_LAYOUT.unpack_from(mv, BTF_HEADER_SIZE)
+        self._layout_records = self._parse_layout_section(
+            layout, hdr_len, type_off, type_len, str_off, layout_off, layout_len)
         str_start = hdr_len + str_off
         if self._base is None:
             # Offset 0 must name the empty string for anonymous types.
@@ -269,13 +274,44 @@ class BTF:
         self._str_start = str_start
         self._str_len = str_len
 
+    def _parse_layout_section(self, layout, hdr_len, type_off, type_len, str_off, layout_off, layout_len):
+        # The optional layout section (2026 UAPI) sits between the types and
+        # the strings and holds one struct btf_layout per kind the encoder
+        # knew; libbpf checks the same placement.
+        if layout_len == 0:
+            return None
+        if layout_off & 3:
+            self._fail("layout section offset %d not 4-byte aligned" % layout_off)
+        if layout_len % BTF_LAYOUT_SIZE:
+            self._fail("layout section length %d not a multiple of %d" % (layout_len, BTF_LAYOUT_SIZE))
+        if layout_off < type_off + type_len or layout_off + layout_len > str_off:
+            self._fail("layout section [%d, %d) not between the type section's end %d and the "
+                       "string section's start %d" % (layout_off, layout_off + layout_len,
+                                                      type_off + type_len, str_off))
+        start = hdr_len + layout_off
+        return tuple(layout.BTF_LAYOUT.iter_unpack(self._mv[start:start + layout_len]))
+
+    @property
+    def kind_layouts(self):
+        """The layout section as a tuple of (info_sz, elem_sz, flags), one
+        per kind number, or None when the blob has none (a split BTF without
+        one uses its base's)."""
+        return self._layout_records
+
+    def _kind_sizes(self):
+        records = self._layout_records
+        if records is None and self._base is not None:
+            records = self._base.kind_layouts
+        if records is None:
+            return KIND_FIXED_SIZE, KIND_VLEN_SIZE
+        return kind_tables_with_layout(records)
+
     def _scan_types(self):
         mv = self._mv
         offsets = array("I")
         append = offsets.append
         unpack_info = self._layout.BTF_TYPE_INFO.unpack_from
-        fixed = KIND_FIXED_SIZE
-        per_vlen = KIND_VLEN_SIZE
+        fixed, per_vlen = self._kind_sizes()
         pos = self._type_start
         end = pos + self._type_len
         # The loop body is kept minimal; unknown kinds map to an impossible
@@ -284,8 +320,8 @@ class BTF:
             while pos < end:
                 info = unpack_info(mv, pos)[0]
                 append(pos)
-                kind = (info >> 24) & 0x1f
-                pos += BTF_TYPE_SIZE + fixed[kind] + (info & 0xffff) * per_vlen[kind]
+                kind = (info >> 24) & 0x7f
+                pos += BTF_TYPE_SIZE + fixed[kind] + (info & 0xffffff) * per_vlen[kind]
         except struct.error as exc:
             self._fail("type #%d at offset %d: record truncated: btf_type needs %d bytes, "
                        "data has %d left" % (self._first + len(offsets), pos, BTF_TYPE_SIZE,
@@ -301,10 +337,24 @@ class BTF:
             self._fail("type #%d at offset %d: record truncated: btf_type needs %d bytes, "
                        "type section has %d left" % (type_id, pos, BTF_TYPE_SIZE, end - pos))
         info = self._layout.BTF_TYPE_INFO.unpack_from(self._mv, pos)[0]
-        kind = (info >> 24) & 0x1f
-        if not kind_is_known(kind):
-            self._fail("type #%d: unknown kind %d" % (type_id, kind))
-        need = record_size(kind, info & 0xffff)
+        kind = (info >> 24) & 0x7f
+        fixed, per_vlen = self._kind_sizes()
+        if fixed[kind] == KIND_FIXED_SIZE[BTF_KIND_VOID]:
+            # Unsized: kind 0, or a kind neither we nor the layout section know.
+            records = self._layout_records
+            if records is None and self._base is not None:
+                records = self._base.kind_layouts
+            if kind == BTF_KIND_VOID:
+                self._fail("type #%d: unknown kind 0 (UNKN is not a type)" % type_id)
+            if records is None:
+                self._fail("type #%d: unknown kind %d, and the BTF has no layout section to "
+                           "size it (this reader knows kinds 1..%d)" % (type_id, kind, BTF_KIND_MAX))
+            if kind >= len(records):
+                self._fail("type #%d: unknown kind %d, not described by the layout section "
+                           "(%d kinds)" % (type_id, kind, len(records)))
+            self._fail("type #%d: unknown kind %d: layout section sizes (info %d, element %d) "
+                       "are not multiples of 4" % (type_id, kind, records[kind][0], records[kind][1]))
+        need = BTF_TYPE_SIZE + fixed[kind] + (info & 0xffffff) * per_vlen[kind]
         self._fail("type #%d (%s) at offset %d: record truncated: needs %d bytes, "
                    "type section has %d left"
                    % (type_id, kind_name(kind), pos, need, end - pos))
@@ -361,7 +411,7 @@ class BTF:
         if type_id == 0:
             return BTF_KIND_VOID
         btf, off = self._locate(type_id)
-        return (btf._layout.BTF_TYPE_INFO.unpack_from(btf._mv, off)[0] >> 24) & 0x1f
+        return (btf._layout.BTF_TYPE_INFO.unpack_from(btf._mv, off)[0] >> 24) & 0x7f
 
     def name_of(self, type_id):
         """Name of ``type_id`` ('' when anonymous), without decoding the
@@ -412,8 +462,8 @@ class BTF:
         layout = self._layout
         mv = self._mv
         name_off, info, size_or_type = layout.BTF_TYPE.unpack_from(mv, off)
-        kind = (info >> 24) & 0x1f
-        vlen = info & 0xffff
+        kind = (info >> 24) & 0x7f
+        vlen = info & 0xffffff
         kflag = info >> 31
         name = self._string(name_off, type_id, "name")
         body = off + BTF_TYPE_SIZE
@@ -485,8 +535,8 @@ class BTF:
         if kind == BTF_KIND_DECL_TAG:
             component_idx = layout.BTF_DECL_TAG.unpack_from(mv, body)[0]
             return DeclTag(type_id, name, ref(size_or_type, type_id, "tagged"), component_idx)
-        # The first pass accepted only known kinds.
-        self._fail("type #%d: unknown kind %d" % (type_id, kind))
+        # The first pass sized it from the layout section.
+        return Unknown(type_id, name, kind, size_or_type, vlen, kflag)
 
     # -- lookups without decoding ----------------------------------------
 
@@ -624,7 +674,7 @@ class BTF:
         # (kind, size_or_type, owner, offset) of a non-void id.
         btf, off = self._locate(type_id)
         info, size_or_type = btf._layout.BTF_TYPE.unpack_from(btf._mv, off)[1:]
-        return (info >> 24) & 0x1f, size_or_type, btf, off
+        return (info >> 24) & 0x7f, size_or_type, btf, off
 
     def resolve(self, type_id, skip=MODIFIER_KINDS):
         """The id reached from ``type_id`` by following types whose kind is

@@ -17,7 +17,8 @@ __metaclass__ = type
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
-    BTF_KIND_DATASEC, BTF_KIND_VAR, BTF_TYPE_SIZE, BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN, LAYOUTS,
+    BTF_HEADER_LAYOUT_SIZE, BTF_HEADER_SIZE, BTF_KIND_DATASEC, BTF_KIND_VAR, BTF_TYPE_SIZE,
+    BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN, LAYOUTS, byte_order_of,
 )
 
 
@@ -99,3 +100,36 @@ def allocate_externs(raw, btf, datasec_name):
             pos = btf.type_offset(v.type) + BTF_TYPE_SIZE
             if layout.U32.unpack_from(raw, pos)[0] == BTF_VAR_GLOBAL_EXTERN:
                 layout.U32.pack_into(raw, pos, BTF_VAR_GLOBAL_ALLOCATED)
+
+
+def drop_layout_section(raw):
+    """``raw`` (a BTF blob as bytes or bytearray) with the 24-byte header
+    every kernel knows: a 2026 header (hdr_len 32 or more, layout_off and
+    layout_len after str_len) loses the bytes after str_len, the layout
+    section goes and the strings follow the types. Returns ``raw``
+    itself when its header is already 24 bytes.
+
+    The layout section only tells parsers the record sizes of kinds they
+    do not know; the kernel knows its own kinds and refuses a header longer
+    than its own with a non-zero tail (E2BIG), so BTF for the kernel never
+    needs it. The blob must have passed ``BTF.from_bytes`` (this does not
+    validate again). Raises BTFError when the sections are not in the order
+    types, layout, strings. Cost: one copy of the blob."""
+    layout = LAYOUTS[byte_order_of(raw)]
+    header = layout.BTF_HEADER.unpack_from(raw, 0)
+    magic, version, flags, hdr_len, type_off, type_len, str_off, str_len = header
+    if hdr_len <= BTF_HEADER_SIZE:
+        return raw
+    layout_off = layout_len = 0
+    if hdr_len >= BTF_HEADER_LAYOUT_SIZE:
+        layout_off, layout_len = layout.BTF_HEADER_LAYOUT.unpack_from(raw, BTF_HEADER_SIZE)
+    if layout_len and not type_off + type_len <= layout_off <= layout_off + layout_len <= str_off:
+        raise BTFError("BTF: layout section [%d, %d) not between types and strings"
+                       % (layout_off, layout_off + layout_len))
+    types = raw[hdr_len + type_off:hdr_len + type_off + type_len]
+    strings = raw[hdr_len + str_off:hdr_len + str_off + str_len]
+    out = bytearray(layout.BTF_HEADER.pack(magic, version, flags, BTF_HEADER_SIZE,
+                                           0, type_len, type_len, str_len))
+    out += types
+    out += strings
+    return out

@@ -232,3 +232,12 @@ KIND_CLASSES = {
         Volatile, Const, Restrict, Func, FuncProto, Var, Datasec, Float,
         DeclTag, TypeTag, Enum64)
 }
+
+
+class Unknown(Type):
+    """A kind this reader does not know (a number above BTF_KIND_MAX),
+    kept so the ids after it stay right: the blob's layout section gave
+    its record size. ``kind`` is the number from the info word; nothing
+    matches it in CO-RE or in comparisons."""
+
+    __slots__ = ("kind", "size_or_type", "vlen", "kflag")

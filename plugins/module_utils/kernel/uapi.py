@@ -308,6 +308,25 @@ def is_cgroup_storage(map_type):
     return map_type in _CGROUP_STORAGE
 
 
+def value_size_is_free(map_type):
+    """Whether the value size is the user's choice (so user space may set
+    it when the object leaves it to it): the plain-data maps, stack_trace
+    (8 bytes per frame), queue, stack and bloom_filter. Other types have a
+    value the kernel defines (fds, ifindexes, none for ring buffers) or
+    take it from BTF."""
+    return holds_plain_data(map_type) or map_type in (
+        BPF_MAP_TYPE_STACK_TRACE, BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK, BPF_MAP_TYPE_BLOOM_FILTER)
+
+
+def max_entries_may_be_zero(map_type):
+    """Whether a map of this type is created with max_entries 0 as it
+    stands: the local and cgroup storages (the kernel requires 0),
+    struct_ops (the loader's business) and perf_event_array (one slot per
+    possible CPU, as libbpf does)."""
+    return is_local_storage(map_type) or is_cgroup_storage(map_type) or map_type in (
+        BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_STRUCT_OPS)
+
+
 def takes_btf(map_type):
     """Whether the kernel takes BTF key/value type ids for such a map."""
     return map_type not in _NO_BTF_MAPS

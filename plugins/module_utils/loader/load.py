@@ -18,13 +18,14 @@ import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import BTF_KIND_FUNC, BTF_KIND_TYPEDEF
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, fix_datasecs
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, drop_layout_section, fix_datasecs
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import (
     KCONFIG_SECTION, KernelConfig, kconfig_value)
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import check_sizes
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import copy_fields
 
 # Verifier log buffer sizes tried in turn; 6.4+ kernels keep the tail when
@@ -132,6 +133,7 @@ def load_collection(spec, pin_dir=None, programs=None, kernel=None, kernel_btf=N
     nothing created by this call stays in the kernel or in bpffs.
     """
     selected = _select_programs(spec, programs)
+    check_sizes(spec, skip=reuse_maps or ())
     targets = _KernelTargets(spec, kernel_btf)
     loaded = LoadedCollection(spec.name)
     try:
@@ -241,6 +243,8 @@ def _load_btf(spec, loaded):
     raw = fix_datasecs(spec.btf, spec.section_sizes, spec.symbol_offsets)
     if spec.externs:
         allocate_externs(raw, spec.btf, KCONFIG_SECTION)
+    # Last: the patches above address records by their offset in the blob.
+    raw = drop_layout_section(raw)
     try:
         loaded.btf_fd = syscalls.btf_load(bytes(raw), what="object '%s': BTF" % spec.name)[0]
     except SyscallError as first:

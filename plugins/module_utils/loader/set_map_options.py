@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Declarative map settings: per-map ``max_entries`` and ``prealloc``, plus
-a collection-wide ``prealloc`` default with per-map exceptions.
+"""Declarative map settings: per-map ``max_entries``, ``value_size`` and
+``prealloc``, plus a collection-wide ``prealloc`` default with per-map
+exceptions; and the check (check_sizes) that no map is left at size 0
+for user space to set.
 
 BPF_F_NO_PREALLOC is accepted by hash, percpu_hash and hash_of_maps;
 required by the LPM trie and the local-storage maps; rejected by every
@@ -40,11 +42,13 @@ def prealloc_problem(map_type, prealloc):
 def apply_map_settings(spec, maps=None, prealloc=None):
     """Change ``spec``'s MapSpecs as declared; returns a list of warnings.
 
-    maps: {map name: {'max_entries': int, 'prealloc': bool}} (either key
-    optional); prealloc: the collection-wide default (None keeps what the
-    object says). Raises SpecError, changing nothing, for an unknown map
-    name, a setting on an internal map (.data, .rodata, .bss, .kconfig), a
-    prealloc a map type cannot take, or an invalid max_entries.
+    maps: {map name: {'max_entries': int, 'value_size': int, 'prealloc':
+    bool}} (each key optional); prealloc: the collection-wide default (None
+    keeps what the object says). Raises SpecError, changing nothing, for an
+    unknown map name, a setting on an internal map (.data, .rodata, .bss,
+    .kconfig), a prealloc a map type cannot take, an invalid max_entries, a
+    value_size the map type or its BTF value type does not allow, or (after
+    the settings) a map still left at size 0 (check_sizes).
     """
     maps = maps or {}
     changes = []
@@ -58,9 +62,9 @@ def apply_map_settings(spec, maps=None, prealloc=None):
         m = spec.maps[name]
         if m.kind in ("data", "kconfig"):
             raise SpecError("maps: '%s' is the object's global data, sized by the object itself" % name)
-        unknown = sorted(set(settings) - {"max_entries", "prealloc"})
+        unknown = sorted(set(settings) - {"max_entries", "value_size", "prealloc"})
         if unknown:
-            raise SpecError("maps: map '%s': unknown setting(s) %s (want max_entries, prealloc)" % (
+            raise SpecError("maps: map '%s': unknown setting(s) %s (want max_entries, value_size, prealloc)" % (
                 name, ", ".join(unknown)))
         flags = m.flags
         if settings.get("prealloc") is not None:
@@ -72,7 +76,10 @@ def apply_map_settings(spec, maps=None, prealloc=None):
         max_entries = m.max_entries
         if settings.get("max_entries") is not None:
             max_entries = _check_max_entries(name, m.type, settings["max_entries"])
-        changes.append((m, max_entries, flags))
+        value_size = m.value_size
+        if settings.get("value_size") is not None:
+            value_size = _check_value_size(m, settings["value_size"])
+        changes.append((m, max_entries, flags, value_size))
     if prealloc is not None:
         for m in spec.maps.values():
             if m.kind not in ("btf", "legacy") or (m.name in maps and (maps[m.name] or {}).get("prealloc") is not None):
@@ -85,13 +92,68 @@ def apply_map_settings(spec, maps=None, prealloc=None):
             entry = [c for c in changes if c[0] is m]
             if entry:
                 changes.remove(entry[0])
-                changes.append((m, entry[0][1], _with_prealloc(entry[0][2], prealloc)))
+                changes.append((m, entry[0][1], _with_prealloc(entry[0][2], prealloc), entry[0][3]))
             else:
-                changes.append((m, m.max_entries, _with_prealloc(m.flags, prealloc)))
-    for m, max_entries, flags in changes:
+                changes.append((m, m.max_entries, _with_prealloc(m.flags, prealloc), m.value_size))
+    sizes = dict((m.name, (m.max_entries, m.value_size)) for m in spec.maps.values())
+    for m, max_entries, _flags, value_size in changes:
+        sizes[m.name] = (max_entries, value_size)
+    check_sizes(spec, sizes)
+    for m, max_entries, flags, value_size in changes:
         m.max_entries = max_entries
         m.flags = flags
+        m.value_size = value_size
     return warnings
+
+
+def check_sizes(spec, sizes=None, skip=()):
+    """Raise SpecError naming the map and the option to set when a map of
+    ``spec`` is left at max_entries 0 or value_size 0 (objects leave
+    stack-trace maps and ring buffers for user space to size), before
+    anything is created. ``sizes``: {map name: (max_entries, value_size)}
+    to check instead of the MapSpecs' own (default: theirs); maps named in
+    ``skip`` (existing maps to reuse) are not checked."""
+    for m in sorted(spec.maps.values(), key=lambda x: x.name):
+        if m.kind not in ("btf", "legacy") or m.name in skip:
+            continue
+        max_entries, value_size = sizes[m.name] if sizes else (m.max_entries, m.value_size)
+        missing = []
+        if not max_entries and not uapi.max_entries_may_be_zero(m.type):
+            missing.append("max_entries")
+        if not value_size and uapi.value_size_is_free(m.type):
+            missing.append("value_size")
+        if missing:
+            raise SpecError(
+                "object '%s': map '%s' (%s): %s left at 0 by the object; set %s in the map's options "
+                "(bpf_collection maps: {%s: {%s}})" % (
+                    spec.name, m.name, type_name(m.type), " and ".join(missing), " and ".join(missing),
+                    m.name, ", ".join("%s: N" % what for what in missing)),
+                hint=_size_hint(m.type, missing))
+
+
+def _size_hint(map_type, missing):
+    if "max_entries" in missing and uapi.is_ringbuf(map_type):
+        return "a ring buffer's max_entries is its size in bytes, a power of two and a multiple of %d" % _PAGE
+    if "value_size" in missing and map_type == uapi.BPF_MAP_TYPE_STACK_TRACE:
+        return "a stack_trace map's value_size is 8 bytes per frame (e.g. 127 * 8 for the kernel's maximum depth)"
+    return None
+
+
+def _check_value_size(m, value):
+    name = m.name
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value > 0xffffffff:
+        raise SpecError("maps: map '%s': value_size %r is not a whole number from 1 to 4294967295" % (name, value))
+    if not uapi.value_size_is_free(m.type):
+        raise SpecError("maps: map '%s' (%s): value_size cannot be set: the kernel defines this map type's "
+                        "value (or it has none)" % (name, type_name(m.type)))
+    if m.btf_value_type_id and value != m.value_size:
+        raise SpecError("maps: map '%s' (%s): value_size %d conflicts with the value type the object declares "
+                        "in BTF (%d bytes); change the type in the object, or declare the map with "
+                        "__uint(value_size, ...) instead" % (name, type_name(m.type), value, m.value_size))
+    if m.type == uapi.BPF_MAP_TYPE_STACK_TRACE and value % 8:
+        raise SpecError("maps: map '%s' (stack_trace): value_size %d must be a multiple of 8 (one u64 per frame)"
+                        % (name, value))
+    return value
 
 
 def _with_prealloc(flags, prealloc):
