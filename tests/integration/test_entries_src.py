@@ -144,3 +144,21 @@ def test_oversize_set_fails_before_writing(bl, tmp_path):
         converge_entries_src(pin_dir, "bl/flows", many)
     assert "max_entries is 8" in str(e.value)
     assert converge_entries_src(pin_dir, "bl/flows", many, check_mode=True, state="absent")["deleted"] == 0
+
+
+def test_module_check_apply_idempotent_and_refusals(bl, tmp_path):
+    from playbook_runner import run_playbook
+    pin_dir, verdict = bl
+    path = write(tmp_path, "rules.jsonl", "".join('{"key": %d, "value": %d}\n' % (k, k + 1) for k in range(500)))
+    t = {"ebpf.deploy.bpf_map": {"map": "bl/blocklist", "pin_root": pin_dir, "entries_src": path,
+                                 "remote_src": True, "exclusive": True}}
+    local = {"ebpf.deploy.bpf_map": {"map": "bl/blocklist", "pin_root": pin_dir, "entries_src": path}}
+    both = {"ebpf.deploy.bpf_map": dict(t["ebpf.deploy.bpf_map"], entries=[{"key": 1, "value": 1}])}
+    proc, (check, real, again, refused, mixed) = run_playbook(
+        tmp_path, [dict(t, check_mode=True), t, t, local, both], diff=True)
+    assert check["changed"] and check["counts"]["added"] == 500, proc.stdout
+    assert real["changed"] and real["syscalls"] == "batch" and real["written"] == 500
+    assert again["changed"] is False and again["written"] == 0
+    assert refused["failed"] and "remote_src: true" in refused["msg"]
+    assert mixed["failed"] and "instead of entries" in mixed["msg"]
+    assert verdict(499) == 500 and len(read_back(pin_dir)) == 500
