@@ -46,8 +46,8 @@ def bpftool(pin, n, tmp):
         for k in range(n):
             key = k.to_bytes(8, "little")
             value = (k & 0xffffffff).to_bytes(4, "little")
-            f.write("map update pinned %s key %s value %s\n" % (pin, " ".join(str(b) for b in key),
-                                                                 " ".join(str(b) for b in value)))
+            words = (" ".join(str(b) for b in key), " ".join(str(b) for b in value))
+            f.write("map update pinned %s key %s value %s\n" % ((pin,) + words))
     t = time.perf_counter()
     subprocess.run(["bpftool", "batch", "file", script], check=True, stdout=subprocess.DEVNULL)
     dt = time.perf_counter() - t

@@ -159,8 +159,8 @@ def _read_yaml(f, path):
             yield item.start_mark.line + 1, loader.construct_object(item, deep=True)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise SpecError("%s:%s: not YAML: %s" % (path, mark.line + 1 if mark else "?",
-                                                  getattr(e, "problem", None) or e)) from e
+        where = mark.line + 1 if mark else "?"
+        raise SpecError("%s:%s: not YAML: %s" % (path, where, getattr(e, "problem", None) or e)) from e
     finally:
         loader.dispose()
 
