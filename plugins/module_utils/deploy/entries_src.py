@@ -77,8 +77,7 @@ def read_entries_file(path, fmt):
         raise SpecError("entries_src '%s': cannot open: %s" % (path, e.strerror or e)) from e
     with f:
         try:
-            for item in _READERS[fmt](f, path):
-                yield item
+            yield from _READERS[fmt](f, path)
         except UnicodeDecodeError as e:
             raise SpecError("entries_src '%s': not UTF-8 text (%s)" % (path, e.reason)) from e
 
@@ -363,8 +362,7 @@ class Reader:
 
 def _chain(first, rest):
     yield first
-    for item in rest:
-        yield item
+    yield from rest
 
 
 class SyncPlan:
