@@ -51,6 +51,25 @@ options:
     type: list
     elements: dict
     default: []
+  entries_src:
+    description:
+      - A file of entries, for sets too large for I(entries) (10^5 to 10^6 entries). Mutually exclusive with
+        I(entries).
+      - A JSON list of C(key) and C(value) mappings, JSON lines (one such mapping a line), a YAML list, or CSV with
+        a header of C(key) and C(value) (or C(key.<member>) and C(value.<member>) for flat structs).
+      - Read as a stream on the host, diffed against the map read back in batches, and written with the kernel's
+        batch commands where it has them (RV(syscalls)). Errors name the file, line and member.
+      - Only a file already on the managed host is supported for now, so I(remote_src=true) is required.
+    type: path
+  remote_src:
+    description: I(entries_src) is a path on the managed host. Sending it from the controller is not supported yet.
+    type: bool
+    default: false
+  entries_format:
+    description: Format of I(entries_src); by default the file's extension says (C(.json), C(.jsonl), C(.yaml),
+      C(.csv)).
+    type: str
+    choices: [json, jsonl, yaml, csv]
   exclusive:
     description: Also delete every entry that is not listed (array slots are zeroed instead).
     type: bool
@@ -101,6 +120,13 @@ EXAMPLES = r"""
       - key: 192.168.1.0/24
     state: absent
 
+- name: Sync a blocklist of a million entries from a CSV file on the host
+  ebpf.deploy.bpf_map:
+    map: filter/blocklist
+    entries_src: /var/lib/rules/blocklist.csv
+    remote_src: true
+    exclusive: true
+
 - name: Read a map back (decoded through its BTF)
   ebpf.deploy.bpf_map:
     map: counter/packets_by_protocol
@@ -129,6 +155,16 @@ entries:
   returned: always
   type: int
   sample: 2
+counts:
+  description: With I(entries_src), how many entries were added, changed, removed and left unchanged.
+  returned: when I(entries_src) is set
+  type: dict
+  sample: {added: 1000, changed: 0, removed: 2, unchanged: 998000}
+syscalls:
+  description: With I(entries_src), C(batch) when the kernel's batch commands served, C(per-entry) otherwise.
+  returned: when I(entries_src) is set
+  type: str
+  sample: batch
 contents:
   description:
     - The map's entries as C(key) and C(value), decoded as I(entries) are written. Zeroed array slots are left out.
@@ -143,6 +179,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
     ARGUMENT_SPEC, converge_entries, map_ref, read_entries)
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.module_run import converge_and_exit
 
 
@@ -151,6 +188,10 @@ def main():
     p = module.params
     if p["state"] == "query" and p["entries"]:
         module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
+    if p["entries_src"] and (p["entries"] or p["state"] == "query"):
+        module.fail_json(msg="entries_src: give it instead of entries, with state present or absent")
+    if p["entries_src"] and not p["remote_src"]:
+        module.fail_json(msg="entries_src: only a file on the managed host is supported for now; set remote_src: true")
 
     def converge():
         ref = map_ref(p["collection"], p["map"])
@@ -158,6 +199,10 @@ def main():
             contents, path = read_entries(p["pin_root"], ref, key_format=p["key_format"],
                                           value_format=p["value_format"])
             module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
+        if p["entries_src"]:
+            return converge_entries_src(p["pin_root"], ref, p["entries_src"], fmt=p["entries_format"],
+                                        exclusive=p["exclusive"], state=p["state"], key_format=p["key_format"],
+                                        value_format=p["value_format"], check_mode=module.check_mode)
         return converge_entries(p["pin_root"], ref, p["entries"], exclusive=p["exclusive"], state=p["state"],
                                 key_format=p["key_format"], value_format=p["value_format"],
                                 check_mode=module.check_mode)

@@ -14,6 +14,7 @@
 - names.py: naming a collection's objects: collection plus name, or collection/name
 - links.py: bpf_link: one attachment of a collection's program, pinned beside it
 - entries.py: bpf_map: a pinned map's entries, encoded and decoded through its BTF
+- entries_src.py: entries from a file (JSON, JSON lines, YAML, CSV), streamed, diffed and written in batches
 - module_run.py: the end bpf_link and bpf_map share: converge, a LoaderError as a failed task, diff only with --diff
 - migrate.py: copying a live map's entries into its resized successor
 - records.py: the state records (frozen maps) a version and its links keep in bpffs

@@ -44,6 +44,9 @@ ARGUMENT_SPEC = dict(
     key_format=dict(type="raw", no_log=False),  # a format name, not a secret
     value_format=dict(type="raw"),
     pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
+    entries_src=dict(type="path"),
+    remote_src=dict(type="bool", default=False),
+    entries_format=dict(type="str", choices=["json", "jsonl", "yaml", "csv"]),
 )
 
 

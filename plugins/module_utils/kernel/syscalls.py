@@ -184,35 +184,86 @@ def map_keys(fd, key_size, what="map"):
         yield cur
 
 
+# Errors a batch command gives on a kernel (before 5.6) or map type
+# without it: EINVAL for an unknown command, the kernel's ENOTSUPP (524)
+# or EOPNOTSUPP for a map type whose ops lack the batch callback.
+BATCH_UNSUPPORTED = (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524)
+
+
+def _batch(cmd, fd, keys, values, count, in_batch=0, out_batch=0, elem_flags=0, what="map"):
+    """Run one batch command; returns (attr, error): ``error`` is the
+    SyscallError the kernel gave (None on success), since how many it did
+    (the attr's ``count``) matters on failure too."""
+    attr = _attr(MAP_BATCH_ATTR, in_batch, out_batch, _ptr(keys), _ptr(values), count, fd, elem_flags, 0)
+    try:
+        bpf(cmd, attr, what)
+    except SyscallError as e:
+        return attr, e
+    return attr, None
+
+
+def batch_done(attr):
+    """The ``count`` field of a batch attr after the call: how many
+    elements the kernel processed."""
+    return MAP_BATCH_ATTR.unpack_from(attr)[4]
+
+
+def map_lookup_batches(fd, key_size, value_size, batch=8192, what="map"):
+    """Yield the map's elements as (keys, values, n): ``n`` packed keys and
+    values (bytes) per chunk. ``value_size`` is what a lookup returns
+    (per-CPU maps: the slot times the possible CPUs). Raises SyscallError
+    with an errno in BATCH_UNSUPPORTED before yielding anything when the
+    kernel or map type has no BPF_MAP_LOOKUP_BATCH (5.6+): the caller
+    falls back to map_keys()."""
+    token_in, token_out = buffer(max(key_size, 8)), buffer(max(key_size, 8))
+    first = True
+    while True:
+        keys, values = buffer(key_size * batch), buffer(value_size * batch)
+        attr, err = _batch(uapi.BPF_MAP_LOOKUP_BATCH, fd, keys, values, batch,
+                           0 if first else ctypes.addressof(token_in), ctypes.addressof(token_out),
+                           what="%s: lookup batch" % what)
+        if err is not None and err.errno == errno.ENOSPC and batch < (1 << 20):
+            batch *= 4      # one hash bucket holds more than a batch
+            continue
+        if err is not None and err.errno != errno.ENOENT:
+            raise err
+        n = batch_done(attr)
+        if n:
+            yield keys.raw[:n * key_size], values.raw[:n * value_size], n
+        if err is not None:
+            return
+        ctypes.memmove(token_in, token_out, len(token_out.raw))
+        first = False
+
+
+def map_update_batch(fd, keys, values, count, elem_flags=uapi.BPF_ANY, what="map"):
+    """Write ``count`` elements from packed ``keys`` and ``values`` (bytes)
+    in one BPF_MAP_UPDATE_BATCH (5.6+). Returns None, or (done, error):
+    how many the kernel wrote before it failed, and its SyscallError."""
+    attr, err = _batch(uapi.BPF_MAP_UPDATE_BATCH, fd, buffer(keys), buffer(values), count,
+                       elem_flags=elem_flags, what="%s: update batch" % what)
+    return None if err is None else (batch_done(attr), err)
+
+
+def map_delete_batch(fd, keys, count, what="map"):
+    """Delete ``count`` packed ``keys`` in one BPF_MAP_DELETE_BATCH (5.6+,
+    hash maps). Returns None, or (done, error) as map_update_batch."""
+    attr, err = _batch(uapi.BPF_MAP_DELETE_BATCH, fd, buffer(keys), None, count,
+                       what="%s: delete batch" % what)
+    return None if err is None else (batch_done(attr), err)
+
+
 def map_count(fd, key_size, value_size, what="map", batch=4096):
     """How many elements the map holds. Batched lookups (5.6+, hash maps)
     copy thousands of elements per call; map types or kernels without them
     fall back to walking the keys one call each. ``value_size`` is the
     size a lookup returns (per-CPU maps: rounded to 8 bytes, times CPUs)."""
-    token_in, token_out = buffer(max(key_size, 8)), buffer(max(key_size, 8))
-    count, first = 0, True
-    while True:
-        keys, values = buffer(key_size * batch), buffer(value_size * batch)
-        attr = _attr(MAP_BATCH_ATTR, 0 if first else ctypes.addressof(token_in), ctypes.addressof(token_out),
-                     ctypes.addressof(keys), ctypes.addressof(values), batch, fd, 0, 0)
-        try:
-            bpf(uapi.BPF_MAP_LOOKUP_BATCH, attr, "%s: lookup batch" % what)
-            done = False
-        except SyscallError as e:
-            if e.errno == errno.ENOENT:
-                done = True
-            elif e.errno == errno.ENOSPC and batch < (1 << 20):
-                batch *= 4      # one hash bucket holds more than a batch
-                continue
-            elif first and e.errno in (errno.EINVAL, errno.ENOTSUP, 524):  # 524: the kernel's ENOTSUPP
-                return sum(1 for _key in map_keys(fd, key_size, what))
-            else:
-                raise
-        count += MAP_BATCH_ATTR.unpack_from(attr)[4]
-        if done:
-            return count
-        ctypes.memmove(token_in, token_out, len(token_out.raw))
-        first = False
+    try:
+        return sum(n for _k, _v, n in map_lookup_batches(fd, key_size, value_size, batch, what))
+    except SyscallError as e:
+        if e.errno not in BATCH_UNSUPPORTED:
+            raise
+    return sum(1 for _key in map_keys(fd, key_size, what))
 
 
 def map_freeze(fd, what="map"):

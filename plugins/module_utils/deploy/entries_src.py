@@ -1,0 +1,554 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Map entries from a file (``entries_src``), at the scale of 10^6 entries.
+
+The file is read as a stream (JSON list, JSON lines, YAML, CSV) and each
+entry is encoded at once into key and value bytes: the only per-entry
+objects kept are those two ``bytes``, in one dict. Scalar and fixed-layout
+keys and values (integers, enums, structs of them) go through one
+precompiled ``struct.Struct``; anything else, and any entry the fast path
+refuses, through the BTF encoder, whose messages name the member. Errors
+name the file and the line.
+
+The map is read back in chunks (BPF_MAP_LOOKUP_BATCH) and diffed by
+comparing bytes; only the difference is written (BPF_MAP_UPDATE_BATCH,
+BPF_MAP_DELETE_BATCH), with per-entry calls where the kernel or the map
+type has no batch commands. A run that changes nothing writes nothing and
+returns counts; check mode and diff give counts and a bounded sample.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import csv
+import errno
+import io
+import json
+import os
+import struct
+import sys
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
+    PinnedMap, _canon, _collection_of, _formats, map_path)
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
+
+FILE_FORMATS = ("json", "jsonl", "yaml", "csv")
+_EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".yml": "yaml", ".yaml": "yaml",
+               ".csv": "csv"}
+# Elements per batch syscall: large enough that the syscalls cost little
+# next to packing, small enough that a chunk's buffers stay a few MiB.
+CHUNK = 16384
+# Entries per category the diff shows; the counts are always complete.
+DIFF_SAMPLE = 10
+_READ_SIZE = 1 << 20
+_INT_CODES = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
+              (1, True): "b", (2, True): "h", (4, True): "i", (8, True): "q"}
+
+
+def file_format(path, fmt=None):
+    """``fmt`` or the format the file's extension names; raises SpecError."""
+    if fmt:
+        if fmt not in FILE_FORMATS:
+            raise SpecError("entries_format: '%s' is not one of %s" % (fmt, ", ".join(FILE_FORMATS)))
+        return fmt
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _EXTENSIONS:
+        raise SpecError("entries_src '%s': cannot tell the format from the extension '%s'; set entries_format "
+                        "(one of %s)" % (path, ext, ", ".join(FILE_FORMATS)))
+    return _EXTENSIONS[ext]
+
+
+# ---------------------------------------------------------------------------
+# Readers: each yields (line, entry) with entry a {key, value} mapping, one
+# at a time.
+# ---------------------------------------------------------------------------
+
+def read_entries_file(path, fmt):
+    """Yield (line number, entry) from the file ``path`` in format ``fmt``.
+    Raises SpecError naming the file and line for malformed input."""
+    try:
+        f = io.open(path, "r", encoding="utf-8", newline="" if fmt == "csv" else None)
+    except (IOError, OSError) as e:
+        raise SpecError("entries_src '%s': cannot open: %s" % (path, e.strerror or e)) from e
+    with f:
+        try:
+            yield from _READERS[fmt](f, path)
+        except UnicodeDecodeError as e:
+            raise SpecError("entries_src '%s': not UTF-8 text (%s)" % (path, e.reason)) from e
+
+
+def _read_jsonl(f, path):
+    loads = json.loads
+    for line, text in enumerate(f, 1):
+        if not text.strip():
+            continue
+        try:
+            yield line, loads(text)
+        except ValueError as e:
+            raise SpecError("%s:%d: not JSON: %s" % (path, line, e)) from e
+
+
+def _read_json(f, path):
+    # One top-level list, decoded an element at a time with raw_decode over
+    # a sliding buffer: the file is never held whole, nor all its entries.
+    decoder = json.JSONDecoder()
+    buf, pos, line, eof, started = "", 0, 1, False, False
+    while True:
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n,":
+                if buf[pos] == "\n":
+                    line += 1
+                pos += 1
+            if pos < len(buf) or eof:
+                break
+            buf, pos = f.read(_READ_SIZE), 0
+            eof = not buf
+        if not started:
+            if pos >= len(buf) or buf[pos] != "[":
+                raise SpecError("%s:%d: want a JSON list of {key, value}" % (path, line))
+            started, pos = True, pos + 1
+            continue
+        if pos >= len(buf):
+            raise SpecError("%s:%d: the JSON list is not closed with ']'" % (path, line))
+        if buf[pos] == "]":
+            return
+        try:
+            item, end = decoder.raw_decode(buf, pos)
+        except ValueError as e:
+            if eof:
+                raise SpecError("%s:%d: not JSON: %s" % (path, line, e)) from e
+            more = f.read(_READ_SIZE)
+            eof = not more
+            buf, pos = buf[pos:] + more, 0
+            continue
+        if end == len(buf) and not eof and buf[pos] not in "{[\"":
+            # A number may continue in the next read.
+            more = f.read(_READ_SIZE)
+            eof = not more
+            buf, pos = buf[pos:] + more, 0
+            continue
+        yield line, item
+        line += buf.count("\n", pos, end)
+        pos = end
+
+
+def _read_yaml(f, path):
+    try:
+        import yaml
+    except ImportError as e:
+        raise SpecError("entries_src '%s': YAML needs PyYAML on the host; use JSON, JSON lines or CSV" % path) from e
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(f)
+    try:
+        # Composed nodes keep their line; entries are constructed one by one.
+        node = loader.get_single_node()
+        if node is None:
+            return
+        if not isinstance(node, yaml.SequenceNode):
+            raise SpecError("%s:%d: want a YAML list of {key, value}" % (path, node.start_mark.line + 1))
+        items = node.value
+        node.value = []
+        for i, item in enumerate(items):
+            items[i] = None
+            yield item.start_mark.line + 1, loader.construct_object(item, deep=True)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = mark.line + 1 if mark else "?"
+        raise SpecError("%s:%s: not YAML: %s" % (path, where, getattr(e, "problem", None) or e)) from e
+    finally:
+        loader.dispose()
+
+
+def _cell(text):
+    # CSV cells are text: integers (decimal or 0x) become numbers, the rest
+    # (enumerator names, addresses, strings) stays text for the encoder.
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return int(text, 0)
+        except ValueError:
+            return text
+
+
+def _read_csv(f, path):
+    rows = csv.reader(f)
+    header = next(rows, None)
+    if header is None:
+        return
+    header = [h.strip() for h in header]
+    columns = []
+    for name in header:
+        side, dot, member = name.partition(".")
+        if side not in ("key", "value") or (dot and not member):
+            raise SpecError("%s:1: column '%s': want key and value, or key.<member> and value.<member>"
+                            % (path, name))
+        columns.append((side, member.split(".") if member else None))
+    if not any(side == "key" for side, _m in columns):
+        raise SpecError("%s:1: no key column (want key and value, or key.<member> and value.<member>)" % path)
+    simple = header in (["key", "value"], ["key"])
+    for row in rows:
+        line = rows.line_num
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise SpecError("%s:%d: %d fields, the header has %d" % (path, line, len(row), len(header)))
+        if simple:
+            yield line, {"key": _cell(row[0]), "value": _cell(row[1])} if len(row) > 1 else {"key": _cell(row[0])}
+            continue
+        entry = {}
+        for (side, member), text in zip(columns, row):
+            if member is None:
+                entry[side] = _cell(text)
+                continue
+            node = entry.setdefault(side, {})
+            for part in member[:-1]:
+                node = node.setdefault(part, {})
+            node[member[-1]] = _cell(text)
+        yield line, entry
+
+
+_READERS = {"json": _read_json, "jsonl": _read_jsonl, "yaml": _read_yaml, "csv": _read_csv}
+
+
+# ---------------------------------------------------------------------------
+# Encoders: a fast path through one precompiled struct, the BTF encoder
+# behind it for everything else and for every error message.
+# ---------------------------------------------------------------------------
+
+class Codec:
+    """Encodes a key or a value of map ``m``: ``encode(obj, path, line)``
+    -> bytes. ``fast`` says whether a precompiled struct serves it."""
+
+    def __init__(self, m, side, formats):
+        self.m = m
+        self.side = side
+        self.formats = formats
+        self.fast = None
+        self.names = None
+        if m.btf is None or formats or (side == "value" and m.percpu):
+            return
+        type_id = m.key_type_id if side == "key" else m.value_type_id
+        if not type_id:
+            return
+        self._compile(m.btf, type_id)
+
+    def _compile(self, btf, type_id):
+        t = btf.type_by_id(btf.resolve(type_id))
+        code = _scalar_code(btf, t)
+        if code is not None:
+            self.fast = struct.Struct("=" + code)
+            return
+        if t.kind != layout.BTF_KIND_STRUCT:
+            return
+        codes, names, offset = [], [], 0
+        for member in sorted(t.members, key=lambda mb: mb.bit_offset):
+            mt = btf.type_by_id(btf.resolve(member.type))
+            mcode = _scalar_code(btf, mt)
+            if mcode is None or member.bitfield_size or member.bit_offset % 8 or not member.name:
+                return
+            start = member.bit_offset // 8
+            if start < offset:
+                return
+            codes.append("%dx%s" % (start - offset, mcode) if start > offset else mcode)
+            names.append(member.name)
+            offset = start + mt.size
+        if t.size > offset:
+            codes.append("%dx" % (t.size - offset))
+        self.fast = struct.Struct("=" + "".join(codes))
+        self.names = tuple(names)
+
+    def encode(self, obj, path, line):
+        fast = self.fast
+        if fast is not None:
+            try:
+                if self.names is None:
+                    if obj.__class__ is int:
+                        return fast.pack(obj)
+                elif obj.__class__ is dict and len(obj) == len(self.names):
+                    return fast.pack(*[obj[n] for n in self.names])
+            except (struct.error, KeyError, TypeError):
+                pass    # the BTF encoder says why, or takes what we did not (enum names, "0x..")
+        what = "%s:%d" % (path, line)
+        if self.side == "key":
+            return self.m.encode_key(obj, self.formats, what)
+        return self.m.encode_value(obj, self.formats, what)
+
+
+def _scalar_code(btf, t):
+    if t.kind == layout.BTF_KIND_INT and not t.is_bool:
+        return _INT_CODES.get((t.size, bool(t.encoding & layout.BTF_INT_SIGNED)))
+    if t.kind in (layout.BTF_KIND_ENUM, layout.BTF_KIND_ENUM64):
+        # Enum names go through the BTF encoder; numbers pack as its size.
+        return _INT_CODES.get((t.size, bool(getattr(t, "signed", False))))
+    return None
+
+
+def load_wanted(m, path, fmt, state, key_formats, value_formats):
+    """The entries of file ``path`` encoded for map ``m``: {key bytes:
+    value bytes} (b'' values with state=absent). Raises SpecError naming
+    file, line and member on the first bad entry. Cost: one dict of n
+    pairs of bytes; nothing else per entry outlives its line."""
+    keys = Codec(m, "key", key_formats)
+    values = Codec(m, "value", value_formats)
+    present = state == "present"
+    is_array = uapi.is_array(m.type)
+    wanted = {}
+    for line, entry in read_entries_file(path, fmt):
+        if entry.__class__ is not dict or "key" not in entry or len(entry) > 2 or (present and "value" not in entry):
+            _bad_entry(path, line, entry, present)
+        key = keys.encode(entry["key"], path, line)
+        if key in wanted:
+            raise SpecError("%s:%d: key %r is listed twice" % (path, line, entry["key"]))
+        if is_array and int.from_bytes(key, sys.byteorder) >= m.max_entries:
+            raise SpecError("%s:%d: key %r: index beyond the array's %d entries" % (
+                path, line, entry["key"], m.max_entries))
+        wanted[key] = values.encode(entry["value"], path, line) if present else b""
+    return wanted
+
+
+def _bad_entry(path, line, entry, present):
+    if isinstance(entry, dict):
+        unknown = sorted(set(entry) - {"key", "value"})
+        if unknown:
+            raise SpecError("%s:%d: unknown field(s) %s (want key, value)" % (path, line, ", ".join(unknown)))
+        if "key" not in entry:
+            raise SpecError("%s:%d: no key" % (path, line))
+        if present:
+            raise SpecError("%s:%d: value is required with state=present" % (path, line))
+    raise SpecError("%s:%d: want a mapping with key (and value), got %r" % (path, line, entry))
+
+
+# ---------------------------------------------------------------------------
+# Reading the map, the diff, and the writes.
+# ---------------------------------------------------------------------------
+
+class Reader:
+    """Reads map ``m`` back in batches, or one key at a time where the
+    kernel or map type has no BPF_MAP_LOOKUP_BATCH; ``batched`` says which
+    after the first read."""
+
+    def __init__(self, m):
+        self.m = m
+        self.batched = True
+
+    def entries(self):
+        """Yield (key, value) bytes of every element."""
+        m = self.m
+        ks, vs = m.key_size, m.lookup_size
+        chunks = syscalls.map_lookup_batches(m.fd, ks, vs, CHUNK, what=m.path)
+        try:
+            first = next(chunks, None)
+        except SyscallError as e:
+            if e.errno not in syscalls.BATCH_UNSUPPORTED:
+                raise
+            self.batched = False
+            for key in syscalls.map_keys(m.fd, ks, what=m.path):
+                value = syscalls.map_lookup(m.fd, key, vs, what=m.path)
+                if value is not None:
+                    yield key, value
+            return
+        if first is None:
+            return
+        for keys, values, n in _chain(first, chunks):
+            for i in range(n):
+                yield keys[i * ks:(i + 1) * ks], values[i * vs:(i + 1) * vs]
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+class SyncPlan:
+    """What the map needs: ``changed_entries`` [(key, value)], ``added``
+    {key: value} (the file's new keys), ``removed`` [key]; counts, the
+    final size, and a bounded sample for the diff."""
+
+    def __init__(self):
+        self.changed_entries = []
+        self.added = {}
+        self.removed = []
+        self.unchanged = 0
+        self.current = 0
+        self.sample = {"before": {}, "after": {}}
+
+    @property
+    def changed(self):
+        return bool(self.changed_entries or self.added or self.removed)
+
+    def counts(self):
+        return {"added": len(self.added), "changed": len(self.changed_entries), "removed": len(self.removed),
+                "unchanged": self.unchanged}
+
+
+def plan_sync(m, current, wanted, exclusive, state, key_formats, value_formats):
+    """Diff ``current`` ((key, value) bytes, any order, read once) against
+    ``wanted`` ({key: value} from the file, consumed: what remains becomes
+    the plan's ``added``). O(n) by comparing bytes. Raises LoaderError when
+    the result would not fit max_entries, before anything is written."""
+    p = SyncPlan()
+    is_array = uapi.is_array(m.type)
+    zero = b"\0" * m.lookup_size
+    get = wanted.get
+    present = state == "present"
+    changed_entries, removed = p.changed_entries, p.removed
+    for key, value in current:
+        p.current += 1
+        want = get(key)
+        if want is None:
+            if exclusive and present and not (is_array and value == zero):
+                removed.append(key)
+                _sample(p, m, key, value, None, key_formats, value_formats)
+            continue
+        del wanted[key]
+        if not present:
+            if not (is_array and value == zero):
+                removed.append(key)
+                _sample(p, m, key, value, None, key_formats, value_formats)
+        elif want == value:
+            p.unchanged += 1
+        else:
+            changed_entries.append((key, want))
+            _sample(p, m, key, value, want, key_formats, value_formats)
+    if present:
+        p.added = wanted
+        for key in wanted:
+            if len(p.sample["after"]) >= 3 * DIFF_SAMPLE:
+                break
+            _sample(p, m, key, None, wanted[key], key_formats, value_formats)
+    p.final = m.max_entries if is_array else p.current - len(removed) + len(p.added)
+    if p.final > m.max_entries:
+        raise LoaderError("map '%s' is full: it would hold %d entries (%d now, %d new, %d removed), max_entries "
+                          "is %d; %d do not fit" % (m.path, p.final, p.current, len(p.added), len(removed),
+                                                    m.max_entries, p.final - m.max_entries),
+                          hint="raise its max_entries with ebpf.deploy.bpf_collection, or use exclusive: true")
+    return p
+
+
+def _sample(p, m, key, before, after, key_formats, value_formats):
+    # Up to DIFF_SAMPLE entries of each kind (added, changed, removed).
+    kind = "changed" if before is not None and after is not None else ("removed" if after is None else "added")
+    counts = p.sample.setdefault("_n", {})
+    if counts.get(kind, 0) >= DIFF_SAMPLE:
+        return
+    counts[kind] = counts.get(kind, 0) + 1
+    k = _canon(m.decode_key(key, key_formats))
+    if before is not None:
+        p.sample["before"][k] = m.decode_value(before, value_formats)
+    if after is not None:
+        p.sample["after"][k] = m.decode_value(after, value_formats)
+
+
+def diff_of(p):
+    """The before/after of the sampled entries, with the full counts."""
+    counts = p.counts()
+    return {"before": {"entries": p.sample["before"]},
+            "after": {"entries": p.sample["after"], "counts": counts,
+                      "sampled": "at most %d entries of each kind shown" % DIFF_SAMPLE}}
+
+
+class Writer:
+    """Writes and deletes in batches of CHUNK elements, or per entry where
+    the kernel or map type has no batch command (``batched`` is False
+    after a fallback)."""
+
+    def __init__(self, m):
+        self.m = m
+        self.batched = True
+
+    def update(self, items):
+        """Write [(key, value)] (any iterable)."""
+        keys, values = [], []
+        for key, value in items:
+            keys.append(key)
+            values.append(value)
+            if len(keys) == CHUNK:
+                self._update_chunk(keys, values)
+                keys, values = [], []
+        if keys:
+            self._update_chunk(keys, values)
+
+    def _update_chunk(self, keys, values):
+        m = self.m
+        if self.batched:
+            failed = syscalls.map_update_batch(m.fd, b"".join(keys), b"".join(values), len(keys), what=m.path)
+            if failed is None:
+                return
+            done, err = failed
+            if err.errno == errno.E2BIG:
+                raise LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries)) from err
+            if err.errno not in syscalls.BATCH_UNSUPPORTED or done:
+                raise err
+            self.batched = False
+        for key, value in zip(keys, values):
+            try:
+                syscalls.map_update(m.fd, key, value, what=m.path)
+            except SyscallError as e:
+                if e.errno == errno.E2BIG:
+                    raise LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries)) from e
+                raise
+
+    def delete(self, keys):
+        """Delete [key]: array slots are zeroed instead."""
+        m = self.m
+        if uapi.is_array(m.type):
+            zero = b"\0" * m.lookup_size
+            self.update((key, zero) for key in keys)
+            return
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start:start + CHUNK]
+            if self.batched:
+                failed = syscalls.map_delete_batch(m.fd, b"".join(chunk), len(chunk), what=m.path)
+                if failed is None:
+                    continue
+                done, err = failed
+                if err.errno not in syscalls.BATCH_UNSUPPORTED or done:
+                    raise err
+                self.batched = False
+            for key in chunk:
+                syscalls.map_delete(m.fd, key, what=m.path)
+
+
+def converge_entries_src(pin_root, ref, path, fmt=None, exclusive=False, state="present", key_format=None,
+                         value_format=None, check_mode=False):
+    """Make the map hold the entries of file ``path`` (on this host);
+    returns the result: counts, the syscalls used and a bounded diff.
+    Raises SpecError naming file, line and member, LoaderError when the map
+    is missing or the entries do not fit; on error nothing was written
+    (the file is encoded and the diff made before the first write)."""
+    fmt = file_format(path, fmt)
+    key_formats = _formats(key_format, "key_format")
+    value_formats = _formats(value_format, "value_format")
+    mpath = map_path(pin_root, ref)
+    pins = _collection_of(mpath)
+    if pins is None:
+        return _converge(mpath, path, fmt, exclusive, state, key_formats, value_formats, check_mode)
+    with collection_lock(pins):
+        return _converge(mpath, path, fmt, exclusive, state, key_formats, value_formats, check_mode)
+
+
+def _converge(mpath, path, fmt, exclusive, state, key_formats, value_formats, check_mode):
+    m = PinnedMap(mpath)
+    try:
+        wanted = load_wanted(m, path, fmt, state, key_formats, value_formats)
+        reader = Reader(m)
+        p = plan_sync(m, reader.entries(), wanted, exclusive, state, key_formats, value_formats)
+        writer = Writer(m)
+        if not check_mode:
+            if p.removed:
+                writer.delete(p.removed)
+            if p.changed_entries:
+                writer.update(p.changed_entries)
+            if p.added:
+                writer.update(p.added.items())
+        mode = "batch" if reader.batched and writer.batched else "per-entry"
+        return {"changed": p.changed, "written": len(p.changed_entries) + len(p.added), "deleted": len(p.removed),
+                "entries": p.final, "map": m.path, "counts": p.counts(), "syscalls": mode, "diff": diff_of(p)}
+    finally:
+        m.close()

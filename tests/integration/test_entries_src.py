@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright: ebpf.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Entries from a file, synced with batch syscalls: checked by reading the
+map back and by what a program that looks the keys up returns."""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import struct
+
+import pytest
+
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
+
+ABSENT = 0xffff
+
+
+@pytest.fixture
+def bl(bpf_build, pin_dir):
+    converge(Desired("bl", pin_dir, path=os.path.join(bpf_build.dir, "blocklist.o")))
+    prog = syscalls.obj_get(os.path.join(pin_dir, "bl", "progs", "lookup"))
+
+    def verdict(key):
+        return syscalls.prog_test_run(prog, b"\0" * 14 + struct.pack("=Q", key) + b"\0" * 40)[0]
+    yield pin_dir, verdict
+    os.close(prog)
+    converge(Desired("bl", pin_dir, state="absent"))
+
+
+def read_back(pin_dir, name="blocklist"):
+    fd = syscalls.obj_get(os.path.join(pin_dir, "bl", "maps", name))
+    try:
+        out = {}
+        for key in syscalls.map_keys(fd, 8):
+            out[struct.unpack("=Q", key)[0]] = struct.unpack("=I", syscalls.map_lookup(fd, key, 4))[0]
+        return out
+    finally:
+        os.close(fd)
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def sync(pin_dir, path, **kw):
+    return converge_entries_src(pin_dir, "bl/blocklist", path, **kw)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "yaml"])
+def test_every_format_syncs_exactly(bl, tmp_path, fmt):
+    pin_dir, verdict = bl
+    items = [(k * 7919, k % 100) for k in range(1, 3001)]
+    if fmt == "csv":
+        text = "key,value\n" + "".join("%d,%d\n" % kv for kv in items)
+    elif fmt == "jsonl":
+        text = "".join(json.dumps({"key": k, "value": v}) + "\n" for k, v in items)
+    elif fmt == "json":
+        text = "[\n" + ",\n".join(json.dumps({"key": k, "value": v}) for k, v in items) + "\n]\n"
+    else:
+        pytest.importorskip("yaml")
+        text = "".join("- key: %d\n  value: %d\n" % kv for kv in items)
+    path = write(tmp_path, "rules." + fmt, text)
+    r = sync(pin_dir, path)
+    assert r["changed"] and r["counts"]["added"] == 3000 and r["syscalls"] == "batch"
+    assert read_back(pin_dir) == dict(items)
+    assert verdict(7919 * 5) == 5 and verdict(3) == ABSENT
+    again = sync(pin_dir, path)
+    assert not again["changed"] and again["written"] == 0 and again["counts"]["unchanged"] == 3000
+
+
+def test_exclusive_removes_extras_and_check_mode_writes_nothing(bl, tmp_path):
+    pin_dir, verdict = bl
+    sync(pin_dir, write(tmp_path, "a.csv", "key,value\n1,10\n2,20\n3,30\n"))
+    path = write(tmp_path, "b.csv", "key,value\n2,21\n4,40\n")
+    check = sync(pin_dir, path, exclusive=True, check_mode=True)
+    assert check["counts"] == {"added": 1, "changed": 1, "removed": 2, "unchanged": 0}
+    assert read_back(pin_dir) == {1: 10, 2: 20, 3: 30}
+    assert check["diff"]["before"]["entries"] == {"1": 10, "2": 20, "3": 30}
+    assert check["diff"]["after"]["entries"] == {"2": 21, "4": 40}
+    r = sync(pin_dir, path, exclusive=True)
+    assert r["changed"] and r["entries"] == 2
+    assert read_back(pin_dir) == {2: 21, 4: 40}
+    assert [verdict(k) for k in (1, 2, 3, 4)] == [ABSENT, 21, ABSENT, 40]
+    assert not sync(pin_dir, path, exclusive=True)["changed"]
+    gone = sync(pin_dir, write(tmp_path, "c.csv", "key\n4\n9\n"), state="absent")
+    assert gone["deleted"] == 1 and read_back(pin_dir) == {2: 21}
+
+
+def test_large_set_and_bounded_diff(bl, tmp_path):
+    pin_dir, verdict = bl
+    path = write(tmp_path, "big.csv", "key,value\n" + "".join("%d,%d\n" % (k, k & 0xffff) for k in range(100000)))
+    r = sync(pin_dir, path, check_mode=True)
+    assert r["counts"]["added"] == 100000 and len(r["diff"]["after"]["entries"]) <= 30
+    assert read_back(pin_dir) == {}
+    sync(pin_dir, path)
+    assert verdict(99999) == 99999 & 0xffff and verdict(100000) == ABSENT
+    assert len(read_back(pin_dir)) == 100000
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("bad.csv", "key,value\n1,2\n2,-1\n", "bad.csv:3: value: -1 does not fit"),
+    ("bad.jsonl", '{"key": 1, "value": 2}\n{"key": 1, "value": 3}\n', "bad.jsonl:2: key 1 is listed twice"),
+    ("bad.json", '[{"key": 1, "value": 2},\n {"key": 2, "valu": 3}]', "bad.json:2: unknown field(s) valu"),
+    ("bad.jsonl", '{"key": 1, "value": 2}\n{"key": 2, "value": 4294967296}\n', "bad.jsonl:2: value: 4294967296"),
+])
+def test_errors_name_file_and_line_and_write_nothing(bl, tmp_path, name, text, message):
+    pin_dir, _verdict = bl
+    with pytest.raises(SpecError) as e:
+        sync(pin_dir, write(tmp_path, name, text))
+    assert message in str(e.value)
+    assert read_back(pin_dir) == {}
+
+
+def test_struct_members_named_in_errors(bl, tmp_path):
+    pin_dir, _verdict = bl
+    path = write(tmp_path, "f.csv", "key.addr,key.port,key.proto,value.verdict,value.hits\n1,80,6,1,0\n2,70000,6,1,0\n")
+    with pytest.raises(SpecError) as e:
+        converge_entries_src(pin_dir, "bl/flows", path)
+    assert "f.csv:3: key: member 'port'" in str(e.value)
+    good = write(tmp_path, "g.csv", "key.addr,key.port,key.proto,value.verdict,value.hits\n1,80,6,1,5\n")
+    r = converge_entries_src(pin_dir, "bl/flows", good)
+    assert r["written"] == 1
+    assert not converge_entries_src(pin_dir, "bl/flows", good)["changed"]
+
+
+def test_oversize_set_fails_before_writing(bl, tmp_path):
+    pin_dir, _verdict = bl
+    path = write(tmp_path, "s.csv", "key,value\n" + "".join("%d,1\n" % k for k in range(64)))
+    assert converge_entries_src(pin_dir, "bl/slots", path)["entries"] == 64
+    with pytest.raises(SpecError) as e:
+        converge_entries_src(pin_dir, "bl/slots", write(tmp_path, "t.csv", "key,value\n1,2\n64,1\n"))
+    assert "t.csv:3: key 64: index beyond the array's 64 entries" in str(e.value)
+    many = write(tmp_path, "m.csv", "key.addr,key.port,key.proto,value.verdict,value.hits\n" +
+                 "".join("%d,1,1,1,1\n" % k for k in range(9)))
+    with pytest.raises(LoaderError) as e:
+        converge_entries_src(pin_dir, "bl/flows", many)
+    assert "max_entries is 8" in str(e.value)
+    assert converge_entries_src(pin_dir, "bl/flows", many, check_mode=True, state="absent")["deleted"] == 0
+
+
+def test_module_check_apply_idempotent_and_refusals(bl, tmp_path):
+    from playbook_runner import run_playbook
+    pin_dir, verdict = bl
+    path = write(tmp_path, "rules.jsonl", "".join('{"key": %d, "value": %d}\n' % (k, k + 1) for k in range(500)))
+    t = {"ebpf.deploy.bpf_map": {"map": "bl/blocklist", "pin_root": pin_dir, "entries_src": path,
+                                 "remote_src": True, "exclusive": True}}
+    local = {"ebpf.deploy.bpf_map": {"map": "bl/blocklist", "pin_root": pin_dir, "entries_src": path}}
+    both = {"ebpf.deploy.bpf_map": dict(t["ebpf.deploy.bpf_map"], entries=[{"key": 1, "value": 1}])}
+    proc, (check, real, again, refused, mixed) = run_playbook(
+        tmp_path, [dict(t, check_mode=True), t, t, local, both], diff=True)
+    assert check["changed"] and check["counts"]["added"] == 500, proc.stdout
+    assert real["changed"] and real["syscalls"] == "batch" and real["written"] == 500
+    assert again["changed"] is False and again["written"] == 0
+    assert refused["failed"] and "remote_src: true" in refused["msg"]
+    assert mixed["failed"] and "instead of entries" in mixed["msg"]
+    assert verdict(499) == 500 and len(read_back(pin_dir)) == 500
