@@ -49,7 +49,7 @@ options:
       - Omit it with I(type=auto) to attach every program whose section names its target completely
         (tracepoints, kprobes, uprobes, raw tracepoints, fentry/fexit/lsm/tp_btf), as libbpf's auto-attach does.
         The others (a bare C(SEC("kprobe")) or C(SEC("uprobe")), XDP, tc and cgroup programs, kinds bpf_link does
-        not attach yet such as kprobe.multi and uprobe.multi) are left alone and listed in C(skipped).
+        not attach yet such as kprobe.multi and uprobe.session) are left alone and listed in C(skipped).
       - Each link keeps a record of the one program and the resolved attach type and target it was made with.
         When M(ebpf.deploy.bpf_collection) replaces the collection, every link moves to the new program of the
         same name; a link that cannot (its program changed type) fails the upgrade before anything changes, and
@@ -64,9 +64,14 @@ options:
       - C(uprobe) and C(uretprobe) probe a function of a user-space executable or shared library (I(binary) with
         I(symbol) or I(offset)). Like the other perf-event links they cannot be re-pointed, so an upgrade of the
         collection makes them again, from their record, for the new program.
+      - C(uprobe_multi) and C(uretprobe_multi) attach a program from a C(uprobe.multi) or C(uretprobe.multi)
+        section to every function of I(binary) that the glob I(symbol) matches, through one uprobe_multi link
+        (Linux 6.6+); the result's C(attach_point) names the functions. Such a program was loaded for that link
+        type, so there is no single-uprobe fallback for it; on an older kernel the error says which release
+        brought it. Give several single I(type=uprobe) links from a plain C(uprobe) program instead there.
     type: str
     choices: [auto, xdp, tc, cgroup, tracepoint, kprobe, kretprobe, raw_tracepoint, fentry, fexit, fmod_ret, lsm,
-              tp_btf, uprobe, uretprobe]
+              tp_btf, uprobe, uretprobe, uprobe_multi, uretprobe_multi]
     default: auto
   interface:
     description: Network interface, for I(type=xdp) and I(type=tc).
@@ -100,12 +105,16 @@ options:
       - For uprobes, the function to probe, looked up in the binary's C(.symtab) and C(.dynsym); its file offset
         comes from the executable segment that holds it (PIE, non-PIE and libraries alike). With I(offset) too,
         the probe goes that many bytes into the function.
+      - For I(type=uprobe_multi) and I(type=uretprobe_multi), a name or a glob pattern (C(SSL_*)).
     type: str
   offset:
     description: For uprobes, the file offset to probe (without I(symbol)), or the offset into I(symbol).
     type: int
   pid:
-    description: For uprobes, count only this process's calls (the process must exist when the link is made).
+    description:
+      - For uprobes, count only this process's calls. The process must exist when the link is made, and when an
+        upgrade of the collection makes the link again; once it has exited, that upgrade fails before the swap
+        (detach the link first).
     type: int
   method:
     description:
@@ -158,6 +167,14 @@ EXAMPLES = r"""
     binary: /usr/sbin/nginx
     symbol: ngx_http_process_request
   loop: [on_request, on_request_return]
+
+- name: One uprobe_multi link on every SSL_read* function of libssl (a uprobe.multi program)
+  ebpf.deploy.bpf_link:
+    collection: tls_tracer
+    program: on_ssl_io
+    type: uprobe_multi
+    binary: libssl.so.3
+    symbol: "SSL_read*"
 
 - name: Probe a libc function by library name, for one process only
   ebpf.deploy.bpf_link:

@@ -1,12 +1,13 @@
 /* uprobe and uretprobe programs for tests/integration/test_uprobe.py: each
  * adds `generation` to its own slot of `hits` (slot 0 entries, 1 returns,
- * 2 the libc probe), and the uretprobe adds the probed function's return
- * value (x86-64 rax) to slot 3, so a test sees what it returned. */
+ * 2 the libc probe, 4 and 5 the uprobe_multi entries and returns), and the
+ * uretprobe adds the probed function's return value (x86-64 rax) to slot 3,
+ * so a test sees what it returned. */
 #include "common.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
+	__uint(max_entries, 8);
 	__type(key, __u32);
 	__type(value, __u64);
 } hits SEC(".maps");
@@ -41,6 +42,20 @@ SEC("uprobe/libc.so.6:getppid")
 int on_getppid(void *ctx)
 {
 	add(2, generation);
+	return 0;
+}
+
+SEC("uprobe.multi")
+int on_multi(void *ctx)
+{
+	add(4, generation);
+	return 0;
+}
+
+SEC("uretprobe.multi")
+int on_multi_return(void *ctx)
+{
+	add(5, generation);
 	return 0;
 }
 

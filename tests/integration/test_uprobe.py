@@ -25,7 +25,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 
 USER_SRC = os.path.join(os.path.dirname(__file__), "..", "user")
 SYMBOL = "uprobe_target_work"
-PROGRAMS = ["on_work", "on_work_return", "on_getppid"]
+PROGRAMS = ["on_work", "on_work_return", "on_getppid", "on_multi", "on_multi_return"]
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/sys/bus/event_source/devices/uprobe/type"),
                                 reason="this kernel has no uprobe PMU")
@@ -51,7 +51,7 @@ def probes(bpf_build, pin_dir):
 def hits(pin_dir):
     fd = syscalls.obj_get(os.path.join(pin_dir, "up", "maps", "hits"))
     try:
-        return [struct.unpack("=Q", syscalls.map_lookup(fd, struct.pack("=I", i), 8))[0] for i in range(4)]
+        return [struct.unpack("=Q", syscalls.map_lookup(fd, struct.pack("=I", i), 8))[0] for i in range(8)]
     finally:
         os.close(fd)
 
@@ -183,6 +183,79 @@ def test_upgrade_makes_the_link_again_on_the_new_program(bpf_build, probes, targ
     run(binary, 3)
     assert hits(probes)[0] - before == 3000  # the new program (generation 1000) runs, exactly once a call
     assert link(probes, "on_work", "uprobe", binary=binary, symbol=SYMBOL)["changed"] is False
+
+
+@pytest.mark.parametrize("kind", ["nopie", "pie"])
+def test_uprobe_multi_on_a_pattern(probes, targets, kind):
+    """One uprobe_multi link on the two uprobe_target_* functions, and one
+    uretprobe_multi: every call of either counts, exactly."""
+    binary = targets[kind]
+    r = link(probes, "on_multi", "uprobe_multi", binary=binary, symbol="uprobe_target_*")
+    assert r["changed"] and "2 functions: uprobe_target_more, uprobe_target_work" in r["links"][0]["attach_point"]
+    link(probes, "on_multi_return", "uretprobe_multi", binary=binary, symbol="uprobe_target_*")
+    fd = syscalls.obj_get(r["links"][0]["pin"])
+    try:
+        assert syscalls.link_info(fd).type == 12  # BPF_LINK_TYPE_UPROBE_MULTI: no single-uprobe fallback here
+    finally:
+        os.close(fd)
+    assert link(probes, "on_multi", "uprobe_multi", binary=binary, symbol="uprobe_target_*")["changed"] is False
+    before = hits(probes)
+    run(binary, 8)
+    after = hits(probes)
+    assert (after[4] - before[4], after[5] - before[5]) == (16, 16)
+    link(probes, "on_multi", "uprobe_multi", binary=binary, symbol="uprobe_target_*", state="absent")
+    run(binary, 2)
+    assert hits(probes)[4] == after[4] and hits(probes)[5] - after[5] == 4
+
+
+def test_uprobe_multi_pid_filter_and_upgrade(bpf_build, probes, targets):
+    """A pid-filtered uprobe_multi link is made again, for the same pid, on
+    the new program: only that process's calls count, at the new program's
+    generation."""
+    binary = targets["pie"]
+    proc = _waiting(binary, 5)
+    try:
+        link(probes, "on_multi", "uprobe_multi", binary=binary, symbol="uprobe_target_w*", pid=proc.pid)
+        r = converge(Desired("up", probes, path=bpf_build.path("uprobe_counts"), programs=PROGRAMS,
+                             constants={"generation": 100}))
+        assert r["changed"] and not any("detached" in w for w in r["warnings"]), r["warnings"]
+        new_id = [p for p in r["programs"] if p["name"] == "on_multi"][0]["id"]
+        pins = os.listdir(os.path.join(probes, "up", "links"))
+        assert len(pins) == 1
+        fd = syscalls.obj_get(os.path.join(probes, "up", "links", pins[0]))
+        try:
+            assert syscalls.link_info(fd).prog_id == new_id
+        finally:
+            os.close(fd)
+        before = hits(probes)[4]
+        run(binary, 3)  # another process: not counted
+        proc.communicate("go\n", timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert hits(probes)[4] - before == 500
+
+
+def test_pid_that_is_gone_fails_clearly(probes, targets):
+    proc = _waiting(targets["nopie"], 1)
+    proc.communicate("go\n", timeout=30)
+    for link_type, symbol in (("uprobe", SYMBOL), ("uprobe_multi", "uprobe_target_*")):
+        program = "on_work" if link_type == "uprobe" else "on_multi"
+        with pytest.raises(LoaderError) as e:
+            link(probes, program, link_type, binary=targets["nopie"], symbol=symbol, pid=proc.pid)
+        assert "no process %d" % proc.pid in str(e.value)
+
+
+def test_multi_types_need_a_multi_program(probes, targets):
+    with pytest.raises(LoaderError) as e:
+        link(probes, "on_work", "uprobe_multi", binary=targets["nopie"], symbol="uprobe_target_*")
+    assert "needs a program loaded for uprobe_multi links" in str(e.value)
+    with pytest.raises(LoaderError) as e:
+        link(probes, "on_multi", "uprobe", binary=targets["nopie"], symbol=SYMBOL)
+    assert "only through a multi link (type uprobe_multi or uretprobe_multi)" in str(e.value)
+    with pytest.raises(LoaderError) as e:
+        link(probes, "on_multi", "uprobe_multi", binary=targets["nopie"], symbol="nothing_like_this*")
+    assert "no function matching 'nothing_like_this*'" in str(e.value)
 
 
 @pytest.mark.parametrize("kw, words", [

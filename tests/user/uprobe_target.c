@@ -1,7 +1,8 @@
 /* The user program uprobe tests probe: `uprobe_target N [wait]` calls
  * uprobe_target_work(i) and getppid() N times (after a line on stdin with
  * `wait`, so a test can attach to its pid first). uprobe_target_work
- * returns 2*i + 1, which a uretprobe adds up. */
+ * returns 2*i + 1, which a uretprobe adds up; uprobe_target_more is the
+ * second function a uprobe_target_* pattern matches. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,6 +11,12 @@ __attribute__((noinline)) int uprobe_target_work(int i)
 {
 	__asm__ volatile("" ::: "memory");
 	return 2 * i + 1;
+}
+
+__attribute__((noinline)) int uprobe_target_more(int i)
+{
+	__asm__ volatile("" ::: "memory");
+	return i;
 }
 
 int main(int argc, char **argv)
@@ -22,6 +29,7 @@ int main(int argc, char **argv)
 		return 1;
 	for (int i = 0; i < n; i++) {
 		sum += uprobe_target_work(i);
+		uprobe_target_more(i);
 		getppid();
 	}
 	printf("%ld\n", sum);

@@ -33,7 +33,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record, copy_fields
 
 TYPES = ("auto", "xdp", "tc", "cgroup", "tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "fentry", "fexit",
-         "fmod_ret", "lsm", "tp_btf", "uprobe", "uretprobe")
+         "fmod_ret", "lsm", "tp_btf", "uprobe", "uretprobe", "uprobe_multi", "uretprobe_multi")
 _TRACING = ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf")
 # What bpf_link attach type each program type takes (the program's type must fit).
 _PROG_TYPES = {
@@ -43,6 +43,7 @@ _PROG_TYPES = {
     "kprobe": (uapi.BPF_PROG_TYPE_KPROBE,),
     "kretprobe": (uapi.BPF_PROG_TYPE_KPROBE,),
     "uprobe": (uapi.BPF_PROG_TYPE_KPROBE,), "uretprobe": (uapi.BPF_PROG_TYPE_KPROBE,),
+    "uprobe_multi": (uapi.BPF_PROG_TYPE_KPROBE,), "uretprobe_multi": (uapi.BPF_PROG_TYPE_KPROBE,),
     "raw_tracepoint": (uapi.BPF_PROG_TYPE_RAW_TRACEPOINT, uapi.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE),
     "fentry": (uapi.BPF_PROG_TYPE_TRACING,), "fexit": (uapi.BPF_PROG_TYPE_TRACING,),
     "fmod_ret": (uapi.BPF_PROG_TYPE_TRACING,), "tp_btf": (uapi.BPF_PROG_TYPE_TRACING,),
@@ -51,7 +52,8 @@ _PROG_TYPES = {
 _SECTION_KIND_TO_TYPE = {"xdp": "xdp", "tcx": "tc", "tc": "tc", "cgroup": "cgroup", "tracepoint": "tracepoint",
                          "kprobe": "kprobe", "kretprobe": "kretprobe", "raw_tracepoint": "raw_tracepoint",
                          "fentry": "fentry", "fexit": "fexit", "fmod_ret": "fmod_ret", "lsm": "lsm", "tp_btf": "tp_btf",
-                         "uprobe": "uprobe", "uretprobe": "uretprobe"}
+                         "uprobe": "uprobe", "uretprobe": "uretprobe", "uprobe_multi": "uprobe_multi",
+                         "uretprobe_multi": "uretprobe_multi"}
 
 
 METHODS = ("auto", "link", "netlink")
@@ -179,8 +181,8 @@ def auto_skip_reason(prog):
     if link_type in ("xdp", "tc", "cgroup"):
         needs = "a cgroup" if link_type == "cgroup" else "an interface"
         return "%s needs %s, which no section names" % (link_type, needs)
-    if link_type in ("tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "uprobe", "uretprobe") and \
-            not kind.attach_target:
+    if link_type in ("tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "uprobe", "uretprobe", "uprobe_multi",
+                     "uretprobe_multi") and not kind.attach_target:
         return "its section names no %s target" % link_type
     return None
 
@@ -208,8 +210,15 @@ def resolve(req, prog):
             kind.expected_attach_type is not None:
         # A kprobe.multi/uprobe.multi/session program: the kernel takes it only through
         # a multi link, which a perf-event kprobe is not.
-        raise NotSupportedError("program '%s' (section '%s'): a %s program attaches only through a multi link, "
-                                "which bpf_link does not support yet" % (prog.name, prog.section, kind.attach_kind))
+        raise NotSupportedError("program '%s' (section '%s'): a %s program attaches only through a multi link%s" % (
+            prog.name, prog.section, kind.attach_kind,
+            " (type uprobe_multi or uretprobe_multi)" if kind.expected_attach_type == uapi.BPF_TRACE_UPROBE_MULTI
+            else ", which bpf_link does not support yet"))
+    if link_type in ("uprobe_multi", "uretprobe_multi") and (
+            kind is None or kind.expected_attach_type != uapi.BPF_TRACE_UPROBE_MULTI):
+        raise SpecError("program '%s' (section '%s'): type %s needs a program loaded for uprobe_multi links "
+                        "(section uprobe.multi or uretprobe.multi); give type uprobe for this one" % (
+                            prog.name, prog.section, link_type))
     target = req.target if req.target is not None else (kind.attach_target if kind else None)
     direction = None
     if link_type == "xdp":
@@ -286,6 +295,14 @@ def resolve(req, prog):
             from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
             return uprobe.attach_uprobe(fd, path, offset, link_type == "uretprobe", pid, what)
         expect = None
+    elif link_type in ("uprobe_multi", "uretprobe_multi"):
+        path, offsets, point, label = _uprobe_multi_point(req, prog, link_type, target)
+        pid = req.pid
+
+        def make(fd, what):
+            from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
+            return uprobe.attach_uprobe_multi(fd, path, offsets, link_type == "uretprobe_multi", pid, what)
+        expect = None
     elif link_type == "raw_tracepoint":
         _need(target, "target", prog, link_type)
         point = "raw_tracepoint %s" % target
@@ -348,6 +365,27 @@ def _uprobe_point(req, prog, link_type, target):
                                               ", pid %d" % req.pid if req.pid is not None else "")
     label = "%s_%s" % (os.path.basename(path), where)
     return path, file_offset, point, label
+
+
+def _uprobe_multi_point(req, prog, link_type, target):
+    """(path, file offsets, point, label) of a uprobe_multi link: the
+    functions of binary matching the glob symbol, or the section's
+    BINARY:PATTERN."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
+
+    binary, pattern = req.binary, req.symbol
+    if binary is None and target:
+        binary, sep, pattern = target.rpartition(":")
+        if not sep or not binary or not pattern:
+            raise SpecError("program '%s': %s target '%s' is not BINARY:PATTERN" % (prog.name, link_type, target))
+    _need(binary, "binary", prog, link_type)
+    _need(pattern, "symbol (a name or glob pattern)", prog, link_type)
+    path = uprobe.resolve_binary(binary)
+    found = uprobe.function_offsets(uprobe.read_binary(path), pattern)
+    point = "%s %s:%s (%d functions: %s%s)" % (
+        link_type, path, pattern, len(found), ", ".join(name for name, _off in found[:8]),
+        ", ..." if len(found) > 8 else "") + (" pid %d" % req.pid if req.pid is not None else "")
+    return path, [off for _name, off in found], point, "%s_%s" % (os.path.basename(path), pattern)
 
 
 def _tc_by_netlink(req):

@@ -19,11 +19,12 @@ __metaclass__ = type
 
 import ctypes
 import errno
+import fnmatch
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import STB_GLOBAL, STB_WEAK, ELFFile
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import ELFError, LoaderError, NotSupportedError
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import attach
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import attach, host, syscalls
 
 LIBRARY_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib")
 
@@ -95,6 +96,30 @@ def function_offset(elf, symbol):
         raise LoaderError("uprobe binary '%s': function '%s' (address %#x) is in no executable segment" % (
             elf.name, symbol, vaddr))
     return offset
+
+
+def function_offsets(elf, pattern):
+    """[(name, file offset)] of the functions of ``elf`` matching glob
+    ``pattern`` (libbpf's uprobe.multi/BINARY:PATTERN), sorted by name, one
+    entry per name. LoaderError naming the binary when none matches."""
+    names = sorted(set(s.name.split("@", 1)[0] for s in elf.function_symbols()
+                       if fnmatch.fnmatchcase(s.name.split("@", 1)[0], pattern)))
+    if not names:
+        raise LoaderError("uprobe binary '%s' has no function matching '%s' (in .symtab or .dynsym)" % (
+            elf.name, pattern), hint="nm -D %s / nm %s list its functions" % (elf.name, elf.name))
+    return [(name, function_offset(elf, name)) for name in names]
+
+
+def attach_uprobe_multi(prog_fd, path, offsets, retprobe=False, pid=None, what="uprobe_multi"):
+    """One uprobe_multi link (Linux 6.6+) on every offset of ``path``."""
+    try:
+        return syscalls.link_create_uprobe_multi(prog_fd, path, offsets, retprobe, pid, what)
+    except LoaderError as e:
+        if getattr(e, "errno", None) == errno.ESRCH:
+            raise LoaderError("%s: no process %s" % (what, pid)) from e
+        if getattr(e, "errno", None) in (errno.EINVAL, errno.EOPNOTSUPP, 524) and host.kernel_older_than("6.6"):
+            raise NotSupportedError(str(e), feature="uprobe_multi links", min_kernel="6.6") from e
+        raise
 
 
 def attach_uprobe(prog_fd, path, offset, retprobe=False, pid=None, what="uprobe"):
