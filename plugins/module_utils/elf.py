@@ -31,6 +31,13 @@ SHT_STRTAB = 3
 SHT_RELA = 4
 SHT_NOBITS = 8
 SHT_REL = 9
+SHT_DYNSYM = 11
+
+PT_LOAD = 1
+PF_X = 0x1
+
+ET_EXEC = 2
+ET_DYN = 3
 
 SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
@@ -73,6 +80,7 @@ class _Layouts:
         self.shdr = struct.Struct(order + "IIQQQQIIQQ")
         self.sym = struct.Struct(order + "IBBHQQ")
         self.rel = struct.Struct(order + "QQ")
+        self.phdr = struct.Struct(order + "IIQQQQQQ")
 
 
 _LAYOUTS = {"<": _Layouts("<"), ">": _Layouts(">")}
@@ -112,6 +120,13 @@ class Symbol:
 
 class Relocation(Record):
     __slots__ = ("offset", "symbol", "type")
+
+
+class Segment(Record):
+    """One program header (only what a uprobe needs: type, flags, where its
+    bytes are in the file and where they go in memory)."""
+
+    __slots__ = ("type", "flags", "offset", "vaddr", "filesz", "memsz")
 
 
 class ELFFile:
@@ -161,8 +176,9 @@ class ELFFile:
                 "-target bpfel" if host == "<" else "-target bpfeb"))
         self.byteorder = order
         self.layouts = lay = _LAYOUTS[order]
-        (_ident, _etype, machine, _ver, _entry, _phoff, shoff, _flags, _ehsize, _phentsize,
-         _phnum, shentsize, shnum, shstrndx) = lay.ehdr.unpack_from(buf, 0)
+        (_ident, self.elf_type, machine, _ver, _entry, self._phoff, shoff, _flags, _ehsize, self._phentsize,
+         self._phnum, shentsize, shnum, shstrndx) = lay.ehdr.unpack_from(buf, 0)
+        self._segments = None
         if machine != EM_BPF and not self._container:
             self._fail("not an eBPF object (e_machine %d, want %d EM_BPF)" % (machine, EM_BPF))
         if shnum == 0 or shoff == 0:
@@ -246,6 +262,53 @@ class ELFFile:
                     name, index, shndx, nsec))
             out.append(Symbol(index, name, info, other, shndx, value, size))
         return out
+
+    def function_symbols(self):
+        """Defined function symbols of ``.symtab`` and ``.dynsym`` (an
+        executable or shared library, read with ``container=True``): a
+        list of Symbol in section order. Unlike ``symbols`` this reads
+        both tables and accepts a file with either one."""
+        out = []
+        for sec in self.sections:
+            if sec.type not in (SHT_SYMTAB, SHT_DYNSYM):
+                continue
+            if sec.link >= len(self.sections) or self.sections[sec.link].type != SHT_STRTAB:
+                self._fail("section '%s' links to section #%d, which is not a string table" % (sec.name, sec.link))
+            lay = self.layouts.sym
+            if sec.size % lay.size:
+                self._fail("section '%s': size %d is not a multiple of %d" % (sec.name, sec.size, lay.size))
+            strings = self.sections[sec.link].data
+            for index, (st_name, info, other, shndx, value, size) in enumerate(lay.iter_unpack(sec.data)):
+                if info & 0xf != STT_FUNC or shndx == SHN_UNDEF or not st_name:
+                    continue
+                name = self._cstring(strings, st_name, "%s symbol #%d" % (sec.name, index))
+                out.append(Symbol(index, name, info, other, shndx, value, size))
+        return out
+
+    @property
+    def segments(self):
+        """The program headers (a list of Segment; empty for an object)."""
+        if self._segments is None:
+            lay = self.layouts.phdr
+            if self._phnum and self._phentsize != lay.size:
+                self._fail("program header size %d, want %d" % (self._phentsize, lay.size))
+            end = self._phoff + self._phnum * lay.size
+            if self._phnum and end > len(self._buf):
+                self._fail("truncated: program headers end at byte %d, file has %d" % (end, len(self._buf)))
+            self._segments = [Segment(p_type, flags, offset, vaddr, filesz, memsz)
+                              for p_type, flags, offset, vaddr, _paddr, filesz, memsz, _align in
+                              (lay.unpack_from(self._buf, self._phoff + i * lay.size)
+                               for i in range(self._phnum))]
+        return self._segments
+
+    def file_offset(self, vaddr):
+        """The file offset of virtual address ``vaddr`` (a function's
+        st_value): where the executable PT_LOAD segment holding it puts it,
+        as libbpf's elf_sym_offset does; None when no segment does."""
+        for seg in self.segments:
+            if seg.type == PT_LOAD and seg.flags & PF_X and seg.vaddr <= vaddr < seg.vaddr + seg.memsz:
+                return vaddr - seg.vaddr + seg.offset
+        return None
 
     def relocations(self, section_index):
         """Relocations that apply to section ``section_index``: a list of

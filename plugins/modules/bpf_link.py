@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: bpf_link
-short_description: Attach programs of a deployed eBPF collection (XDP, tc, cgroup, tracing) idempotently
+short_description: Attach programs of a deployed eBPF collection (XDP, tc, cgroup, tracing, uprobes) idempotently
 version_added: "0.1.0"
 description:
   - Attaches a program of a collection deployed by M(ebpf.deploy.bpf_collection) and pins the resulting bpf_link in
@@ -25,8 +25,8 @@ author:
   - ebpf.deploy contributors (@ebpf-deploy)
 requirements:
   - pyroute2 on the host for tc through netlink (kernels before 6.6).
-  - Linux 5.9 or later for XDP links, 6.6 or later for tc (tcx links), 5.15 or later for tracepoints and kprobes
-    (perf links), 5.7 or later for cgroup links.
+  - Linux 5.9 or later for XDP links, 6.6 or later for tc (tcx links), 5.15 or later for tracepoints, kprobes and
+    uprobes (perf links), 5.7 or later for cgroup links.
 attributes:
   check_mode:
     support: full
@@ -47,9 +47,9 @@ options:
       - Function name of the program in the collection, or C(collection/program) (the same shorthand as
         M(ebpf.deploy.bpf_map)'s I(map)).
       - Omit it with I(type=auto) to attach every program whose section names its target completely
-        (tracepoints, kprobes, raw tracepoints, fentry/fexit/lsm/tp_btf), as libbpf's auto-attach does.
-        The others (a bare C(SEC("kprobe")), XDP, tc and cgroup programs, kinds bpf_link does not attach yet
-        such as uprobes and kprobe.multi) are left alone and listed in C(skipped).
+        (tracepoints, kprobes, uprobes, raw tracepoints, fentry/fexit/lsm/tp_btf), as libbpf's auto-attach does.
+        The others (a bare C(SEC("kprobe")) or C(SEC("uprobe")), XDP, tc and cgroup programs, kinds bpf_link does
+        not attach yet such as kprobe.multi and uprobe.session) are left alone and listed in C(skipped).
       - Each link keeps a record of the one program and the resolved attach type and target it was made with.
         When M(ebpf.deploy.bpf_collection) replaces the collection, every link moves to the new program of the
         same name; a link that cannot (its program changed type) fails the upgrade before anything changes, and
@@ -59,10 +59,19 @@ options:
   type:
     description:
       - The attach type. C(auto) takes it, and the target, from the program's section name
-        (C(kprobe/do_sys_openat2), C(tracepoint/syscalls/sys_enter_execve), C(xdp), C(tc/ingress), ...).
+        (C(kprobe/do_sys_openat2), C(tracepoint/syscalls/sys_enter_execve), C(uprobe/libc.so.6:malloc), C(xdp),
+        C(tc/ingress), ...).
+      - C(uprobe) and C(uretprobe) probe a function of a user-space executable or shared library (I(binary) with
+        I(symbol) or I(offset)). Like the other perf-event links they cannot be re-pointed, so an upgrade of the
+        collection makes them again, from their record, for the new program.
+      - C(uprobe_multi) and C(uretprobe_multi) attach a program from a C(uprobe.multi) or C(uretprobe.multi)
+        section to every function of I(binary) that the glob I(symbol) matches, through one uprobe_multi link
+        (Linux 6.6+); the result's C(attach_point) names the functions. Such a program was loaded for that link
+        type, so there is no single-uprobe fallback for it; on an older kernel the error says which release
+        brought it. Give several single I(type=uprobe) links from a plain C(uprobe) program instead there.
     type: str
     choices: [auto, xdp, tc, cgroup, tracepoint, kprobe, kretprobe, raw_tracepoint, fentry, fexit, fmod_ret, lsm,
-              tp_btf]
+              tp_btf, uprobe, uretprobe, uprobe_multi, uretprobe_multi]
     default: auto
   interface:
     description: Network interface, for I(type=xdp) and I(type=tc).
@@ -84,6 +93,29 @@ options:
       - Attach target where the section does not give one, or to override it. C(category/name) for tracepoints,
         C(function) or C(function+offset) for kprobes, the tracepoint name for raw tracepoints.
     type: str
+  binary:
+    description:
+      - For I(type=uprobe) and I(type=uretprobe), the executable or shared library to probe. A path, or a name
+        without C(/) looked up as libbpf does, a library (C(libc.so.6)) in C(LD_LIBRARY_PATH) and the library
+        directories, a program in C(PATH).
+      - Defaults to the C(BINARY) of a C(uprobe/BINARY:SYMBOL) section.
+    type: str
+  symbol:
+    description:
+      - For uprobes, the function to probe, looked up in the binary's C(.symtab) and C(.dynsym); its file offset
+        comes from the executable segment that holds it (PIE, non-PIE and libraries alike). With I(offset) too,
+        the probe goes that many bytes into the function.
+      - For I(type=uprobe_multi) and I(type=uretprobe_multi), a name or a glob pattern (C(SSL_*)).
+    type: str
+  offset:
+    description: For uprobes, the file offset to probe (without I(symbol)), or the offset into I(symbol).
+    type: int
+  pid:
+    description:
+      - For uprobes, count only this process's calls. The process must exist when the link is made, and when an
+        upgrade of the collection makes the link again; once it has exited, that upgrade fails before the swap
+        (detach the link first).
+    type: int
   method:
     description:
       - How to attach tc programs. C(link) uses tcx links (Linux 6.6+); C(netlink) adds a clsact qdisc and a
@@ -126,6 +158,32 @@ EXAMPLES = r"""
   ebpf.deploy.bpf_link:
     collection: tracer
     type: auto
+
+- name: Probe a function of a PIE executable, and its returns
+  ebpf.deploy.bpf_link:
+    collection: tracer
+    program: "{{ item }}"
+    type: "{{ 'uretprobe' if item.endswith('_return') else 'uprobe' }}"
+    binary: /usr/sbin/nginx
+    symbol: ngx_http_process_request
+  loop: [on_request, on_request_return]
+
+- name: One uprobe_multi link on every SSL_read* function of libssl (a uprobe.multi program)
+  ebpf.deploy.bpf_link:
+    collection: tls_tracer
+    program: on_ssl_io
+    type: uprobe_multi
+    binary: libssl.so.3
+    symbol: "SSL_read*"
+
+- name: Probe a libc function by library name, for one process only
+  ebpf.deploy.bpf_link:
+    collection: tracer
+    program: on_malloc
+    type: uprobe
+    binary: libc.so.6
+    symbol: malloc
+    pid: "{{ app_pid }}"
 
 - name: Detach
   ebpf.deploy.bpf_link:

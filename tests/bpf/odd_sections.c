@@ -11,7 +11,7 @@ int kp_bare(void *ctx)
 	return 0;
 }
 
-SEC("uprobe//bin/true:main")
+SEC("uprobe.session//bin/true:main")
 int up_main(void *ctx)
 {
 	return 0;

@@ -180,15 +180,18 @@ def test_auto_skips_what_no_section_names_and_lists_it(odd):
     skipped = dict((s["program"], s["reason"]) for s in r["skipped"])
     assert skipped == {
         "kp_bare": "its section names no kprobe target",
-        "up_main": "its section names a uprobe attach point, which bpf_link does not support yet",
+        "up_main": "its section names a uprobe_session attach point, which bpf_link does not support yet",
         "kpm_open": "its section names a kprobe_multi attach point, which bpf_link does not support yet",
     }
     assert converge_link(LinkRequest(odd, "odd", None))["changed"] is False
 
 
 @pytest.mark.parametrize("program, kw, words", [
-    ("up_main", {}, "program 'up_main' (section 'uprobe//bin/true:main'): its section names a uprobe attach "
-                    "point, which bpf_link does not support yet"),
+    ("up_main", {}, "program 'up_main' (section 'uprobe.session//bin/true:main'): its section names a "
+                    "uprobe_session attach point, which bpf_link does not support yet"),
+    ("up_main", {"link_type": "uprobe"},
+     "program 'up_main' (section 'uprobe.session//bin/true:main'): a uprobe_session program attaches only through "
+     "a multi link, which bpf_link does not support yet"),
     ("kpm_open", {}, "program 'kpm_open' (section 'kprobe.multi/do_sys_open*'): its section names a kprobe_multi "
                      "attach point, which bpf_link does not support yet"),
     ("kpm_open", {"link_type": "kprobe", "target": "do_sys_openat2"},

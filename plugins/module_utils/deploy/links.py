@@ -33,7 +33,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record, copy_fields
 
 TYPES = ("auto", "xdp", "tc", "cgroup", "tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "fentry", "fexit",
-         "fmod_ret", "lsm", "tp_btf")
+         "fmod_ret", "lsm", "tp_btf", "uprobe", "uretprobe", "uprobe_multi", "uretprobe_multi")
 _TRACING = ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf")
 # What bpf_link attach type each program type takes (the program's type must fit).
 _PROG_TYPES = {
@@ -42,6 +42,8 @@ _PROG_TYPES = {
     "tracepoint": (uapi.BPF_PROG_TYPE_TRACEPOINT,),
     "kprobe": (uapi.BPF_PROG_TYPE_KPROBE,),
     "kretprobe": (uapi.BPF_PROG_TYPE_KPROBE,),
+    "uprobe": (uapi.BPF_PROG_TYPE_KPROBE,), "uretprobe": (uapi.BPF_PROG_TYPE_KPROBE,),
+    "uprobe_multi": (uapi.BPF_PROG_TYPE_KPROBE,), "uretprobe_multi": (uapi.BPF_PROG_TYPE_KPROBE,),
     "raw_tracepoint": (uapi.BPF_PROG_TYPE_RAW_TRACEPOINT, uapi.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE),
     "fentry": (uapi.BPF_PROG_TYPE_TRACING,), "fexit": (uapi.BPF_PROG_TYPE_TRACING,),
     "fmod_ret": (uapi.BPF_PROG_TYPE_TRACING,), "tp_btf": (uapi.BPF_PROG_TYPE_TRACING,),
@@ -49,7 +51,9 @@ _PROG_TYPES = {
 }
 _SECTION_KIND_TO_TYPE = {"xdp": "xdp", "tcx": "tc", "tc": "tc", "cgroup": "cgroup", "tracepoint": "tracepoint",
                          "kprobe": "kprobe", "kretprobe": "kretprobe", "raw_tracepoint": "raw_tracepoint",
-                         "fentry": "fentry", "fexit": "fexit", "fmod_ret": "fmod_ret", "lsm": "lsm", "tp_btf": "tp_btf"}
+                         "fentry": "fentry", "fexit": "fexit", "fmod_ret": "fmod_ret", "lsm": "lsm", "tp_btf": "tp_btf",
+                         "uprobe": "uprobe", "uretprobe": "uretprobe", "uprobe_multi": "uprobe_multi",
+                         "uretprobe_multi": "uretprobe_multi"}
 
 
 METHODS = ("auto", "link", "netlink")
@@ -70,6 +74,10 @@ ARGUMENT_SPEC = dict(
     method=dict(type="str", default="auto", choices=list(METHODS)),
     priority=dict(type="int", default=1),
     handle=dict(type="int", default=1),
+    binary=dict(type="str"),
+    symbol=dict(type="str"),
+    offset=dict(type="int"),
+    pid=dict(type="int"),
 )
 
 
@@ -78,7 +86,7 @@ class LinkRequest:
 
     def __init__(self, pin_root, collection, program, link_type="auto", interface=None, direction=None,
                  mode="auto", cgroup=None, target=None, name=None, state="present", method="auto", priority=1,
-                 handle=1):
+                 handle=1, binary=None, symbol=None, offset=None, pid=None):
         self.pins = CollectionPins(pin_root, collection)
         self.program = program
         self.type = link_type
@@ -94,6 +102,10 @@ class LinkRequest:
         self.method = method
         self.priority = priority
         self.handle = handle
+        self.binary = binary
+        self.symbol = symbol
+        self.offset = offset
+        self.pid = pid
 
     @classmethod
     def from_params(cls, params):
@@ -105,7 +117,8 @@ class LinkRequest:
         return cls(params["pin_root"], collection, program, params["type"], interface=params["interface"],
                    direction=params["direction"], mode=params["mode"], cgroup=params["cgroup"],
                    target=params["target"], name=params["name"], state=params["state"], method=params["method"],
-                   priority=params["priority"], handle=params["handle"])
+                   priority=params["priority"], handle=params["handle"], binary=params["binary"],
+                   symbol=params["symbol"], offset=params["offset"], pid=params["pid"])
 
     @classmethod
     def from_record(cls, pin_root, collection, record, program):
@@ -113,7 +126,7 @@ class LinkRequest:
         ``program`` (the one the link runs: records written before 0.2 by a
         ``type: auto`` task without a program hold none)."""
         fields = ("link_type", "interface", "direction", "mode", "cgroup", "target", "name", "method",
-                  "priority", "handle")
+                  "priority", "handle", "binary", "symbol", "offset", "pid")
         return cls(pin_root, collection, program, **dict((k, record[k]) for k in fields if record.get(k) is not None))
 
 
@@ -168,7 +181,8 @@ def auto_skip_reason(prog):
     if link_type in ("xdp", "tc", "cgroup"):
         needs = "a cgroup" if link_type == "cgroup" else "an interface"
         return "%s needs %s, which no section names" % (link_type, needs)
-    if link_type in ("tracepoint", "kprobe", "kretprobe", "raw_tracepoint") and not kind.attach_target:
+    if link_type in ("tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "uprobe", "uretprobe", "uprobe_multi",
+                     "uretprobe_multi") and not kind.attach_target:
         return "its section names no %s target" % link_type
     return None
 
@@ -192,11 +206,19 @@ def resolve(req, prog):
         raise SpecError("program '%s' is a %s program; type %s needs %s" % (
             prog.name, uapi.PROG_TYPE_NAMES.get(prog.type, prog.type), link_type,
             " or ".join(uapi.PROG_TYPE_NAMES.get(t, str(t)) for t in _PROG_TYPES[link_type])))
-    if link_type in ("kprobe", "kretprobe") and kind is not None and kind.expected_attach_type is not None:
-        # A kprobe.multi/session program: the kernel takes it only through
+    if link_type in ("kprobe", "kretprobe", "uprobe", "uretprobe") and kind is not None and \
+            kind.expected_attach_type is not None:
+        # A kprobe.multi/uprobe.multi/session program: the kernel takes it only through
         # a multi link, which a perf-event kprobe is not.
-        raise NotSupportedError("program '%s' (section '%s'): a %s program attaches only through a multi link, "
-                                "which bpf_link does not support yet" % (prog.name, prog.section, kind.attach_kind))
+        raise NotSupportedError("program '%s' (section '%s'): a %s program attaches only through a multi link%s" % (
+            prog.name, prog.section, kind.attach_kind,
+            " (type uprobe_multi or uretprobe_multi)" if kind.expected_attach_type == uapi.BPF_TRACE_UPROBE_MULTI
+            else ", which bpf_link does not support yet"))
+    if link_type in ("uprobe_multi", "uretprobe_multi") and (
+            kind is None or kind.expected_attach_type != uapi.BPF_TRACE_UPROBE_MULTI):
+        raise SpecError("program '%s' (section '%s'): type %s needs a program loaded for uprobe_multi links "
+                        "(section uprobe.multi or uretprobe.multi); give type uprobe for this one" % (
+                            prog.name, prog.section, link_type))
     target = req.target if req.target is not None else (kind.attach_target if kind else None)
     direction = None
     if link_type == "xdp":
@@ -265,6 +287,22 @@ def resolve(req, prog):
         def make(fd, what):
             return attach.attach_kprobe(fd, function, offset, link_type == "kretprobe", what)
         expect = None
+    elif link_type in ("uprobe", "uretprobe"):
+        path, offset, point, label = _uprobe_point(req, prog, link_type, target)
+        pid = req.pid
+
+        def make(fd, what):
+            from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
+            return uprobe.attach_uprobe(fd, path, offset, link_type == "uretprobe", pid, what)
+        expect = None
+    elif link_type in ("uprobe_multi", "uretprobe_multi"):
+        path, offsets, point, label = _uprobe_multi_point(req, prog, link_type, target)
+        pid = req.pid
+
+        def make(fd, what):
+            from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
+            return uprobe.attach_uprobe_multi(fd, path, offsets, link_type == "uretprobe_multi", pid, what)
+        expect = None
     elif link_type == "raw_tracepoint":
         _need(target, "target", prog, link_type)
         point = "raw_tracepoint %s" % target
@@ -286,8 +324,68 @@ def resolve(req, prog):
     name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:200]
     record = {"program": prog.name, "link_type": link_type, "interface": req.interface, "direction": direction,
               "mode": req.mode, "cgroup": req.cgroup, "target": target, "name": name, "method": req.method,
-              "priority": req.priority, "handle": req.handle}
+              "priority": req.priority, "handle": req.handle, "binary": req.binary, "symbol": req.symbol,
+              "offset": req.offset, "pid": req.pid}
     return Attachment(link_type, point.rstrip(), name, make, expect, record)
+
+
+def _uprobe_point(req, prog, link_type, target):
+    """(path, file offset, point, label) of a uprobe: from binary and symbol
+    or offset, else from the section's BINARY:SYMBOL[+OFFSET] target."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
+
+    binary, symbol, offset = req.binary, req.symbol, req.offset
+    if binary is None and target:
+        binary, sep, func = target.rpartition(":")
+        if not sep or not binary or not func:
+            raise SpecError("program '%s': %s target '%s' is not BINARY:SYMBOL[+OFFSET]" % (
+                prog.name, link_type, target))
+        symbol, _sep, extra = func.partition("+")
+        try:
+            offset = int(extra, 0) if extra else None
+        except ValueError as e:
+            raise SpecError("program '%s': %s target '%s': offset is not a number" % (
+                prog.name, link_type, target)) from e
+        if symbol.startswith("0x") and not extra:
+            symbol, offset = None, int(symbol, 16)
+    _need(binary, "binary", prog, link_type)
+    if symbol is None and offset is None:
+        raise SpecError("program '%s': type %s needs symbol or offset in binary '%s'" % (prog.name, link_type, binary))
+    path = uprobe.resolve_binary(binary)
+    where = symbol or ""
+    file_offset = offset or 0
+    if symbol:
+        file_offset += uprobe.function_offset(uprobe.read_binary(path), symbol)
+        if offset:
+            where += "+%#x" % offset
+    else:
+        uprobe.read_binary(path)  # refuse what is not an ELF file before attaching
+        where = "%#x" % offset
+    point = "%s %s:%s (file offset %#x%s)" % (link_type, path, where, file_offset,
+                                              ", pid %d" % req.pid if req.pid is not None else "")
+    label = "%s_%s" % (os.path.basename(path), where)
+    return path, file_offset, point, label
+
+
+def _uprobe_multi_point(req, prog, link_type, target):
+    """(path, file offsets, point, label) of a uprobe_multi link: the
+    functions of binary matching the glob symbol, or the section's
+    BINARY:PATTERN."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
+
+    binary, pattern = req.binary, req.symbol
+    if binary is None and target:
+        binary, sep, pattern = target.rpartition(":")
+        if not sep or not binary or not pattern:
+            raise SpecError("program '%s': %s target '%s' is not BINARY:PATTERN" % (prog.name, link_type, target))
+    _need(binary, "binary", prog, link_type)
+    _need(pattern, "symbol (a name or glob pattern)", prog, link_type)
+    path = uprobe.resolve_binary(binary)
+    found = uprobe.function_offsets(uprobe.read_binary(path), pattern)
+    point = "%s %s:%s (%d functions: %s%s)" % (
+        link_type, path, pattern, len(found), ", ".join(name for name, _off in found[:8]),
+        ", ..." if len(found) > 8 else "") + (" pid %d" % req.pid if req.pid is not None else "")
+    return path, [off for _name, off in found], point, "%s_%s" % (os.path.basename(path), pattern)
 
 
 def _tc_by_netlink(req):

@@ -108,18 +108,23 @@ def attach_tracing(prog_fd, what="tracing"):
     return syscalls.raw_tracepoint_open(prog_fd, None, what=what)
 
 
-def _perf_event_open(attr, what):
+def perf_event_open(attr, what, pid=-1, cpu=0):
     nr = _NR_PERF_EVENT_OPEN.get(os.uname().machine)
     if nr is None:
         raise NotSupportedError("%s: perf_event_open: unknown system call number on %s" % (what, os.uname().machine))
     buf = ctypes.create_string_buffer(attr, len(attr))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(nr, buf, ctypes.c_int(-1), ctypes.c_int(0), ctypes.c_int(-1),
+    fd = libc.syscall(nr, buf, ctypes.c_int(pid), ctypes.c_int(cpu), ctypes.c_int(-1),
                       ctypes.c_ulong(PERF_FLAG_FD_CLOEXEC))
     if fd < 0:
         raise SyscallError("%s: perf_event_open" % what, ctypes.get_errno())
     return fd
+
+
+def perf_link(prog_fd, pfd, what):
+    """A bpf_link running ``prog_fd`` on perf event ``pfd`` (Linux 5.15+)."""
+    return _link(prog_fd, pfd, uapi.BPF_PERF_EVENT, what, min_kernel="5.15", feature="perf_event bpf_link")
 
 
 def tracepoint_id(category, name):
@@ -144,14 +149,14 @@ def attach_tracepoint(prog_fd, category, name, what="tracepoint"):
     """A tracepoint through a perf event and a perf link (Linux 5.15+)."""
     attr = PERF_EVENT_ATTR.pack(PERF_TYPE_TRACEPOINT, PERF_EVENT_ATTR.size, tracepoint_id(category, name),
                                 0, 0, 0, 0, 0, 0, 0, 0)
-    pfd = _perf_event_open(attr, what)
+    pfd = perf_event_open(attr, what)
     try:
-        return _link(prog_fd, pfd, uapi.BPF_PERF_EVENT, what, min_kernel="5.15", feature="perf_event bpf_link")
+        return perf_link(prog_fd, pfd, what)
     finally:
         os.close(pfd)
 
 
-def _pmu_type(pmu):
+def pmu_type(pmu):
     try:
         with open("/sys/bus/event_source/devices/%s/type" % pmu) as f:
             return int(f.read())
@@ -159,7 +164,7 @@ def _pmu_type(pmu):
         return None
 
 
-def _retprobe_bit(pmu):
+def retprobe_bit(pmu):
     try:
         with open("/sys/bus/event_source/devices/%s/format/retprobe" % pmu) as f:
             return 1 << int(f.read().strip().split(":")[1])
@@ -169,20 +174,20 @@ def _retprobe_bit(pmu):
 
 def attach_kprobe(prog_fd, function, offset=0, retprobe=False, what="kprobe"):
     """A kprobe or kretprobe through the kprobe PMU and a perf link."""
-    pmu = _pmu_type("kprobe")
+    pmu = pmu_type("kprobe")
     if pmu is None:
         raise NotSupportedError("%s: this kernel has no kprobe PMU (/sys/bus/event_source/devices/kprobe); it was "
                                 "built without CONFIG_KPROBES" % what, feature="kprobe PMU")
     name = ctypes.create_string_buffer(function.encode() + b"\0")
-    attr = PERF_EVENT_ATTR.pack(pmu, PERF_EVENT_ATTR.size, _retprobe_bit("kprobe") if retprobe else 0, 0, 0, 0, 0,
+    attr = PERF_EVENT_ATTR.pack(pmu, PERF_EVENT_ATTR.size, retprobe_bit("kprobe") if retprobe else 0, 0, 0, 0, 0,
                                 0, 0, ctypes.addressof(name), offset)
     try:
-        pfd = _perf_event_open(attr, what)
+        pfd = perf_event_open(attr, what)
     except SyscallError as e:
         if e.errno == errno.ENOENT:
             raise LoaderError("%s: no kernel function '%s' to probe" % (what, function)) from e
         raise
     try:
-        return _link(prog_fd, pfd, uapi.BPF_PERF_EVENT, what, min_kernel="5.15", feature="perf_event bpf_link")
+        return perf_link(prog_fd, pfd, what)
     finally:
         os.close(pfd)

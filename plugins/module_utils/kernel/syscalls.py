@@ -44,6 +44,9 @@ PROG_TEST_RUN_ATTR = struct.Struct("=IIIIQQIIIIQQIII4x")
 # per-type union as two u32 and one u64 (tcx relative_fd / expected_revision,
 # tracing target_btf_id / cookie, perf_event bpf_cookie).
 LINK_CREATE_ATTR = struct.Struct("=IIIIIIQ")
+# link_create with its uprobe_multi member: path, offsets, ref_ctr_offsets,
+# cookies (pointers), cnt, flags, pid.
+LINK_CREATE_UPROBE_MULTI_ATTR = struct.Struct("=IIIIQQQQIII4x")
 LINK_UPDATE_ATTR = struct.Struct("=IIII")
 LINK_DETACH_ATTR = struct.Struct("=I")
 RAW_TRACEPOINT_OPEN_ATTR = struct.Struct("=QI4xQ")
@@ -395,6 +398,17 @@ def link_create(prog_fd, target, attach_type, flags=0, u1=0, u2=0, u3=0, what="l
     """BPF_LINK_CREATE; ``target`` is an fd or ifindex by attach type,
     u1/u2/u3 fill the per-type union (see LINK_CREATE_ATTR)."""
     attr = _attr(LINK_CREATE_ATTR, prog_fd, target, attach_type, flags, u1, u2, u3)
+    return bpf(uapi.BPF_LINK_CREATE, attr, "%s: create" % what)
+
+
+def link_create_uprobe_multi(prog_fd, path, offsets, retprobe=False, pid=None, what="uprobe_multi"):
+    """BPF_LINK_CREATE of a BPF_TRACE_UPROBE_MULTI link (Linux 6.6+): one
+    link probing every file offset in ``offsets`` of ``path``."""
+    path_buf = ctypes.create_string_buffer(path.encode() + b"\0")
+    offs = (ctypes.c_uint64 * len(offsets))(*offsets)
+    attr = _attr(LINK_CREATE_UPROBE_MULTI_ATTR, prog_fd, 0, uapi.BPF_TRACE_UPROBE_MULTI, 0, _ptr(path_buf),
+                 ctypes.addressof(offs), 0, 0, len(offsets), uapi.BPF_F_UPROBE_MULTI_RETURN if retprobe else 0,
+                 pid or 0)
     return bpf(uapi.BPF_LINK_CREATE, attr, "%s: create" % what)
 
 
