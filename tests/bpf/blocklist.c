@@ -23,19 +23,9 @@ struct {
 	__type(value, __u32);
 } blocklist SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 64);
-	__type(key, __u32);
-	__type(value, __u32);
-} slots SEC(".maps");
+BTF_MAP(slots, BPF_MAP_TYPE_ARRAY, 64, __u32, __u32);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8);
-	__type(key, struct flow);
-	__type(value, struct action);
-} flows SEC(".maps");
+BTF_MAP(flows, BPF_MAP_TYPE_HASH, 8, struct flow, struct action);
 
 SEC("xdp")
 int lookup(struct xdp_md *ctx)

@@ -17,6 +17,16 @@ typedef long long __s64;
 #define __weak __attribute__((weak))
 #define __kconfig __attribute__((section(".kconfig")))
 
+/* A BTF-defined map of `map_type` with `max` entries of K -> V, as libbpf
+ * declares one (the same BTF as writing the struct out). */
+#define BTF_MAP(name, map_type, max, K, V)	\
+	struct {				\
+		__uint(type, map_type);		\
+		__uint(max_entries, max);	\
+		__type(key, K);			\
+		__type(value, V);		\
+	} name SEC(".maps")
+
 /* A program that adds one to the global `counter` each time it runs and
  * returns `ret` (attach_targets.c: one per attach type). */
 #define COUNTING_PROG(section, name, counter, ret)	\

@@ -18,12 +18,7 @@
 struct cfg_key { CFG_KEY };
 struct cfg_val { CFG_VAL };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct cfg_key);
-	__type(value, struct cfg_val);
-} config SEC(".maps");
+BTF_MAP(config, BPF_MAP_TYPE_HASH, 64, struct cfg_key, struct cfg_val);
 
 const volatile __u32 answer = 1;
 

@@ -5,12 +5,7 @@
  * so a test sees what it returned. */
 #include "common.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8);
-	__type(key, __u32);
-	__type(value, __u64);
-} hits SEC(".maps");
+BTF_MAP(hits, BPF_MAP_TYPE_ARRAY, 8, __u32, __u64);
 
 const volatile __u64 generation = 1;
 

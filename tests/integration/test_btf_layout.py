@@ -20,16 +20,9 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import loa
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 from unit.btf.newheader import with_layout_section
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = os.path.join(HERE, "..", "bpf", "build")
-VMLINUX = "/sys/kernel/btf/vmlinux"
-PACKET = b"\0" * 64
+from test_core import PACKET, VMLINUX, obj  # the CO-RE tests' objects, packet and kernel BTF
 
 pytestmark = pytest.mark.skipif(not os.path.exists(VMLINUX), reason="kernel has no /sys/kernel/btf/vmlinux")
-
-
-def obj(name):
-    return os.path.join(BUILD, name)
 
 
 def kernel_takes_layout(raw):

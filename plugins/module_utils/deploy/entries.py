@@ -330,6 +330,21 @@ def plan_entries(m, current, wanted, exclusive, state, key_formats, value_format
     return EntriesPlan(writes, deletes, final, {"before": {"entries": before}, "after": {"entries": after}})
 
 
+def full_map(m):
+    """The error for a write the kernel refused with E2BIG: the map is full."""
+    return LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries))
+
+
+def write_entry(m, key, value):
+    """One update of pinned map ``m``; a full map is named with its size."""
+    try:
+        syscalls.map_update(m.fd, key, value, what=m.path)
+    except SyscallError as e:
+        if e.errno == errno.E2BIG:
+            raise full_map(m) from e
+        raise
+
+
 def apply_entries(m, p):
     """Write plan ``p`` into map ``m``: deletes first (arrays are zeroed),
     then writes."""
@@ -340,9 +355,4 @@ def apply_entries(m, p):
         else:
             syscalls.map_delete(m.fd, key, what=m.path)
     for key, value in p.writes:
-        try:
-            syscalls.map_update(m.fd, key, value, what=m.path)
-        except SyscallError as e:
-            if e.errno == errno.E2BIG:
-                raise LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries)) from e
-            raise
+        write_entry(m, key, value)

@@ -32,7 +32,7 @@ import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
-    PinnedMap, _canon, _collection_of, _formats, map_path)
+    PinnedMap, _canon, _collection_of, _formats, full_map, map_path, write_entry)
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
@@ -482,17 +482,12 @@ class Writer:
                 return
             done, err = failed
             if err.errno == errno.E2BIG:
-                raise LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries)) from err
+                raise full_map(m) from err
             if err.errno not in syscalls.BATCH_UNSUPPORTED or done:
                 raise err
             self.batched = False
         for key, value in zip(keys, values):
-            try:
-                syscalls.map_update(m.fd, key, value, what=m.path)
-            except SyscallError as e:
-                if e.errno == errno.E2BIG:
-                    raise LoaderError("map '%s' is full (max_entries %d)" % (m.path, m.max_entries)) from e
-                raise
+            write_entry(m, key, value)
 
     def delete(self, keys):
         """Delete [key]: array slots are zeroed instead."""

@@ -287,21 +287,16 @@ def resolve(req, prog):
         def make(fd, what):
             return attach.attach_kprobe(fd, function, offset, link_type == "kretprobe", what)
         expect = None
-    elif link_type in ("uprobe", "uretprobe"):
-        path, offset, point, label = _uprobe_point(req, prog, link_type, target)
+    elif link_type in ("uprobe", "uretprobe", "uprobe_multi", "uretprobe_multi"):
+        multi = link_type.endswith("_multi")
+        # One function's offset, or (multi) every matching function's offsets.
+        path, where, point, label = (_uprobe_multi_point if multi else _uprobe_point)(req, prog, link_type, target)
         pid = req.pid
 
         def make(fd, what):
             from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
-            return uprobe.attach_uprobe(fd, path, offset, link_type == "uretprobe", pid, what)
-        expect = None
-    elif link_type in ("uprobe_multi", "uretprobe_multi"):
-        path, offsets, point, label = _uprobe_multi_point(req, prog, link_type, target)
-        pid = req.pid
-
-        def make(fd, what):
-            from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uprobe
-            return uprobe.attach_uprobe_multi(fd, path, offsets, link_type == "uretprobe_multi", pid, what)
+            attach_fn = uprobe.attach_uprobe_multi if multi else uprobe.attach_uprobe
+            return attach_fn(fd, path, where, link_type.startswith("uret"), pid, what)
         expect = None
     elif link_type == "raw_tracepoint":
         _need(target, "target", prog, link_type)
