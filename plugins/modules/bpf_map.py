@@ -179,7 +179,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
     ARGUMENT_SPEC, converge_entries, map_ref, read_entries)
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.module_run import converge_and_exit
 
 
@@ -200,6 +199,8 @@ def main():
                                           value_format=p["value_format"])
             module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
         if p["entries_src"]:
+            # Only this path reads files (AnsiballZ compiles every import on every task).
+            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
             return converge_entries_src(p["pin_root"], ref, p["entries_src"], fmt=p["entries_format"],
                                         exclusive=p["exclusive"], state=p["state"], key_format=p["key_format"],
                                         value_format=p["value_format"], check_mode=module.check_mode)
