@@ -146,5 +146,3 @@ def attach_uprobe(prog_fd, path, offset, retprobe=False, pid=None, what="uprobe"
         return attach.perf_link(prog_fd, pfd, what)
     finally:
         os.close(pfd)
-
-
