@@ -14,14 +14,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PIN_BASE = "/sys/fs/bpf/ebpf_deploy_bench"
 
-# The start of every child script: bpf() timed, the total in inside[0].
+# The start of every child script: bpf() timed, the total in inside[0]. The
+# bytecode cache first, as every module imports it (it acts only on imports
+# from a zip: see ansiballz_env).
 TIMED_BPF = r"""
 import json, sys, time
+from ansible_collections.ebpf.deploy.plugins.module_utils import bytecode_cache
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 inside = [0.0]
 real_bpf = syscalls.bpf
@@ -59,6 +63,33 @@ def child_env():
     return env
 
 
+def ansiballz_env(zip_path, bytecode_cache=True):
+    """Environment of a measured loader process that imports module_utils
+    from ``zip_path`` (made by ``module_utils_zip``), as a module under
+    AnsiballZ does: Python keeps no bytecode for a zip, so without the
+    collection's bytecode cache every import is compiled."""
+    env = dict(os.environ, PYTHONPATH=zip_path, PYTHONDONTWRITEBYTECODE="1")
+    env["EBPF_DEPLOY_BYTECODE_CACHE"] = "on" if bytecode_cache else "off"
+    return env
+
+
+def module_utils_zip(path):
+    """A zip at ``path`` of this checkout's module_utils, laid out as
+    AnsiballZ ships them (empty __init__ files above module_utils)."""
+    inner = "ansible_collections/ebpf/deploy/plugins/module_utils"
+    root = os.path.join(ROOT, "plugins", "module_utils")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for part in ("ansible_collections", "ansible_collections/ebpf", "ansible_collections/ebpf/deploy",
+                     "ansible_collections/ebpf/deploy/plugins", inner):
+            z.writestr(part + "/__init__.py", "")
+        for top, _dirs, files in os.walk(root):
+            for name in files:
+                full = os.path.join(top, name)
+                if name.endswith(".py") and full != os.path.join(root, "__init__.py"):
+                    z.write(full, inner + "/" + os.path.relpath(full, root).replace(os.sep, "/"))
+    return path
+
+
 def unpin(path):
     if os.path.isdir(path):
         shutil.rmtree(path)
@@ -67,14 +98,15 @@ def unpin(path):
 @contextlib.contextmanager
 def child_script(body):
     """A temporary script of TIMED_BPF then ``body`` (which prints one JSON object); yields a
-    function (object, pin directory, *arguments) -> (wall seconds, peak RSS bytes, that object)
-    that runs it in a fresh process and removes the pins."""
-    env = child_env()
+    function (object, pin directory, *arguments, env=child_env()) -> (wall seconds, peak RSS
+    bytes, that object) that runs it in a fresh process and removes the pins."""
+    default_env = child_env()
     child = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
     child.write(TIMED_BPF + body)
     child.close()
 
-    def measured(obj, pin, *args):
+    def measured(obj, pin, *args, **kwargs):
+        env = kwargs.get("env") or default_env
         wall, rss, out = run([sys.executable, child.name, obj, pin] + list(args), env)
         unpin(pin)
         return wall, rss, json.loads(out)

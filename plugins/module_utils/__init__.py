@@ -8,6 +8,8 @@ pyroute2 for netlink; bpf() through ctypes, no libbpf, bpftool or clang).
 Layers, lowest first; a module imports only from its own layer or a lower
 one, and no imports go round in a cycle (tests/unit/test_layers.py):
 
+- bytecode_cache.py: each module imports it first; AnsiballZ's imports of module_utils then
+  compile once per host and source digest, not on every task (imports nothing of ours)
 - values.py: Record (slots-based objects with a generated ``__init__``) and copy_fields
 - errors.py: the exceptions every layer raises (object and reason in each message)
 - elf.py: ELF64 sections, symbols and relocations (objects, and BTF in ELF files)

@@ -343,6 +343,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+# First: the rest of module_utils is then compiled once per host, not per task.
+from ansible_collections.ebpf.deploy.plugins.module_utils import bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import ARGUMENT_SPEC, Desired, ObjectNeeded
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import shipped_object

@@ -93,6 +93,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# First: the rest of module_utils is then compiled once per host, not per task.
+from ansible_collections.ebpf.deploy.plugins.module_utils import bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import ARGUMENT_SPEC, gather, select_subsets
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 

@@ -261,6 +261,8 @@ skipped:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+# First: the rest of module_utils is then compiled once per host, not per task.
+from ansible_collections.ebpf.deploy.plugins.module_utils import bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import ARGUMENT_SPEC, LinkRequest, converge_link
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.module_run import converge_and_exit
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.netlink_tc import (

@@ -177,6 +177,8 @@ contents:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# First: the rest of module_utils is then compiled once per host, not per task.
+from ansible_collections.ebpf.deploy.plugins.module_utils import bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
     ARGUMENT_SPEC, converge_entries, map_ref, read_entries)
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.module_run import converge_and_exit

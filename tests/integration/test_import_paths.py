@@ -46,10 +46,11 @@ print(json.dumps({"action": action, "modules": sorted(m[len(PKG) + 1:] for m in 
                                                        if m.startswith(PKG + "."))}))
 """ % {"pkg": PKG}
 
+# Every module imports the bytecode cache first (module_utils/bytecode_cache.py).
 # What every path of bpf_collection needs: options, the lock, reading what is
 # pinned (with the estimates the facts carry), the plan, the shipped-object
 # check (the module's src path).
-COMMON = {"btf", "btf.run_dir", "deploy", "deploy.collection", "deploy.desired", "deploy.lock", "deploy.names",
+COMMON = {"btf", "btf.run_dir", "bytecode_cache", "deploy", "deploy.collection", "deploy.desired", "deploy.lock", "deploy.names",
           "deploy.observed", "deploy.plan", "deploy.records", "deploy.shipped", "deploy.versions", "errors", "kernel",
           "kernel.bpffs", "kernel.host", "kernel.syscalls", "kernel.uapi", "memlock", "memlock.accounting",
           "memlock.estimate", "values"}
@@ -65,7 +66,7 @@ CORE = LOAD | {"btf.cache", "btf.core", "btf.index_format", "btf.kernel"}
 UPGRADE = LOAD | {"btf.compare", "deploy.migrate", "deploy.version_links"}
 # Entries: the pinned map, and its BTF from the kernel, which turns the
 # playbook's values into bytes member by member.
-ENTRIES = {"btf", "btf.encode", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy", "deploy.entries",
+ENTRIES = {"btf", "btf.encode", "bytecode_cache", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy", "deploy.entries",
            "deploy.lock", "deploy.module_run", "deploy.names", "errors", "kernel", "kernel.bpffs", "kernel.host",
            "kernel.syscalls", "kernel.uapi", "values"}
 

@@ -17,7 +17,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.absp
                     "plugins", "module_utils")
 PKG = "ansible_collections.ebpf.deploy.plugins.module_utils"
 # Lowest first. Top-level files are shared by every layer.
-LAYERS = ["values", "errors", "elf", "kernel", "btf", "loader", "memlock", "deploy"]
+LAYERS = ["bytecode_cache", "values", "errors", "elf", "kernel", "btf", "loader", "memlock", "deploy"]
 
 
 def modules():
