@@ -122,8 +122,8 @@ def main():
         ping = figures["ping"]
         print("\n%d-program CO-RE object: the module alone on the host, %d interleaved runs (ms)"
               % (count, args.runs))
-        print("  %-26s %9s %11s %10s %11s %12s %10s" % ("", "wall min", "wall median", "CPU median",
-                                                       "min - ping", "median - ping", "CPU - ping"))
+        print("  %-26s %9s %11s %10s %11s %12s %10s" % (
+            "", "wall min", "wall median", "CPU median", "min - ping", "median - ping", "CPU - ping"))
         for label, (low, mid, cpu) in figures.items():
             print("  %-26s %9.1f %11.1f %10.1f %+11.1f %+12.1f %+10.1f" % (
                 label, low * 1e3, mid * 1e3, cpu * 1e3, (low - ping[0]) * 1e3, (mid - ping[1]) * 1e3,

@@ -197,7 +197,7 @@ def _write_quietly(directory, file_name, data):
 
 
 def install(directory=DIRECTORY):
-    """Put the hook first on ``sys.meta_path`` (once per process), for
+    """Put the hook on ``sys.meta_path`` (once per process), for
     root, unless SWITCH is "off". Returns the hook, or None."""
     if os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no"):
         return None
@@ -207,7 +207,11 @@ def install(directory=DIRECTORY):
         if isinstance(hook, CacheFinder):
             return hook
     hook = CacheFinder(directory)
-    sys.meta_path.insert(0, hook)
+    # Just before the path finder, which would find the zip's modules
+    # itself; the finders before it (built-in, frozen, a test harness's)
+    # keep their places.
+    at = next((i for i, finder in enumerate(sys.meta_path) if finder is PathFinder), len(sys.meta_path))
+    sys.meta_path.insert(at, hook)
     return hook
 
 
