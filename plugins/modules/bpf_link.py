@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: bpf_link
-short_description: Attach programs of a deployed eBPF collection (XDP, tc, cgroup, tracing, uprobes) idempotently
+short_description: Attach programs of a deployed eBPF collection (XDP, tc, cgroup, tracing, uprobes, netfilter)
 version_added: "0.1.0"
 description:
   - Attaches a program of a collection deployed by M(ebpf.deploy.bpf_collection) and pins the resulting bpf_link in
@@ -26,7 +26,7 @@ author:
 requirements:
   - pyroute2 on the host for tc through netlink (kernels before 6.6).
   - Linux 5.9 or later for XDP links, 6.6 or later for tc (tcx links), 5.15 or later for tracepoints, kprobes and
-    uprobes (perf links), 5.7 or later for cgroup links.
+    uprobes (perf links), 5.7 or later for cgroup links, 6.4 or later for netfilter links (6.6 with I(defrag)).
 attributes:
   check_mode:
     support: full
@@ -69,9 +69,16 @@ options:
         (Linux 6.6+); the result's C(attach_point) names the functions. Such a program was loaded for that link
         type, so there is no single-uprobe fallback for it; on an older kernel the error says which release
         brought it. Give several single I(type=uprobe) links from a plain C(uprobe) program instead there.
+      - C(netfilter) hooks a C(SEC("netfilter")) program into a netfilter hook (I(family), I(hook), I(priority)),
+        in this network namespace or the one I(netns) names; the program's return value is the verdict
+        (0 drop, 1 accept). The kernel can neither re-point such a link nor hold two BPF programs at one priority
+        of a hook, so when the program changes (an upgrade of the collection, or this task naming another
+        program) the hook is handed over. The new program goes in at a free neighbouring priority, the old link
+        is detached, the new one goes in at I(priority), and the neighbour goes. Some packet may meet both
+        programs meanwhile, none meets neither. This needs a free priority next to I(priority).
     type: str
     choices: [auto, xdp, tc, cgroup, tracepoint, kprobe, kretprobe, raw_tracepoint, fentry, fexit, fmod_ret, lsm,
-              tp_btf, uprobe, uretprobe, uprobe_multi, uretprobe_multi]
+              tp_btf, uprobe, uretprobe, uprobe_multi, uretprobe_multi, netfilter]
     default: auto
   interface:
     description: Network interface, for I(type=xdp) and I(type=tc).
@@ -127,13 +134,34 @@ options:
     choices: [auto, link, netlink]
     default: auto
   priority:
-    description: tc filter priority, for I(method=netlink).
+    description:
+      - tc filter priority, for I(method=netlink).
+      - For I(type=netfilter), the hook priority (netfilter's C(NF_IP_PRI_*) scale, lower runs first). Each
+        priority of a hook holds one BPF program; C(-2147483648) and C(2147483647) are netfilter's own.
     type: int
     default: 1
   handle:
     description: tc filter handle, for I(method=netlink).
     type: int
     default: 1
+  family:
+    description: For I(type=netfilter), the protocol family whose hook the program joins.
+    type: str
+    choices: [ipv4, ipv6]
+  hook:
+    description: For I(type=netfilter), the hook (C(NF_INET_PRE_ROUTING) ... C(NF_INET_POST_ROUTING)).
+    type: str
+    choices: [prerouting, input, forward, output, postrouting]
+  defrag:
+    description: For I(type=netfilter), have the kernel reassemble IP fragments before the program runs (6.6+).
+    type: bool
+    default: false
+  netns:
+    description:
+      - For I(type=netfilter), the network namespace whose hook it is, as a path (C(/run/netns/NAME) from
+        C(ip netns), or C(/proc/PID/ns/net)); default the module's own. The link is made inside it, and made
+        there again when an upgrade hands the hook over. The default link name then ends in the path's last part.
+    type: path
   name:
     description: Name of the link's pin; default C(<program>__<type>_<target>).
     type: str
@@ -184,6 +212,16 @@ EXAMPLES = r"""
     binary: libc.so.6
     symbol: malloc
     pid: "{{ app_pid }}"
+
+- name: Drop or accept each IPv4 packet a container receives (a netfilter program)
+  ebpf.deploy.bpf_link:
+    collection: firewall
+    program: nf_filter
+    type: netfilter
+    family: ipv4
+    hook: input
+    priority: -100
+    netns: /run/netns/web
 
 - name: Detach
   ebpf.deploy.bpf_link:

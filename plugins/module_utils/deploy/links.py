@@ -33,7 +33,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.loader.sections import
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record, copy_fields
 
 TYPES = ("auto", "xdp", "tc", "cgroup", "tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "fentry", "fexit",
-         "fmod_ret", "lsm", "tp_btf", "uprobe", "uretprobe", "uprobe_multi", "uretprobe_multi")
+         "fmod_ret", "lsm", "tp_btf", "uprobe", "uretprobe", "uprobe_multi", "uretprobe_multi", "netfilter")
 _TRACING = ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf")
 # What bpf_link attach type each program type takes (the program's type must fit).
 _PROG_TYPES = {
@@ -48,12 +48,13 @@ _PROG_TYPES = {
     "fentry": (uapi.BPF_PROG_TYPE_TRACING,), "fexit": (uapi.BPF_PROG_TYPE_TRACING,),
     "fmod_ret": (uapi.BPF_PROG_TYPE_TRACING,), "tp_btf": (uapi.BPF_PROG_TYPE_TRACING,),
     "lsm": (uapi.BPF_PROG_TYPE_LSM,),
+    "netfilter": (uapi.BPF_PROG_TYPE_NETFILTER,),
 }
 _SECTION_KIND_TO_TYPE = {"xdp": "xdp", "tcx": "tc", "tc": "tc", "cgroup": "cgroup", "tracepoint": "tracepoint",
                          "kprobe": "kprobe", "kretprobe": "kretprobe", "raw_tracepoint": "raw_tracepoint",
                          "fentry": "fentry", "fexit": "fexit", "fmod_ret": "fmod_ret", "lsm": "lsm", "tp_btf": "tp_btf",
                          "uprobe": "uprobe", "uretprobe": "uretprobe", "uprobe_multi": "uprobe_multi",
-                         "uretprobe_multi": "uretprobe_multi"}
+                         "uretprobe_multi": "uretprobe_multi", "netfilter": "netfilter"}
 
 
 METHODS = ("auto", "link", "netlink")
@@ -78,6 +79,10 @@ ARGUMENT_SPEC = dict(
     symbol=dict(type="str"),
     offset=dict(type="int"),
     pid=dict(type="int"),
+    family=dict(type="str", choices=sorted(attach.NETFILTER_FAMILIES)),
+    hook=dict(type="str", choices=list(uapi.NF_INET_HOOKS)),
+    defrag=dict(type="bool", default=False),
+    netns=dict(type="path"),
 )
 
 
@@ -86,7 +91,8 @@ class LinkRequest:
 
     def __init__(self, pin_root, collection, program, link_type="auto", interface=None, direction=None,
                  mode="auto", cgroup=None, target=None, name=None, state="present", method="auto", priority=1,
-                 handle=1, binary=None, symbol=None, offset=None, pid=None):
+                 handle=1, binary=None, symbol=None, offset=None, pid=None, family=None, hook=None, defrag=False,
+                 netns=None):
         self.pins = CollectionPins(pin_root, collection)
         self.program = program
         self.type = link_type
@@ -106,6 +112,13 @@ class LinkRequest:
         self.symbol = symbol
         self.offset = offset
         self.pid = pid
+        self.family = family
+        self.hook = hook
+        self.defrag = defrag
+        self.netns = netns
+        # The pin of the link this one is made to replace, in another
+        # version (remake_link), where a hook cannot hold both at once.
+        self.replaces = None
 
     @classmethod
     def from_params(cls, params):
@@ -118,7 +131,8 @@ class LinkRequest:
                    direction=params["direction"], mode=params["mode"], cgroup=params["cgroup"],
                    target=params["target"], name=params["name"], state=params["state"], method=params["method"],
                    priority=params["priority"], handle=params["handle"], binary=params["binary"],
-                   symbol=params["symbol"], offset=params["offset"], pid=params["pid"])
+                   symbol=params["symbol"], offset=params["offset"], pid=params["pid"], family=params["family"],
+                   hook=params["hook"], defrag=params["defrag"], netns=params["netns"])
 
     @classmethod
     def from_record(cls, pin_root, collection, record, program):
@@ -126,7 +140,7 @@ class LinkRequest:
         ``program`` (the one the link runs: records written before 0.2 by a
         ``type: auto`` task without a program hold none)."""
         fields = ("link_type", "interface", "direction", "mode", "cgroup", "target", "name", "method",
-                  "priority", "handle", "binary", "symbol", "offset", "pid")
+                  "priority", "handle", "binary", "symbol", "offset", "pid", "family", "hook", "defrag", "netns")
         return cls(pin_root, collection, program, **dict((k, record[k]) for k in fields if record.get(k) is not None))
 
 
@@ -178,8 +192,8 @@ def auto_skip_reason(prog):
     link_type = _SECTION_KIND_TO_TYPE.get(kind.attach_kind) if kind else None
     if link_type is None:
         return "its section names no attach point"
-    if link_type in ("xdp", "tc", "cgroup"):
-        needs = "a cgroup" if link_type == "cgroup" else "an interface"
+    if link_type in ("xdp", "tc", "cgroup", "netfilter"):
+        needs = {"cgroup": "a cgroup", "netfilter": "a family and a hook"}.get(link_type, "an interface")
         return "%s needs %s, which no section names" % (link_type, needs)
     if link_type in ("tracepoint", "kprobe", "kretprobe", "raw_tracepoint", "uprobe", "uretprobe", "uprobe_multi",
                      "uretprobe_multi") and not kind.attach_target:
@@ -298,6 +312,8 @@ def resolve(req, prog):
             attach_fn = uprobe.attach_uprobe_multi if multi else uprobe.attach_uprobe
             return attach_fn(fd, path, where, link_type.startswith("uret"), pid, what)
         expect = None
+    elif link_type == "netfilter":
+        point, label, make, expect = _netfilter_point(req, prog)
     elif link_type == "raw_tracepoint":
         _need(target, "target", prog, link_type)
         point = "raw_tracepoint %s" % target
@@ -320,8 +336,42 @@ def resolve(req, prog):
     record = {"program": prog.name, "link_type": link_type, "interface": req.interface, "direction": direction,
               "mode": req.mode, "cgroup": req.cgroup, "target": target, "name": name, "method": req.method,
               "priority": req.priority, "handle": req.handle, "binary": req.binary, "symbol": req.symbol,
-              "offset": req.offset, "pid": req.pid}
+              "offset": req.offset, "pid": req.pid, "family": req.family, "hook": req.hook,
+              "defrag": req.defrag or None, "netns": req.netns}
     return Attachment(link_type, point.rstrip(), name, make, expect, record)
+
+
+def _netfilter_point(req, prog):
+    """(point, label, make, expect) of a netfilter hook. The label names
+    the namespace when one is given, so the same hook in two namespaces is
+    two links."""
+    _need(req.family, "family", prog, "netfilter")
+    _need(req.hook, "hook", prog, "netfilter")
+    if req.family not in attach.NETFILTER_FAMILIES:
+        raise SpecError("program '%s': family '%s': want one of %s" % (
+            prog.name, req.family, ", ".join(sorted(attach.NETFILTER_FAMILIES))))
+    if req.hook not in uapi.NF_INET_HOOKS:
+        raise SpecError("program '%s': hook '%s': want one of %s" % (
+            prog.name, req.hook, ", ".join(uapi.NF_INET_HOOKS)))
+    if not -0x7fffffff <= req.priority <= 0x7ffffffe:
+        raise SpecError("program '%s': priority %d: netfilter keeps the first and last places "
+                        "(INT_MIN and INT_MAX) for itself" % (prog.name, req.priority))
+    point = "netfilter %s %s (priority %d%s)%s" % (req.family, req.hook, req.priority, ", defrag" if req.defrag else "",
+                                                   " in %s" % req.netns if req.netns else "")
+    label = "%s_%s" % (req.family, req.hook) + ("_%s" % os.path.basename(req.netns.rstrip("/")) if req.netns else "")
+
+    def make(fd, what, holder=None):
+        if holder is None:
+            return attach.attach_netfilter(fd, req.family, req.hook, req.priority, req.defrag, req.netns, what)
+        held = syscalls.obj_get(holder)
+        try:
+            return attach.hand_over_netfilter(fd, held, req.family, req.hook, req.priority, req.defrag, req.netns,
+                                              what)
+        finally:
+            os.close(held)
+    flags = uapi.BPF_F_NETFILTER_IP_DEFRAG if req.defrag else 0
+    expect = ("netfilter", (attach.NETFILTER_FAMILIES[req.family], uapi.NF_INET_HOOKS[req.hook], req.priority, flags))
+    return point, label, make, expect
 
 
 def _uprobe_point(req, prog, link_type, target):
@@ -411,6 +461,9 @@ def _matches(info, expect):
         return struct.unpack_from("=I", info.raw)[0] == value
     if what == "cgroup":
         return struct.unpack_from("=Q", info.raw)[0] == value
+    if what == "netfilter":
+        # struct bpf_link_info.netfilter: pf, hooknum, priority, flags.
+        return struct.unpack_from("=IIiI", info.raw) == value
     return True
 
 
@@ -440,12 +493,15 @@ def _converge(req, version, record, check_mode):
     return result
 
 
-def remake_link(pin_root, collection, version, state_record, link_record, program):
+def remake_link(pin_root, collection, version, state_record, link_record, program, replaces=None):
     """Make again, in version directory ``version``, the link
     ``link_record`` describes, for ``program`` (the program of that name in
-    ``version``): a new link beside the old one, which goes with the old
-    version. Returns its result entry; raises LoaderError."""
+    ``version``): a new link beside the old one (pinned at ``replaces``),
+    which goes with the old version; a netfilter hook, which cannot hold
+    both, is handed over from the old one. Returns its result entry;
+    raises LoaderError."""
     req = LinkRequest.from_record(pin_root, collection, link_record, program)
+    req.replaces = replaces
     return _converge(req, version, state_record, False)["links"][0]
 
 
@@ -616,7 +672,8 @@ def apply_step(step):
             # beside it before the old one is unpinned, so no event is
             # missed (both programs may see the few in between).
             entry["action"] = "replace"
-        fd = step.att.make(prog_fd, what)
+        holder = _hook_holder(step, path)
+        fd = step.att.make(prog_fd, what, holder) if holder else step.att.make(prog_fd, what)
     finally:
         os.close(prog_fd)
     try:
@@ -630,6 +687,16 @@ def apply_step(step):
         os.close(fd)
     _keep_request(step.att, step.links_dir)
     return entry
+
+
+def _hook_holder(step, path):
+    # A netfilter hook takes one program per priority: the link that holds
+    # it now (this one being replaced, or the old version's) hands it over.
+    if step.att.type != "netfilter":
+        return None
+    if os.path.lexists(path):
+        return path
+    return step.req.replaces if step.req.replaces and os.path.lexists(step.req.replaces) else None
 
 
 def _update(path, prog_fd, what):

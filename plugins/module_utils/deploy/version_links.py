@@ -190,7 +190,8 @@ def _remake_link(src, dst, dst_record, name, program):
     if collection.endswith(STAGING_SUFFIX):
         collection = collection[:-len(STAGING_SUFFIX)]
     try:
-        remake_link(pin_root, collection, dst, dst_record, dict(record, name=name), program)
+        remake_link(pin_root, collection, dst, dst_record, dict(record, name=name), program,
+                    replaces=os.path.join(src, LINKS_DIR, name))
     except LoaderError as e:
         raise LinkRewireError("link '%s': %s" % (name, e), hint=e.hint) from e
 

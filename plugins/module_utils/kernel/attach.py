@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Attach a loaded program, as a bpf_link that outlives this process once
 pinned: XDP and tcx on interfaces, cgroups, tracepoints and kprobes
-(through perf events), raw tracepoints, and BTF-typed tracing programs.
+(through perf events), raw tracepoints, BTF-typed tracing programs, and
+netfilter hooks (in this or another network namespace).
 
 Each ``attach_*`` returns a link fd the caller pins (and closes). Errors
 name the program, the attach point and, where the kernel is too old, the
@@ -14,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -101,6 +103,98 @@ def attach_raw_tracepoint(prog_fd, name, what="raw_tracepoint"):
         if e.errno == errno.ENOENT:
             raise LoaderError("%s: the kernel has no tracepoint '%s'" % (what, name)) from e
         raise
+
+
+CLONE_NEWNET = 0x40000000
+NETFILTER_FAMILIES = {"ipv4": uapi.NFPROTO_IPV4, "ipv6": uapi.NFPROTO_IPV6}
+
+
+def attach_netfilter(prog_fd, family, hook, priority, defrag=False, netns=None, what="netfilter"):
+    """A netfilter hook as a link (Linux 6.4+; ``defrag`` 6.6+): ``family``
+    ipv4 or ipv6, ``hook`` one of NF_INET_HOOKS, in the network namespace
+    ``netns`` (a path such as /run/netns/NAME or /proc/PID/ns/net; None:
+    this process's). The kernel refuses a priority of INT_MIN or INT_MAX
+    (the hook's first and last places are netfilter's own)."""
+    flags = uapi.BPF_F_NETFILTER_IP_DEFRAG if defrag else 0
+    args = (prog_fd, NETFILTER_FAMILIES[family], uapi.NF_INET_HOOKS[hook], priority, flags)
+    try:
+        if netns is None:
+            return syscalls.link_create_netfilter(*args, what=what)
+        with in_netns(netns, what):
+            return syscalls.link_create_netfilter(*args, what=what)
+    except SyscallError as e:
+        if e.errno in (errno.EINVAL, errno.EOPNOTSUPP) and host.kernel_older_than("6.6" if defrag else "6.4"):
+            raise NotSupportedError(str(e), feature="netfilter defrag" if defrag else "netfilter links",
+                                    min_kernel="6.6" if defrag else "6.4") from e
+        if e.errno in (errno.EBUSY, errno.EEXIST):
+            raise LoaderError("%s: the %s %s hook already has a program at priority %d" % (what, family, hook, priority),
+                              hint="give another priority") from e
+        raise
+
+
+def hand_over_netfilter(prog_fd, held_fd, family, hook, priority, defrag=False, netns=None, what="netfilter"):
+    """Attach ``prog_fd`` where the netfilter link ``held_fd`` runs now, at
+    the same priority, with no moment when the hook runs neither program.
+
+    A hook takes one BPF program per priority and a netfilter link cannot
+    be re-pointed, so the new program first goes in at a free neighbouring
+    priority (a bridge), the held link is detached, the new one goes in at
+    ``priority``, and the bridge goes. Between the steps both programs may
+    see a packet, as when a perf-event link is made again. Returns the new
+    link's fd."""
+    bridge = None
+    for step in (1, -1, 2, -2):
+        try:
+            bridge = attach_netfilter(prog_fd, family, hook, priority + step, defrag, netns, what + " (bridge)")
+            break
+        except LoaderError:
+            continue
+    if bridge is None:
+        raise LoaderError("%s: no free priority next to %d for the hand-over from the link that holds it"
+                          % (what, priority), hint="leave a priority free on each side of a netfilter hook")
+    try:
+        syscalls.link_detach(held_fd, what=what + " (the link it replaces)")
+        return attach_netfilter(prog_fd, family, hook, priority, defrag, netns, what)
+    finally:
+        try:
+            syscalls.link_detach(bridge, what=what + " (bridge)")
+        finally:
+            os.close(bridge)
+
+
+@contextlib.contextmanager
+def in_netns(path, what):
+    """Run the ``with`` body in the network namespace at ``path`` (this
+    thread only), then come back to the one it left, whatever happens."""
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise LoaderError("%s: network namespace '%s': %s" % (what, path, e.strerror),
+                          hint="give /run/netns/NAME (ip netns) or /proc/PID/ns/net") from e
+    try:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _setns(target, "%s: enter network namespace '%s'" % (what, path))
+        except BaseException:
+            os.close(home)
+            raise
+    finally:
+        os.close(target)
+    try:
+        yield
+    finally:
+        try:
+            _setns(home, "%s: back to this process's network namespace" % what)
+        finally:
+            os.close(home)
+
+
+def _setns(fd, what):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise LoaderError("%s: %s" % (what, os.strerror(err)),
+                          hint="the path must be a network namespace (nsfs), and setns needs CAP_SYS_ADMIN")
 
 
 def attach_tracing(prog_fd, what="tracing"):

@@ -47,6 +47,8 @@ LINK_CREATE_ATTR = struct.Struct("=IIIIIIQ")
 # link_create with its uprobe_multi member: path, offsets, ref_ctr_offsets,
 # cookies (pointers), cnt, flags, pid.
 LINK_CREATE_UPROBE_MULTI_ATTR = struct.Struct("=IIIIQQQQIII4x")
+# link_create with its netfilter member: pf, hooknum, priority, flags.
+LINK_CREATE_NETFILTER_ATTR = struct.Struct("=IIIIIIiI")
 LINK_UPDATE_ATTR = struct.Struct("=IIII")
 LINK_DETACH_ATTR = struct.Struct("=I")
 RAW_TRACEPOINT_OPEN_ATTR = struct.Struct("=QI4xQ")
@@ -412,6 +414,13 @@ def link_create_uprobe_multi(prog_fd, path, offsets, retprobe=False, pid=None, w
     return bpf(uapi.BPF_LINK_CREATE, attr, "%s: create" % what)
 
 
+def link_create_netfilter(prog_fd, family, hook, priority, flags=0, what="netfilter"):
+    """BPF_LINK_CREATE of a netfilter hook (Linux 6.4+) in the calling
+    thread's network namespace."""
+    attr = _attr(LINK_CREATE_NETFILTER_ATTR, prog_fd, 0, uapi.BPF_NETFILTER, 0, family, hook, priority, flags)
+    return bpf(uapi.BPF_LINK_CREATE, attr, "%s: create" % what)
+
+
 # What BPF_LINK_UPDATE answers for link types without update_prog (perf
 # events, raw and BTF tracepoints): such a link must be made again.
 LINK_UPDATE_UNSUPPORTED = (errno.EINVAL, errno.EOPNOTSUPP)
@@ -467,6 +476,8 @@ def btf_raw_by_id(btf_id, what="BTF"):
 
 _GET_FD_BY_ID = {"map": uapi.BPF_MAP_GET_FD_BY_ID, "prog": uapi.BPF_PROG_GET_FD_BY_ID,
                  "link": uapi.BPF_LINK_GET_FD_BY_ID}
+_GET_NEXT_ID = {"map": uapi.BPF_MAP_GET_NEXT_ID, "prog": uapi.BPF_PROG_GET_NEXT_ID,
+                "link": uapi.BPF_LINK_GET_NEXT_ID}
 
 
 def get_fd_by_id(kind, obj_id):
@@ -474,8 +485,8 @@ def get_fd_by_id(kind, obj_id):
 
 
 def next_id(kind, start):
-    """The next map/program id after ``start``, or None at the end."""
-    cmd = uapi.BPF_MAP_GET_NEXT_ID if kind == "map" else uapi.BPF_PROG_GET_NEXT_ID
+    """The next map/program/link id after ``start``, or None at the end."""
+    cmd = _GET_NEXT_ID[kind]
     attr = _attr(GET_ID_ATTR, start, 0, 0)
     try:
         bpf(cmd, attr, "%s: next id" % kind)

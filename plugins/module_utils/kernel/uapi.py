@@ -491,6 +491,13 @@ BPF_TRACE_FSESSION_MULTI = 61
 ATTACH_TYPE_NAMES = _enum_names("BPF_CGROUP_INET_INGRESS", "BPF_TRACE_FSESSION_MULTI", "BPF_")
 ATTACH_TYPE_BY_NAME = _invert(ATTACH_TYPE_NAMES)
 
+# link_create.netfilter: the protocol family and hook (linux/netfilter.h),
+# and its flags: defragment before the program runs (6.6+).
+NFPROTO_IPV4 = 2
+NFPROTO_IPV6 = 10
+NF_INET_HOOKS = {"prerouting": 0, "input": 1, "forward": 2, "output": 3, "postrouting": 4}
+BPF_F_NETFILTER_IP_DEFRAG = 1
+
 
 # ---------------------------------------------------------------------------
 # enum bpf_link_type: bpf_link_info.type, i.e. what kind of link an fd is.
