@@ -98,7 +98,9 @@ def main():
     args = parser.parse_args()
     os.makedirs(PIN_BASE, exist_ok=True)
     cache_dir = tempfile.mkdtemp(prefix="ebpf-deploy-bench-cache-")
-    zip_path = module_utils_zip(os.path.join(cache_dir, "payload.zip"))
+    # Not in cache_dir: the per-run cache removes what is not its runs' there.
+    zip_dir = tempfile.mkdtemp(prefix="ebpf-deploy-bench-zip-")
+    zip_path = module_utils_zip(os.path.join(zip_dir, "payload.zip"))
     lbload = lbload_path()
     out = {}
     try:
@@ -126,6 +128,7 @@ def main():
                       warm["load_call_ms"] - warm["bpf_ms"], warm["bpf_ms"]))
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
+        shutil.rmtree(zip_dir, ignore_errors=True)
         unpin(PIN_BASE)
     write_results(args.json, out)
     return 0
