@@ -26,7 +26,8 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 
 from kernel_helpers import links_running
-from test_bpf_link import veth  # noqa: F401 pylint: disable=unused-import  (the fixture)
+# The veth pair into a fresh namespace, as a fixture.
+from test_bpf_link import veth  # noqa: F401 pylint: disable=unused-import
 
 
 
