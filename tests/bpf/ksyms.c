@@ -1,7 +1,8 @@
 /* Kernel symbols: kfunc calls, typed and untyped __ksym variables, and
  * __weak externs the kernel lacks, guarded by bpf_ksym_exists(). A
  * syscall program (BPF_PROG_TYPE_SYSCALL) so that BPF_PROG_TEST_RUN runs
- * it on this kernel; test_ksyms.py reads the results from .bss. */
+ * it on this kernel; test_ksyms.py reads the results from .bss. Typed
+ * kernel variables are in ksyms_typed.c. */
 #include "build/vmlinux.h"
 #include "core_common.h"
 
@@ -26,18 +27,13 @@ extern void bpf_no_such_kfunc(int x) __ksym __weak;
 /* A weak kfunc the kernel has: bpf_ksym_exists() is true. */
 extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym __weak;
 
-/* Typed ksyms: per-CPU variables in the kernel's BTF. */
-extern const int cpu_number __ksym;
-extern const struct rq runqueues __ksym;
+/* A typed ksym (a VAR in kernel BTF) no kernel has; ksyms_typed.c has real ones. */
 extern const int no_such_typed_ksym __ksym __weak;
 /* Untyped ksyms: addresses from /proc/kallsyms (a function: this kernel
  * lists no data symbols there, CONFIG_KALLSYMS_ALL is off). */
 extern const void bpf_prog_put __ksym;
 extern const void no_such_untyped_ksym __ksym __weak;
 
-static void *(*bpf_per_cpu_ptr)(const void *percpu_ptr, __u32 cpu) = (void *)153;
-static void *(*bpf_this_cpu_ptr)(const void *percpu_ptr) = (void *)154;
-static __u32 (*bpf_get_smp_processor_id)(void) = (void *)8;
 static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 
 __u64 task_pid;	/* the tgid of the task bpf_task_from_pid() acquired */
@@ -45,8 +41,6 @@ __u64 cpumask_has_1;
 __u64 cpumask_has_0;
 __u64 weak_missing;	/* 1: fallback branch taken, 2: called it */
 __u64 weak_present;	/* 1: bpf_ksym_exists(bpf_task_acquire) */
-__u64 cpu_number_match;
-__u64 rq0_cpu;
 __u64 typed_weak_missing;
 __u64 prog_put_addr;
 __u64 untyped_weak_addr;
@@ -84,20 +78,6 @@ int kfuncs(void *ctx)
 		weak_missing = 1;
 	}
 	weak_present = bpf_ksym_exists(bpf_task_acquire) ? 1 : 3;
-	return 0;
-}
-
-/* Typed per-CPU variables: the verifier looks their addresses up in
- * kallsyms, so this loads only on kernels built with CONFIG_KALLSYMS_ALL. */
-SEC("syscall")
-int typed_vars(void *ctx)
-{
-	const int *n = bpf_this_cpu_ptr(&cpu_number);
-	const struct rq *rq = bpf_per_cpu_ptr(&runqueues, 0);
-
-	cpu_number_match = (*n == bpf_get_smp_processor_id()) ? 1 : 2;
-	if (rq)
-		rq0_cpu = rq->cpu + 100;
 	return 0;
 }
 

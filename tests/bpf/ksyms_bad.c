@@ -1,6 +1,7 @@
 /* kfunc externs the loader must refuse, one per program: a strong kfunc
  * the kernel lacks, a kfunc declared with the wrong number of arguments,
- * and a strong typed ksym the kernel lacks (test_ksyms.py). */
+ * strong typed and untyped ksyms the kernel lacks, a variable of the wrong
+ * type, and a missing weak kfunc called unguarded (test_ksyms.py). */
 #include "build/vmlinux.h"
 #include "core_common.h"
 
@@ -12,6 +13,8 @@ extern struct task_struct *bpf_task_from_pid(s32 pid, int extra) __ksym;
 extern void bpf_task_release(struct task_struct *p) __ksym;
 extern const int no_such_typed_ksym __ksym;
 extern const void no_such_untyped_ksym __ksym;
+/* Weak and missing, called without a bpf_ksym_exists() guard. */
+extern void bpf_no_such_weak_kfunc(int x) __ksym __attribute__((weak));
 /* The kernel's cpu_number is an int. */
 extern const struct rq cpu_number __ksym;
 
@@ -52,6 +55,13 @@ SEC("syscall")
 int wrong_var_type(void *ctx)
 {
 	out = (__u64)&cpu_number;
+	return 0;
+}
+
+SEC("syscall")
+int unguarded_weak(void *ctx)
+{
+	bpf_no_such_weak_kfunc(1);
 	return 0;
 }
 
