@@ -304,3 +304,60 @@ def test_module_btf_fd_by_name():
         module_btf_fd("no_such_module_ebpf_deploy")
     assert str(e.value) == ("kernel module 'no_such_module_ebpf_deploy': its BTF object is not among the kernel's "
                             "BTF ids (module unloaded?)")
+
+
+def test_ksyms_datasec_rewritten_as_libbpf_does():
+    """What BPF_BTF_LOAD gets for .ksyms: every entry a 4-byte int VAR at
+    offsets 0, 4, ...; kfuncs global FUNCs with named parameters, their
+    entries the stand-in 'dummy_ksym'; and the kernel takes it."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import (
+        allocate_ksyms, append_types, drop_layout_section, fix_datasecs)
+
+    spec = read_object(obj("ksyms.o"))
+    raw = fix_datasecs(spec.btf, spec.section_sizes, spec.symbol_offsets)
+    types, strings = allocate_ksyms(raw, spec.btf, ".ksyms")
+    out = BTF.from_bytes(bytes(append_types(drop_layout_section(raw), types, strings)), name="sanitized")
+    assert out.count == spec.btf.count + 1  # the object has an int: only dummy_ksym is added
+    dummy = out.type_by_id(out.count - 1)
+    assert (dummy.kind, out.name_of(dummy.id), dummy.linkage) == (layout.BTF_KIND_VAR, "dummy_ksym",
+                                                                  layout.BTF_VAR_GLOBAL_ALLOCATED)
+    (sec_id,) = [i for i in out.ids_by_name(".ksyms") if out.kind_of(i) == layout.BTF_KIND_DATASEC]
+    sec = out.type_by_id(sec_id)
+    assert sec.size == 4 * len(sec.vars)
+    for i, v in enumerate(sec.vars):
+        assert (v.offset, v.size) == (4 * i, 4)
+        t = out.type_by_id(v.type)
+        assert t.kind == layout.BTF_KIND_VAR and t.linkage == layout.BTF_VAR_GLOBAL_ALLOCATED
+        assert out.sizeof(t.type) == 4
+    for name, ksym in spec.ksyms.items():
+        t = out.type_by_id(ksym.btf_id)
+        if ksym.kind == "func":
+            assert t.linkage == layout.BTF_FUNC_GLOBAL, name
+            assert all(p.name for p in out.type_by_id(t.type).params), name
+    os.close(syscalls.btf_load(bytes(append_types(drop_layout_section(raw), types, strings)))[0])
+
+
+def test_bpf_collection_deploys_kfunc_programs(tmp_path, pin_dir):
+    """Through the module: a kfunc object deploys, a second run changes
+    nothing, and a missing strong kfunc fails with its message and leaves
+    nothing behind."""
+    from playbook_runner import run_playbook
+
+    module = "ebpf.deploy.bpf_collection"
+    good = {module: dict(name="kf", path=obj("ksyms.o"), pin_root=pin_dir, programs=["kfuncs", "other_vars"])}
+    bad = {module: dict(name="kf_bad", path=obj("ksyms_bad.o"), pin_root=pin_dir, programs=["missing_kfunc"])}
+    proc, (first, second) = run_playbook(tmp_path, [good, good])
+    assert first["changed"] and first["action"] == "create", proc.stdout
+    assert second["changed"] is False and second["action"] == "none", second
+    fd = syscalls.obj_get(os.path.join(pin_dir, "kf", "progs", "kfuncs"))
+    try:
+        assert syscalls.prog_test_run(fd, repeat=0)[0] == 0
+    finally:
+        os.close(fd)
+    proc, (r,) = run_playbook(tmp_path, [bad])
+    assert r.get("failed"), r
+    modules = len([n for n in os.listdir("/sys/kernel/btf") if n != "vmlinux"])
+    assert r["msg"] == BAD[0][1] % (RELEASE, modules)
+    assert "Traceback" not in proc.stdout
+    assert not os.path.exists(os.path.join(pin_dir, "kf_bad"))

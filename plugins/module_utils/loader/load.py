@@ -185,9 +185,12 @@ def _select_programs(spec, names):
 
 def needs_kernel_btf(spec, programs=None):
     """Whether loading ``programs`` (default all) of ``spec`` reads kernel
-    BTF: a CO-RE relocation or a BTF attach target. Raises as
-    load_collection does for unknown program names."""
-    return any(prog.core_relos or prog.kind.btf_attach for prog in _select_programs(spec, programs))
+    BTF: a CO-RE relocation, a BTF attach target, a kfunc call or a typed
+    ``__ksym`` variable. Raises as load_collection does for unknown program
+    names."""
+    return any(prog.core_relos or prog.kind.btf_attach or any(
+        spec.ksyms[name].kind == "func" or spec.ksyms[name].type_id for _insn, name in prog.ksym_refs)
+        for prog in _select_programs(spec, programs))
 
 
 class _KernelTargets:
