@@ -18,7 +18,8 @@ import pytest
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
-from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, RelocationError, SyscallError, VerifierError
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
+    LoaderError, RelocationError, SyscallError, VerifierError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.load import load_collection
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object

@@ -18,8 +18,8 @@ __metaclass__ = type
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
     BTF_FUNC_GLOBAL, BTF_HEADER_LAYOUT_SIZE, BTF_HEADER_SIZE, BTF_INT_SIGNED, BTF_KIND_DATASEC, BTF_KIND_FUNC,
-    BTF_KIND_INT, BTF_KIND_VAR, BTF_TYPE_SIZE, BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN, LAYOUTS,
-    byte_order_of, make_info,
+    BTF_KIND_FUNC_PROTO, BTF_KIND_INT, BTF_KIND_VAR, BTF_TYPE_SIZE, BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN,
+    LAYOUTS, byte_order_of, make_info,
 )
 
 # The variable that stands in for kfuncs in the .ksyms DATASEC (libbpf's name).
@@ -148,9 +148,12 @@ def allocate_ksyms(raw, btf, datasec_name):
                     next_id += 1
                     used_int = True
                 _name_off, info, proto = layout.BTF_TYPE.unpack_from(raw, t_off)
+                if not proto or btf.kind_of(proto) != BTF_KIND_FUNC_PROTO:
+                    raise BTFError("DATASEC '%s': FUNC '%s' (type #%d) has no FUNC_PROTO" % (
+                        datasec_name, btf.name_of(v_type), v_type))
                 layout.U32.pack_into(raw, t_off + 4, (info & ~0xffff) | BTF_FUNC_GLOBAL)
-                p_off = btf.type_offset(proto) + BTF_TYPE_SIZE if proto else 0
-                for j in range(len(btf.type_by_id(proto).params) if proto else 0):
+                p_off = btf.type_offset(proto) + BTF_TYPE_SIZE
+                for j in range(len(btf.type_by_id(proto).params)):
                     ppos = p_off + j * layout.BTF_PARAM.size
                     name_off, p_type = layout.BTF_PARAM.unpack_from(raw, ppos)
                     if p_type and not name_off:

@@ -18,7 +18,8 @@ import re
 import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import BTF_KIND_DATASEC, BTF_KIND_FUNC, BTF_KIND_TYPEDEF
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
+    BTF_KIND_DATASEC, BTF_KIND_FUNC, BTF_KIND_TYPEDEF)
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import (
     allocate_externs, allocate_ksyms, append_types, drop_layout_section, fix_datasecs)
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
@@ -383,7 +384,9 @@ def _load_program(spec, prog, loaded, targets):
     try:
         fd = syscalls.prog_load(kind.prog_type, bytes(insns), prog.license, **args)[0]
     except SyscallError as first:
-        explained = (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC) + ((errno.ENOENT,) if prog.ksym_refs else ())
+        # ENOENT: the verifier did not find a typed __ksym's address.
+        explained = (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC) + (
+            (errno.ENOENT,) if prog.ksym_refs else ())
         if first.errno not in explained:
             raise SyscallError("%s: load" % what, first.errno, hint=first.hint) from first
         raise _verifier_error(what, prog, insns, args, first, poisoned) from first

@@ -35,6 +35,7 @@ import struct
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.core import TypeGraphError, types_are_compat
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import essential_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     BTFError, LoaderError, NotSupportedError, RelocationError, SyscallError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, syscalls, uapi
@@ -148,13 +149,17 @@ class KsymResolver:
                                    "function" if ksym.kind == "func" else "symbol", where))
 
     def _from_btf(self, prog, ksym):
-        want = layout.BTF_KIND_FUNC if ksym.kind == "func" else layout.BTF_KIND_VAR
-        found = self._find(ksym.name, want)
+        if ksym.kind == "func":
+            # libbpf looks kfuncs up without a '___flavour' suffix.
+            found = self._find(essential_name(ksym.name), layout.BTF_KIND_FUNC)
+        else:
+            found = self._find(ksym.name, layout.BTF_KIND_VAR)
         if found is None:
             if ksym.weak:
                 return None
             modules = len(self.kernel_btf.module_names())
-            raise self._missing(prog, ksym, "its BTF (vmlinux and %d module%s)" % (modules, "" if modules == 1 else "s"))
+            raise self._missing(prog, ksym, "its BTF (vmlinux and %d module%s)" % (
+                modules, "" if modules == 1 else "s"))
         kbtf, module, kid = found
         local = self.spec.btf
         target = kbtf.type_by_id(kid).type
