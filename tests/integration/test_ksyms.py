@@ -366,3 +366,18 @@ def test_bpf_collection_deploys_kfunc_programs(tmp_path, pin_dir):
     assert r["msg"] == BAD[0][1] % (RELEASE, modules)
     assert "Traceback" not in proc.stdout
     assert not os.path.exists(os.path.join(pin_dir, "kf_bad"))
+
+
+def test_kfuncs_without_kernel_btf(tmp_path):
+    """A kernel that exposes no BTF: kfuncs cannot resolve, and the error says why."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.errors import NotSupportedError
+
+    spec = read_object(obj("ksyms.o"))
+    prog = spec.programs["kfuncs"]
+    resolver = KsymResolver(spec, KernelBTF(sysfs=str(tmp_path)), RELEASE)
+    with pytest.raises(NotSupportedError) as e:
+        resolver.relocate(prog, bytearray(prog.insns))
+    assert str(e.value).startswith("object 'ksyms.o': kfuncs and typed __ksym externs need the running kernel's "
+                                   "BTF: kernel %s exposes no BTF (%s/vmlinux is missing" % (RELEASE, tmp_path))
+    assert e.value.hint == ("btf_path cannot stand in here: the verifier checks the kernel's own type ids; build "
+                            "the kernel with CONFIG_DEBUG_INFO_BTF")

@@ -76,6 +76,8 @@ class KsymResolver:
         self._module_slots = {}
         self._module_fds = {}
         self._order = dict((name, i) for i, name in enumerate(spec.ksyms))
+        # Why a weak extern resolved to 0, when not because it is missing.
+        self._weak_why = {}
 
     def close(self):
         for fd in self._module_fds.values():
@@ -106,8 +108,8 @@ class KsymResolver:
                 if res is None:
                     bpf_insn.BPF_INSN.pack_into(insns, idx * uapi.BPF_INSN_SIZE, bpf_insn.CALL, 0, 0,
                                                 bpf_insn.POISON_KFUNC + self._order[name])
-                    poisoned[idx] = "insn #%d calls weak kfunc '%s', which kernel %s lacks" % (
-                        idx, name, self.release)
+                    poisoned[idx] = "insn #%d calls weak kfunc '%s', which kernel %s %s" % (
+                        idx, name, self.release, self._weak_why.get(name, "lacks"))
                     continue
                 bpf_insn.set_src(insns, idx, uapi.BPF_PSEUDO_KFUNC_CALL)
                 bpf_insn.set_imm(insns, idx, res.btf_id)
@@ -172,6 +174,8 @@ class KsymResolver:
                 self._what(prog, ksym), e)) from e
         if not compatible:
             if ksym.weak:
+                self._weak_why[ksym.name] = "has with another %s" % (
+                    "prototype" if ksym.kind == "func" else "type")
                 return None
             raise RelocationError("%s: declared as %s, but kernel %s (%s) has %s" % (
                 self._what(prog, ksym), _describe(local, ksym.type_id), self.release, module or "vmlinux",
@@ -186,7 +190,9 @@ class KsymResolver:
             vmlinux = kernel.vmlinux
         except NotSupportedError as e:
             raise NotSupportedError("object '%s': kfuncs and typed __ksym externs need the running kernel's "
-                                    "BTF: %s" % (self.spec.name, e), feature="kernel BTF", hint=e.hint) from e
+                                    "BTF: %s" % (self.spec.name, e), feature="kernel BTF",
+                                    hint="btf_path cannot stand in here: the verifier checks the kernel's own "
+                                         "type ids; build the kernel with CONFIG_DEBUG_INFO_BTF") from e
         for tid in vmlinux.ids_by_name(name):
             if vmlinux.kind_of(tid) == kind:
                 return vmlinux, None, tid
