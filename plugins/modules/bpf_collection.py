@@ -111,7 +111,8 @@ options:
     description:
       - Kernel BTF for hosts whose kernel does not expose C(/sys/kernel/btf/vmlinux), as a raw BTF file or an ELF
         file with a C(.BTF) section (e.g. from BTFHub). Used only for objects with CO-RE relocations or BTF
-        attach targets.
+        attach targets. Kfunc calls and typed C(__ksym) variables always resolve against the running kernel's
+        own BTF, whose type ids are the ones its verifier checks.
     type: path
   btf_cache:
     description:
@@ -119,7 +120,8 @@ options:
         host map it instead of parsing the kernel BTF again; the run's end (M(ebpf.deploy.bpf_btf_cache) with
         I(state=absent), which the C(bpf_deploy) role calls) or the next run's first load removes it.
       - C(none) parses, uses and discards.
-      - Only objects with CO-RE relocations or BTF attach targets read kernel BTF at all.
+      - Only objects with CO-RE relocations, BTF attach targets, kfunc calls or typed C(__ksym) variables read
+        kernel BTF at all.
     type: str
     choices: [run, none]
     default: run

@@ -68,6 +68,10 @@ class _Invalid(Exception):
     """A relocation record or type graph libbpf would refuse (-EINVAL)."""
 
 
+# What types_are_compat() raises for a type graph too deep to compare.
+TypeGraphError = _Invalid
+
+
 class _Poison(Exception):
     """The relocation cannot be satisfied: poison the instruction."""
 

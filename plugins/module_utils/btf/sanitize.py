@@ -17,9 +17,13 @@ __metaclass__ = type
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
-    BTF_HEADER_LAYOUT_SIZE, BTF_HEADER_SIZE, BTF_KIND_DATASEC, BTF_KIND_VAR, BTF_TYPE_SIZE,
-    BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN, LAYOUTS, byte_order_of,
+    BTF_FUNC_GLOBAL, BTF_HEADER_LAYOUT_SIZE, BTF_HEADER_SIZE, BTF_INT_SIGNED, BTF_KIND_DATASEC, BTF_KIND_FUNC,
+    BTF_KIND_FUNC_PROTO, BTF_KIND_INT, BTF_KIND_VAR, BTF_TYPE_SIZE, BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN,
+    LAYOUTS, byte_order_of, make_info,
 )
+
+# The variable that stands in for kfuncs in the .ksyms DATASEC (libbpf's name).
+DUMMY_KSYM = "dummy_ksym"
 
 
 def fix_datasecs(btf, section_sizes, symbol_offsets):
@@ -100,6 +104,112 @@ def allocate_externs(raw, btf, datasec_name):
             pos = btf.type_offset(v.type) + BTF_TYPE_SIZE
             if layout.U32.unpack_from(raw, pos)[0] == BTF_VAR_GLOBAL_EXTERN:
                 layout.U32.pack_into(raw, pos, BTF_VAR_GLOBAL_ALLOCATED)
+
+
+def allocate_ksyms(raw, btf, datasec_name):
+    """Rewrite DATASEC ``datasec_name`` (``.ksyms``) of ``raw`` (a bytearray
+    from fix_datasecs) in place into what BPF_BTF_LOAD accepts, as libbpf
+    does: every extern VAR becomes an allocated 4-byte int, every extern
+    FUNC (a kfunc) a global FUNC whose unnamed parameters get a name, and
+    its DATASEC entry points at a stand-in int variable; entries sit at
+    offsets 0, 4, 8, ... of a section 4 bytes per entry.
+
+    Returns (types, strings): what must be appended to the blob once its
+    header is final (append_types()); both empty when nothing is needed.
+    The stand-in's ids are ``btf.count`` onwards. Raises BTFError on
+    malformed BTF."""
+    layout = LAYOUTS[btf.byte_order]
+    int_id = _find_int32(btf)
+    extra_types = bytearray()
+    next_id = btf.count
+    if int_id is None:
+        int_id = next_id
+        next_id += 1
+        # Named 'int'; the name offset is fixed up in the appended strings.
+        extra_types += layout.BTF_TYPE.pack(0, make_info(BTF_KIND_INT), 4) + layout.BTF_INT.pack(
+            (BTF_INT_SIGNED << 24) | 32)
+    dummy_id = None
+    used_int = False
+    str_len = layout.BTF_HEADER.unpack_from(raw, 0)[7]
+    dummy_name_off = str_len
+    for type_id in btf.iter_ids(include_base=False):
+        if btf.kind_of(type_id) != BTF_KIND_DATASEC or btf.name_of(type_id) != datasec_name:
+            continue
+        off = btf.type_offset(type_id)
+        entries = btf.type_by_id(type_id).vars
+        body = off + BTF_TYPE_SIZE
+        for i in range(len(entries)):
+            pos = body + i * layout.BTF_VAR_SECINFO.size
+            v_type = layout.BTF_VAR_SECINFO.unpack_from(raw, pos)[0]
+            t_off = btf.type_offset(v_type)
+            if btf.kind_of(v_type) == BTF_KIND_FUNC:
+                if dummy_id is None:
+                    dummy_id = next_id
+                    next_id += 1
+                    used_int = True
+                _name_off, info, proto = layout.BTF_TYPE.unpack_from(raw, t_off)
+                if not proto or btf.kind_of(proto) != BTF_KIND_FUNC_PROTO:
+                    raise BTFError("DATASEC '%s': FUNC '%s' (type #%d) has no FUNC_PROTO" % (
+                        datasec_name, btf.name_of(v_type), v_type))
+                layout.U32.pack_into(raw, t_off + 4, (info & ~0xffff) | BTF_FUNC_GLOBAL)
+                p_off = btf.type_offset(proto) + BTF_TYPE_SIZE
+                for j in range(len(btf.type_by_id(proto).params)):
+                    ppos = p_off + j * layout.BTF_PARAM.size
+                    name_off, p_type = layout.BTF_PARAM.unpack_from(raw, ppos)
+                    if p_type and not name_off:
+                        layout.U32.pack_into(raw, ppos, dummy_name_off)
+                entry_type = dummy_id
+            elif btf.kind_of(v_type) == BTF_KIND_VAR:
+                used_int = True
+                layout.U32.pack_into(raw, t_off + 8, int_id)
+                layout.U32.pack_into(raw, t_off + BTF_TYPE_SIZE, BTF_VAR_GLOBAL_ALLOCATED)
+                entry_type = v_type
+            else:
+                raise BTFError("DATASEC '%s': entry #%d (type #%d) is neither a VAR nor a FUNC" % (
+                    datasec_name, i, v_type))
+            layout.BTF_VAR_SECINFO.pack_into(raw, pos, entry_type, 4 * i, 4)
+        layout.U32.pack_into(raw, off + 8, 4 * len(entries))
+    added_int = int_id >= btf.count
+    if added_int and not used_int:
+        return bytes(), bytes()
+    strings = bytearray()
+    if dummy_id is not None:
+        strings += DUMMY_KSYM.encode("ascii") + b"\0"
+        extra_types += layout.BTF_TYPE.pack(dummy_name_off, make_info(BTF_KIND_VAR), int_id) + layout.BTF_VAR.pack(
+            BTF_VAR_GLOBAL_ALLOCATED)
+    if added_int:
+        layout.U32.pack_into(extra_types, 0, str_len + len(strings))
+        strings += b"int\0"
+    return bytes(extra_types), bytes(strings)
+
+
+def _find_int32(btf):
+    for type_id in btf.iter_ids(include_base=False):
+        if btf.kind_of(type_id) == BTF_KIND_INT:
+            t = btf.type_by_id(type_id)
+            if t.bits == 32 and t.offset == 0:
+                return type_id
+    return None
+
+
+def append_types(raw, types, strings):
+    """``raw`` (a BTF blob with a 24-byte header, types then strings, as
+    drop_layout_section leaves it) with ``types`` appended to its types and
+    ``strings`` to its strings, as a new bytearray. Raises BTFError when the
+    strings do not follow the types."""
+    if not types and not strings:
+        return raw
+    layout = LAYOUTS[byte_order_of(raw)]
+    magic, version, flags, hdr_len, type_off, type_len, str_off, str_len = layout.BTF_HEADER.unpack_from(raw, 0)
+    if str_off != type_off + type_len:
+        raise BTFError("BTF: strings at %d do not follow the types (%d + %d)" % (str_off, type_off, type_len))
+    out = bytearray(layout.BTF_HEADER.pack(magic, version, flags, hdr_len, type_off, type_len + len(types),
+                                           str_off + len(types), str_len + len(strings)))
+    out += raw[layout.BTF_HEADER.size:hdr_len + str_off]
+    out += types
+    out += raw[hdr_len + str_off:hdr_len + str_off + str_len]
+    out += strings
+    return out
 
 
 def drop_layout_section(raw):

@@ -77,6 +77,9 @@ def set_ld_imm64(buf, idx, src, lo, hi=0):
 
 # libbpf's poison: a call of this (nonexistent) helper id
 POISON_HELPER = 0xbad2310
+# libbpf's POISON_CALL_KFUNC_BASE: a call of a missing weak kfunc becomes a
+# call of helper POISON_KFUNC + the extern's index (verifier: 'unknown#<id>').
+POISON_KFUNC = 2002000000
 
 
 def poison(buf, idx):

@@ -277,8 +277,9 @@ def map_freeze(fd, what="map"):
 
 def prog_load(prog_type, insns, license, name="", expected_attach_type=0, prog_flags=0, kern_version=0,
               btf_fd=0, func_info=b"", func_info_rec_size=0, line_info=b"", line_info_rec_size=0,
-              attach_btf_id=0, attach_btf_obj_fd=0, log_level=0, log_size=0, ifindex=0):
-    """Load a program; returns (fd, log). ``insns`` is the raw instruction bytes.
+              attach_btf_id=0, attach_btf_obj_fd=0, log_level=0, log_size=0, ifindex=0, fd_array=b""):
+    """Load a program; returns (fd, log). ``insns`` is the raw instruction bytes;
+    ``fd_array`` the packed int32 fds that kfunc calls into module BTF index.
 
     With log_level > 0 a log buffer of ``log_size`` bytes is passed and its
     contents are returned (also on failure, as ``SyscallError.log``).
@@ -288,12 +289,13 @@ def prog_load(prog_type, insns, license, name="", expected_attach_type=0, prog_f
     fibuf = buffer(func_info) if func_info else None
     libuf = buffer(line_info) if line_info else None
     logbuf = buffer(log_size) if log_level else None
+    fdbuf = buffer(fd_array) if fd_array else None
     attr = _attr(PROG_LOAD_ATTR, prog_type, len(insns) // 8, _ptr(ibuf), _ptr(lic), log_level,
                  log_size if log_level else 0, _ptr(logbuf), kern_version, prog_flags, _obj_name(name),
                  ifindex, expected_attach_type, btf_fd, func_info_rec_size if fibuf else 0, _ptr(fibuf),
                  len(func_info) // func_info_rec_size if fibuf else 0, line_info_rec_size if libuf else 0,
                  _ptr(libuf), len(line_info) // line_info_rec_size if libuf else 0, attach_btf_id,
-                 attach_btf_obj_fd, 0, 0, 0, 0, 0)
+                 attach_btf_obj_fd, 0, _ptr(fdbuf), 0, 0, 0)
     return _bpf_with_log(uapi.BPF_PROG_LOAD, attr, "program '%s': load" % name, logbuf)
 
 
@@ -474,10 +476,20 @@ def btf_raw_by_id(btf_id, what="BTF"):
         os.close(fd)
 
 
+def btf_name(fd, what="BTF"):
+    """(name, kernel_btf) of a BTF object: 'vmlinux' or the module's name
+    for kernel BTF (kernel_btf True), '' for BTF a program loaded."""
+    name = buffer(64)
+    info = buffer(BPF_BTF_INFO.size)
+    BPF_BTF_INFO.pack_into(info, 0, 0, 0, 0, _ptr(name), 64, 0)
+    bpf(uapi.BPF_OBJ_GET_INFO_BY_FD, _attr(INFO_BY_FD_ATTR, fd, BPF_BTF_INFO.size, _ptr(info)), "%s: info" % what)
+    return name.value.decode("ascii", "replace"), bool(BPF_BTF_INFO.unpack_from(info.raw)[5])
+
+
 _GET_FD_BY_ID = {"map": uapi.BPF_MAP_GET_FD_BY_ID, "prog": uapi.BPF_PROG_GET_FD_BY_ID,
-                 "link": uapi.BPF_LINK_GET_FD_BY_ID}
+                 "link": uapi.BPF_LINK_GET_FD_BY_ID, "btf": uapi.BPF_BTF_GET_FD_BY_ID}
 _GET_NEXT_ID = {"map": uapi.BPF_MAP_GET_NEXT_ID, "prog": uapi.BPF_PROG_GET_NEXT_ID,
-                "link": uapi.BPF_LINK_GET_NEXT_ID}
+                "link": uapi.BPF_LINK_GET_NEXT_ID, "btf": uapi.BPF_BTF_GET_NEXT_ID}
 
 
 def get_fd_by_id(kind, obj_id):
@@ -485,7 +497,7 @@ def get_fd_by_id(kind, obj_id):
 
 
 def next_id(kind, start):
-    """The next map/program/link id after ``start``, or None at the end."""
+    """The next map/prog/link/btf id after ``start``, or None at the end."""
     cmd = _GET_NEXT_ID[kind]
     attr = _attr(GET_ID_ATTR, start, 0, 0)
     try:

@@ -689,6 +689,7 @@ BPF_INSN_SIZE = 8
 # they tell the verifier what the immediate really is.
 BPF_PSEUDO_MAP_FD = 1
 BPF_PSEUDO_MAP_VALUE = 2
+BPF_PSEUDO_BTF_ID = 3  # ld_imm64 of a kernel variable or function by BTF id (5.10)
 BPF_PSEUDO_FUNC = 4
 BPF_PSEUDO_MAP_IDX = 5
 BPF_PSEUDO_MAP_IDX_VALUE = 6

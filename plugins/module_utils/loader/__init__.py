@@ -12,6 +12,7 @@ stage, in data-flow order (imports kernel/, btf/ and the shared elf.py).
 - read_programs.py: program sections, bpf-to-bpf calls and callbacks, relocation records
 - set_constants.py: rewrite const volatile globals in .rodata by name, through BTF
 - set_map_options.py: the caller's max_entries and prealloc, checked per map type
+- resolve_ksyms.py: kfuncs and __ksym variables against the running kernel's BTF and kallsyms (load time)
 - load.py: CollectionSpec -> kernel: BTF, maps, relocations (maps, data, calls, CO-RE), programs, pins
 - load_file.py: the front door: one call from an object file to a loaded, pinned collection
 """

@@ -14,17 +14,20 @@ __metaclass__ = type
 
 import errno
 import os
+import re
 import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.ext import pack_func_info, pack_line_info
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import BTF_KIND_FUNC, BTF_KIND_TYPEDEF
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_externs, drop_layout_section, fix_datasecs
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.layout import (
+    BTF_KIND_DATASEC, BTF_KIND_FUNC, BTF_KIND_TYPEDEF)
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import (
+    allocate_externs, allocate_ksyms, append_types, drop_layout_section, fix_datasecs)
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import (
     LoaderError, NotSupportedError, RelocationError, SpecError, SyscallError, VerifierError)
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn as bpf_insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, make_dirs, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_kconfig import (
-    KCONFIG_SECTION, KernelConfig, kconfig_value)
+    KCONFIG_SECTION, KSYMS_SECTION, KernelConfig, kconfig_value)
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import check_sizes
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import copy_fields
 
@@ -134,7 +137,7 @@ def load_collection(spec, pin_dir=None, programs=None, kernel=None, kernel_btf=N
     """
     selected = _select_programs(spec, programs)
     check_sizes(spec, skip=reuse_maps or ())
-    targets = _KernelTargets(spec, kernel_btf)
+    targets = _KernelTargets(spec, kernel_btf, kernel)
     loaded = LoadedCollection(spec.name)
     try:
         _load_btf(spec, loaded)
@@ -152,6 +155,8 @@ def load_collection(spec, pin_dir=None, programs=None, kernel=None, kernel_btf=N
         loaded.unpin()
         loaded.close()
         raise
+    finally:
+        targets.close()
     return loaded
 
 
@@ -181,9 +186,12 @@ def _select_programs(spec, names):
 
 def needs_kernel_btf(spec, programs=None):
     """Whether loading ``programs`` (default all) of ``spec`` reads kernel
-    BTF: a CO-RE relocation or a BTF attach target. Raises as
-    load_collection does for unknown program names."""
-    return any(prog.core_relos or prog.kind.btf_attach for prog in _select_programs(spec, programs))
+    BTF: a CO-RE relocation, a BTF attach target, a kfunc call or a typed
+    ``__ksym`` variable. Raises as load_collection does for unknown program
+    names."""
+    return any(prog.core_relos or prog.kind.btf_attach or any(
+        spec.ksyms[name].kind == "func" or spec.ksyms[name].type_id for _insn, name in prog.ksym_refs)
+        for prog in _select_programs(spec, programs))
 
 
 class _KernelTargets:
@@ -191,10 +199,16 @@ class _KernelTargets:
     a collection that needs neither never reads kernel BTF, nor imports
     the modules that do."""
 
-    def __init__(self, spec, kernel_btf):
+    def __init__(self, spec, kernel_btf, kernel=None):
         self.spec = spec
         self.kernel_btf = kernel_btf
+        self.kernel = kernel
         self._relocator = None
+        self._ksyms = None
+
+    def close(self):
+        if self._ksyms is not None:
+            self._ksyms.close()
 
     def _kernel(self):
         if self.kernel_btf is None:
@@ -215,6 +229,24 @@ class _KernelTargets:
 
             self._relocator = CoreRelocator(self.spec.btf, self._btfs)
         return self._relocator
+
+    def ksyms(self):
+        """The KsymResolver of this load: kfuncs and __ksym variables
+        resolve against the running kernel's own BTF (its ids are what
+        the verifier checks), never a btf_path."""
+        if self._ksyms is None:
+            from ansible_collections.ebpf.deploy.plugins.module_utils.loader.resolve_ksyms import KsymResolver
+
+            kernel_btf = self.kernel_btf
+            if kernel_btf is None or kernel_btf.btf_path is not None:
+                from ansible_collections.ebpf.deploy.plugins.module_utils.btf.kernel import KernelBTF
+
+                kernel_btf = KernelBTF(cache=kernel_btf.cache if kernel_btf is not None else None)
+                if self.kernel_btf is None:
+                    self.kernel_btf = kernel_btf
+            release = self.kernel.release if self.kernel is not None else os.uname().release
+            self._ksyms = KsymResolver(self.spec, kernel_btf, release)
+        return self._ksyms
 
     def attach_btf_id(self, prog):
         kind = prog.kind
@@ -243,8 +275,11 @@ def _load_btf(spec, loaded):
     raw = fix_datasecs(spec.btf, spec.section_sizes, spec.symbol_offsets)
     if spec.externs:
         allocate_externs(raw, spec.btf, KCONFIG_SECTION)
+    extra = (b"", b"")
+    if any(spec.btf.kind_of(i) == BTF_KIND_DATASEC for i in spec.btf.ids_by_name(KSYMS_SECTION)):
+        extra = allocate_ksyms(raw, spec.btf, KSYMS_SECTION)
     # Last: the patches above address records by their offset in the blob.
-    raw = drop_layout_section(raw)
+    raw = append_types(drop_layout_section(raw), *extra)
     try:
         loaded.btf_fd = syscalls.btf_load(bytes(raw), what="object '%s': BTF" % spec.name)[0]
     except SyscallError as first:
@@ -318,6 +353,11 @@ def _load_program(spec, prog, loaded, targets):
     poisoned = {}
     if prog.core_relos:
         poisoned = targets.relocator().relocate(prog.name, insns, prog.core_relos)
+    fd_array = b""
+    if prog.ksym_refs:
+        resolver = targets.ksyms()
+        poisoned.update(resolver.relocate(prog, insns))
+        fd_array = resolver.fd_array_bytes()
     for fix in prog.fixups:
         lm = loaded.maps.get(fix.map_name)
         if lm is None:
@@ -331,6 +371,8 @@ def _load_program(spec, prog, loaded, targets):
                 prog_flags=kind.prog_flags, kern_version=prog.kern_version)
     if kind.btf_attach:
         args["attach_btf_id"] = targets.attach_btf_id(prog)
+    if fd_array:
+        args["fd_array"] = fd_array
     if loaded.btf_fd is not None and prog.func_info:
         args.update(btf_fd=loaded.btf_fd,
                     func_info=pack_func_info(_in_bytes(prog.func_info), prog.func_info_rec_size),
@@ -342,7 +384,10 @@ def _load_program(spec, prog, loaded, targets):
     try:
         fd = syscalls.prog_load(kind.prog_type, bytes(insns), prog.license, **args)[0]
     except SyscallError as first:
-        if first.errno not in (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC):
+        # ENOENT: the verifier did not find a typed __ksym's address.
+        explained = (errno.EACCES, errno.EINVAL, errno.E2BIG, errno.ENOSPC) + (
+            (errno.ENOENT,) if prog.ksym_refs else ())
+        if first.errno not in explained:
             raise SyscallError("%s: load" % what, first.errno, hint=first.hint) from first
         raise _verifier_error(what, prog, insns, args, first, poisoned) from first
     return LoadedProgram(prog.name, fd, prog.section, kind.expected_attach_type or 0)
@@ -371,17 +416,31 @@ def _verifier_error(what, prog, insns, args, first, poisoned):
         break
     hint = None
     message = "%s: rejected by the verifier" % what
-    if poisoned and str(bpf_insn.POISON_HELPER) in log:
+    if poisoned and _reaches_kfunc_poison(log):
+        message += ": it reaches a call of a weak kfunc this kernel lacks: %s" % "; ".join(
+            poisoned[i] for i in sorted(poisoned) if "weak kfunc" in poisoned[i])
+        hint = "guard the call with bpf_ksym_exists()"
+    elif poisoned and str(bpf_insn.POISON_HELPER) in log:
         # Code the verifier reached calls the poison helper: a CO-RE
         # relocation the kernel could not satisfy, not a bug in the log.
         message += ": it reaches a CO-RE relocation this kernel cannot satisfy: %s" % "; ".join(
             poisoned[i] for i in sorted(poisoned))
         hint = "guard the access with bpf_core_field_exists()/bpf_core_type_exists(), or build for this kernel"
+    elif "failed to find the address for kernel symbol" in log:
+        hint = ("the kernel finds typed __ksym variables through kallsyms, which lists variables only when "
+                "built with CONFIG_KALLSYMS_ALL")
     elif "GPL" in log and prog.license:
         hint = "the program's license '%s' is not GPL-compatible but it calls GPL-only helpers" % prog.license
     elif "GPL" in log:
         hint = "the object has no 'license' section; GPL-only helpers need SEC(\"license\") = \"GPL\""
     return VerifierError(message, err if err != errno.ENOSPC else first.errno, log, hint=hint)
+
+
+def _reaches_kfunc_poison(log):
+    for m in re.finditer(r"unknown#(\d+)", log):
+        if bpf_insn.POISON_KFUNC <= int(m.group(1)) < bpf_insn.POISON_KFUNC + (1 << 16):
+            return True
+    return False
 
 
 def _fill_init_slots(spec, loaded, reused):

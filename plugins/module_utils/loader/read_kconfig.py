@@ -4,7 +4,8 @@
 """``.kconfig`` externs: LINUX_KERNEL_VERSION, LINUX_HAS_* and CONFIG_*.
 
 parse_externs() lays the externs out in a read-only ``.kconfig`` map at
-spec time; kconfig_value() fills that map from the running kernel at load
+spec time (and lists ``.ksyms`` externs, which resolve_ksyms.py resolves
+at load time); kconfig_value() fills that map from the running kernel at load
 time (/proc/config.gz or /boot/config-<release>, as libbpf reads them).
 """
 
@@ -20,7 +21,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.elf import SHN_UNDEF, STB_GLOBAL, STB_WEAK
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import MapSpec
+from ansible_collections.ebpf.deploy.plugins.module_utils.loader.spec import Ksym, MapSpec
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
 KCONFIG_SECTION = ".kconfig"
@@ -51,7 +52,7 @@ def parse_externs(spec):
         return
     btf = spec.btf
     kconfig_vars = {}
-    ksyms = set()
+    ksyms = {}
     datasec_id = 0
     if btf is not None:
         for name, kind in ((KCONFIG_SECTION, "kconfig"), (KSYMS_SECTION, "ksyms")):
@@ -64,15 +65,14 @@ def parse_externs(spec):
                             spec.name, name, secinfo.type,
                             layout.KIND_NAMES.get(btf.kind_of(secinfo.type), "?")))
                     if kind == "ksyms":
-                        ksyms.add(btf.name_of(secinfo.type))
+                        ksyms[btf.name_of(secinfo.type)] = secinfo.type
                     else:
                         datasec_id = type_id
                         kconfig_vars[btf.name_of(secinfo.type)] = btf.type_by_id(secinfo.type).type
     offset = 0
     for sym in undef:
         if sym.name in ksyms:
-            spec.unresolved[sym.name] = ("kernel symbol extern (__ksym or kfunc): resolving these against kernel "
-                                         "BTF is not supported by this loader version")
+            spec.ksyms[sym.name] = _ksym(btf, sym, ksyms[sym.name])
             continue
         if sym.name not in kconfig_vars:
             spec.unresolved[sym.name] = "undefined symbol: neither a .kconfig nor a .ksyms extern"
@@ -97,6 +97,15 @@ def parse_externs(spec):
     spec.section_sizes[KCONFIG_SECTION] = total
     for ext in spec.externs:
         spec.symbol_offsets[(KCONFIG_SECTION, ext.name)] = ext.offset
+
+
+def _ksym(btf, sym, btf_id):
+    """A Ksym for ELF symbol ``sym``, declared by FUNC or VAR ``btf_id``."""
+    t = btf.type_by_id(btf_id)
+    if t.kind == layout.BTF_KIND_FUNC:
+        return Ksym(sym.name, "func", btf_id, t.type, sym.bind == STB_WEAK)
+    type_id = btf.resolve(t.type)
+    return Ksym(sym.name, "var", btf_id, type_id, sym.bind == STB_WEAK)
 
 
 def _alignment(btf, type_id):

@@ -11,7 +11,9 @@ section name is unknown, so loading them gives a clear error instead of
 silently dropping a program with a mistyped section name. A program's
 instructions are followed by each subprogram it reaches (calls and
 callback addresses), appended once, with call offsets fixed. Map and
-global-data references become Fixups that the loader resolves to fds;
+global-data references become Fixups that the loader resolves to fds,
+kfunc calls and ``__ksym`` references ksym_refs it resolves against the
+kernel;
 func_info, line_info and CO-RE records move with their instructions.
 """
 
@@ -149,6 +151,11 @@ class _Linker:
             if code == bpf_insn.CALL and src == uapi.BPF_PSEUDO_CALL:
                 if rel is not None:
                     sym = syms[rel.symbol]
+                    if sym.shndx == SHN_UNDEF and sym.name in self.spec.ksyms:
+                        # A kfunc: load.py points it at the kernel's BTF.
+                        prog.ksym_refs.append((idx, sym.name))
+                        j += 1
+                        continue
                     if not (0 < sym.shndx < len(secs) and secs[sym.shndx].executable):
                         raise RelocationError("program '%s': %s: call to '%s', which is not code" % (
                             prog.name, what, sym.name or "#%d" % sym.index))
@@ -174,6 +181,9 @@ class _Linker:
         what = "insn #%d" % idx
         buf = prog.insns
         if sym.shndx == SHN_UNDEF:
+            if sym.name in self.spec.ksyms:
+                prog.ksym_refs.append((idx, sym.name))
+                return
             for ext in self.spec.externs:
                 if ext.name == sym.name:
                     prog.fixups.append(Fixup(idx, ".kconfig", ext.offset))

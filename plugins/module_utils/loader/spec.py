@@ -77,15 +77,37 @@ class Fixup:
         self.value_offset = value_offset
 
 
+class Ksym:
+    """One ``.ksyms`` extern (``__ksym``): ``name``, ``kind`` ('func' for a
+    kfunc, 'var' for a kernel variable), ``btf_id`` (its FUNC or VAR in the
+    object's BTF), ``type_id`` (the FUNC_PROTO of a kfunc; a variable's type
+    past modifiers and typedefs, 0 for an untyped ``const void`` one, whose
+    address comes from /proc/kallsyms) and ``weak`` (a kernel without it
+    gives 0 instead of an error)."""
+
+    __slots__ = ("name", "kind", "btf_id", "type_id", "weak")
+
+    def __init__(self, name, kind, btf_id, type_id, weak):
+        self.name = name
+        self.kind = kind
+        self.btf_id = btf_id
+        self.type_id = type_id
+        self.weak = weak
+
+    def __repr__(self):
+        return "Ksym(%r, %s, type_id=%d%s)" % (self.name, self.kind, self.type_id, ", weak" if self.weak else "")
+
+
 class ProgramSpec:
     """One program, linked: ``insns`` holds its instructions followed by
     every subprogram it calls, with call offsets already fixed. What only
-    the kernel can supply (map fds) is listed in ``fixups``; ``func_info``,
+    the kernel can supply (map fds) is listed in ``fixups``, the instructions
+    that name a kernel symbol in ``ksym_refs`` as (insn, ksym name); ``func_info``,
     ``line_info`` and ``core_relos`` are indexed by final instruction."""
 
     __slots__ = ("name", "section", "kind", "kind_error", "insns", "fixups", "func_info", "line_info",
                  "core_relos", "func_info_rec_size", "line_info_rec_size", "license", "kern_version",
-                 "unresolved")
+                 "unresolved", "ksym_refs")
 
     def __init__(self, name, section, kind, kind_error, insns):
         self.name = name
@@ -98,6 +120,7 @@ class ProgramSpec:
         self.line_info = []
         self.core_relos = []
         self.unresolved = []
+        self.ksym_refs = []
         self.func_info_rec_size = 0
         self.line_info_rec_size = 0
         self.license = ""
@@ -115,6 +138,7 @@ class CollectionSpec:
     ``maps`` and ``programs`` (dicts by name, in ELF order),
     ``section_sizes`` and ``symbol_offsets`` (what the kernel needs patched
     into the object's BTF), ``externs`` (kconfig externs, see read_kconfig.py),
+    ``ksyms`` (``.ksyms`` externs by name: Ksym),
     ``unresolved`` (undefined symbols this loader cannot supply: name ->
     reason; only programs that use one fail).
     """
@@ -132,6 +156,7 @@ class CollectionSpec:
         self.section_sizes = {}
         self.symbol_offsets = {}
         self.externs = []
+        self.ksyms = {}
         self.unresolved = {}
 
     def program(self, name):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Tests of fix_datasecs on hand-built DATASECs. A clang-built object whose
+"""Tests of fix_datasecs and allocate_ksyms on hand-built DATASECs. A clang-built object whose
 fixed BTF the kernel must accept (and whose raw BTF it refuses):
 tests/integration/test_btf_objects.py."""
 
@@ -17,7 +17,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import BTFError
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout as L
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import types as T
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
-from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import fix_datasecs
+from ansible_collections.ebpf.deploy.plugins.module_utils.btf.sanitize import allocate_ksyms, append_types, fix_datasecs
 
 
 # -- hand-built -------------------------------------------------------------
@@ -112,3 +112,60 @@ def test_bad_var_reference():
 
 
 # -- a real object and the kernel -------------------------------------------
+
+
+# -- .ksyms ------------------------------------------------------------------
+
+def build_ksyms(order="<", with_int=True):
+    """A '.ksyms' DATASEC as clang writes it: an extern FUNC whose proto
+    has an unnamed parameter, an extern VAR of a 64-bit type, zero sizes."""
+    strtab = bytearray(b"\0")
+
+    def s(text):
+        strtab.extend(text.encode() + b"\0")
+        return len(strtab) - len(text) - 1
+
+    def rec(*words):
+        return struct.pack(order + "%dI" % len(words), *words)
+
+    types = rec(s("long"), L.make_info(L.BTF_KIND_INT), 8, (L.BTF_INT_SIGNED << 24) | 64)    # 1
+    types += rec(0, L.make_info(L.BTF_KIND_FUNC_PROTO, 1), 1, 0, 1)                          # 2: long (long)
+    types += rec(s("kf"), L.make_info(L.BTF_KIND_FUNC, L.BTF_FUNC_EXTERN), 2)                # 3
+    types += rec(s("kv"), L.make_info(L.BTF_KIND_VAR), 1, L.BTF_VAR_GLOBAL_EXTERN)          # 4
+    types += rec(s(".ksyms"), L.make_info(L.BTF_KIND_DATASEC, 2), 0, 3, 0, 0, 4, 0, 8)      # 5
+    if with_int:
+        types += rec(s("int"), L.make_info(L.BTF_KIND_INT), 4, (L.BTF_INT_SIGNED << 24) | 32)  # 6
+    hdr = struct.pack(order + "HBBIIIII", L.BTF_MAGIC, 1, 0, 24, 0, len(types), len(types), len(strtab))
+    return hdr + types + bytes(strtab)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("with_int", [True, False], ids=["has-int", "no-int"])
+def test_allocate_ksyms(order, with_int):
+    btf = BTF.from_bytes(build_ksyms(order, with_int))
+    raw = bytearray(btf.raw_bytes())
+    types, strings = allocate_ksyms(raw, btf, ".ksyms")
+    out = BTF.from_bytes(bytes(append_types(raw, types, strings)))
+    int_id = 6 if with_int else btf.count
+    dummy_id = btf.count + (0 if with_int else 1)
+    assert out.count == dummy_id + 1
+    assert (out.name_of(int_id), out.sizeof(int_id), out.type_by_id(int_id).bits) == ("int", 4, 32)
+    dummy = out.type_by_id(dummy_id)
+    assert (out.name_of(dummy_id), dummy.type, dummy.linkage) == ("dummy_ksym", int_id, L.BTF_VAR_GLOBAL_ALLOCATED)
+    sec = out.type_by_id(5)
+    assert sec.size == 8
+    assert [(v.type, v.offset, v.size) for v in sec.vars] == [(dummy_id, 0, 4), (4, 4, 4)]
+    assert out.type_by_id(3).linkage == L.BTF_FUNC_GLOBAL
+    assert [p.name for p in out.type_by_id(2).params] == ["dummy_ksym"]
+    kv = out.type_by_id(4)
+    assert (kv.type, kv.linkage) == (int_id, L.BTF_VAR_GLOBAL_ALLOCATED)
+    # The rest of the blob is as it was.
+    assert out.name_of(1) == "long" and out.sizeof(1) == 8
+
+
+def test_allocate_ksyms_without_ksyms_adds_nothing():
+    btf = BTF.from_bytes(build())
+    raw = bytearray(btf.raw_bytes())
+    assert allocate_ksyms(raw, btf, ".ksyms") == (b"", b"")
+    assert append_types(raw, b"", b"") is raw
+    assert bytes(raw) == build()
