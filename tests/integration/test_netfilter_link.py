@@ -30,7 +30,6 @@ from kernel_helpers import links_running
 from test_bpf_link import veth  # noqa: F401 pylint: disable=unused-import
 
 
-
 @pytest.fixture
 def nf(bpf_build, pin_dir):
     path = bpf_build.path("netfilter_hook")
