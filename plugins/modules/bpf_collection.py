@@ -86,7 +86,7 @@ options:
     default: present
   keep_versions:
     description:
-      - How many replaced versions stay loaded, unattached, for I(state=rolled_back): C(1) (the previous version) or
+      - How many replaced versions stay loaded, unattached, for I(state=rolled_back) - C(1) (the previous version) or
         C(0) (none; an upgrade removes the old version, and a run that finds a kept version removes it).
       - A kept version costs its programs and the maps the live version does not reuse (resized or recreated ones,
         data sections, program arrays); see C(kept/<name>) in C(bpf_memlock).
