@@ -38,6 +38,7 @@ attributes:
     description: Runs every check (it only reads) and reports the same result.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
 extends_documentation_fragment:
   - ebpf.deploy.pin_root
 options:

@@ -44,7 +44,7 @@ ARGUMENT_SPEC = dict(
     links=dict(type="bool", default=True),
     maps=dict(type="list", elements="dict", default=[], options=dict(
         map=dict(type="str", required=True),
-        key=dict(type="raw", required=True),
+        key=dict(type="raw", required=True, no_log=False),   # a map key, not a secret
         exists=dict(type="bool", default=True),
         grows=dict(type="bool", default=False),
         field=dict(type="str"),
