@@ -191,14 +191,21 @@ def plan_rollback(desired, observed):
             action = "migrate"
         else:
             action = "keep"
-            warnings.append("map '%s': the live map (%s) cannot be copied back into the kept version's (%s); it "
-                            "keeps the entries it had when it was replaced" % (
-                                name, describe_live_map(live), describe_live_map(own)))
+            warnings.append("map '%s': the live map's entries cannot be copied back into the kept version's map "
+                            "(%s); it keeps the entries it had when it was replaced" % (name, _differences(live, own)))
         if action in ("migrate", "keep") and live is not None:
             reasons.append("map '%s': %s" % (name, "live entries copied back" if action == "migrate" else
                                              "the kept version's own entries"))
         map_actions[name] = (action, live)
     return Plan("rollback", reasons, None, map_actions, warnings)
+
+
+def _differences(live, kept):
+    """What differs between a live map and a kept one, live -> kept."""
+    out = ["%s %s -> %s" % (what, fmt(live[k]), fmt(kept[k])) for what, k, fmt in (
+        ("type", "type", lambda t: uapi.MAP_TYPE_NAMES.get(t, t)), ("key size", "key_size", str),
+        ("value size", "value_size", str)) if live[k] != kept[k]]
+    return ", ".join(out) or "%s maps hold no plain data" % uapi.MAP_TYPE_NAMES.get(kept["type"], kept["type"])
 
 
 def _map_action(desired, old, m, new, reasons, warnings):
