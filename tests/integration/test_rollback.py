@@ -28,6 +28,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderEr
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
 from kernel_helpers import links_running
+from playbook_runner import run_playbook
 
 SLOTS = (0, 1, 2)
 V1, V2 = 1, 1000   # the generations of the two versions
@@ -254,3 +255,27 @@ def test_kill_during_rollback(v1v2, target, nth, when):
     assert hits(pins.live)[3] == 777
     assert len(links_running(pins.pin_root, "rb")) == 3
     assert converge(Desired(**args))["changed"] is False
+
+
+def test_rollback_task_in_a_playbook(tmp_path, bpf_build, pin_dir):
+    """Through the module and its action plugin: the object (src) is gone
+    from the controller; check mode with --diff, the rollback, the no-op."""
+    obj = tmp_path / "hooks.o"
+    shutil.copy(bpf_build.path("exec_hooks"), str(obj))
+    base = {"name": "pb", "pin_root": pin_dir}
+    load = [{"ebpf.deploy.bpf_collection": dict(base, src=str(obj))},
+            {"ebpf.deploy.bpf_collection": dict(base, src=str(obj), constants={"generation": V2})}]
+    proc, results = run_playbook(tmp_path, load)
+    assert all(r["changed"] and not r.get("failed") for r in results), proc.stdout[-3000:]
+    obj.unlink()
+    back = {"ebpf.deploy.bpf_collection": dict(base, src=str(obj), state="rolled_back")}
+    proc, (check, real, again) = run_playbook(tmp_path, [dict(back, check_mode=True), back, back], diff=True)
+    try:
+        assert not any(r.get("failed") for r in (check, real, again)), proc.stdout[-3000:]
+        assert check["changed"] and check["action"] == "rollback" and "diff" in check, check
+        assert real["changed"] and real["action"] == "rollback", real
+        assert again["changed"] is False and again["action"] == "none", again
+        record = read_record(os.path.join(pin_dir, "pb", "state"))
+        assert record["options"]["constants"] == {} and record["rolled_back_from"]["object_sha256"]
+    finally:
+        converge(Desired("pb", pin_dir, state="absent"))
