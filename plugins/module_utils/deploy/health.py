@@ -26,7 +26,7 @@ import time
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import PinnedMap, map_path
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DEFAULT_PIN_ROOT
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record, read_state
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
@@ -108,8 +108,6 @@ def _links(version, record):
         try:
             if syscalls.fdinfo(fd).kind == "map":
                 # A netlink tc attachment's record: it names the program's pin.
-                from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_record
-
                 entry = read_record(path) or {}
                 program = next((n for n, e in record.get("programs", {}).items()
                                 if e.get("pin") == entry.get("program")), None)

@@ -172,14 +172,18 @@ def plan_rollback(desired, observed):
     if kept is None:
         raise LoaderError("collection '%s': no kept version to roll back to; nothing changed" % desired.name,
                           hint="a version is kept when an upgrade replaces it with keep_versions: 1 (the default)")
+    for kind, pinned in (("program", kept.programs), ("map", kept.maps)):
+        for name, entry in sorted((kept.record.get(kind + "s") or {}).items()):
+            obj = pinned.get(entry.get("pin"))
+            if obj is None or obj["id"] != entry.get("id"):
+                raise LoaderError("collection '%s': the kept version's %s '%s' is %s; it cannot be rolled back to, "
+                                  "nothing changed" % (desired.name, kind, name,
+                                                       "not pinned" if obj is None else "not the one it recorded"))
     reasons = ["rolling back to the kept version (object %s)" % (kept.record.get("object_sha256") or "?")[:12]]
     warnings, map_actions = [], {}
     for name, entry in sorted((kept.record.get("maps") or {}).items()):
         pin = entry.get("pin")
-        own, live = kept.maps.get(pin), observed.maps.get(pin)
-        if own is None:
-            raise LoaderError("collection '%s': the kept version's map '%s' is not pinned; it cannot be rolled "
-                              "back to" % (desired.name, name))
+        own, live = kept.maps[pin], observed.maps.get(pin)
         if live is None:
             action = "keep"
         elif live["id"] == own["id"]:

@@ -91,3 +91,12 @@ def test_the_kept_version_costs_what_it_does_not_share():
     figures = memlock_figures(obs.maps, obs.programs, obs.kept)
     assert figures["maps"] == {"shared": 1001, "resized": 1002, "kept/resized": 1012}
     assert figures["programs"] == {"p": 4096, "kept/p": 4096}
+
+
+def test_a_damaged_kept_version_is_refused():
+    obs = observed({"m": a_map(1)}, {"m": a_map(11)})
+    obs.kept.programs = {}
+    with pytest.raises(LoaderError) as e:
+        plan(rolled_back(), obs, None)
+    assert str(e.value) == ("collection 'c': the kept version's program 'p' is not pinned; it cannot be rolled back "
+                            "to, nothing changed")
