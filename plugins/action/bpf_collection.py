@@ -34,8 +34,8 @@ class ActionModule(ActionBase):
         src = args.get("src")
         try:
             args["run_id"] = controller_run_id()
-            if args.get("state") == "absent":
-                # Removing needs no object: the controller may no longer have it.
+            if args.get("state") in ("absent", "rolled_back"):
+                # Removing and rolling back need no object: the controller may no longer have it.
                 args.pop("src", None)
                 args.pop("path", None)
                 src = None

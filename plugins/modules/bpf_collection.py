@@ -28,7 +28,14 @@ description:
     link still runs, so no event goes unseen. A link that cannot be re-wired (its program changed type) fails the
     upgrade before the swap; a failure while links move after the swap puts every moved link back and the
     previous version live again. A link whose program the new version no longer has is detached, with a warning.
-  - Reports what the collection costs in locked kernel memory as the C(bpf_memlock) fact.
+  - The version an upgrade replaces stays loaded but attached nowhere, in I(pin_root)/I(name)C(__kept) (see
+    I(keep_versions)), sharing with the live version the maps it reused. I(state=rolled_back) makes it live again
+    without its object (the controller may no longer have it), the same way an upgrade goes live (links made again
+    or re-pointed atomically, a failure puts everything back); the live version's entries are copied back into the
+    maps the two versions do not share, where their type, sizes and BTF layout match (otherwise the kept map keeps
+    the entries it had when it was replaced, and a warning says so). The version rolled back from is removed.
+  - Reports what the collection costs in locked kernel memory as the C(bpf_memlock) fact; the kept version's maps and
+    programs that the live version does not share are counted too, named C(kept/<name>).
 author:
   - ebpf.deploy contributors (@ebpf-deploy)
 requirements:
@@ -70,10 +77,22 @@ options:
   state:
     description:
       - C(present) loads the collection, or replaces it when the object or options changed.
-      - C(absent) removes everything the collection owns.
+      - C(absent) removes everything the collection owns (the kept version too).
+      - C(rolled_back) makes the kept version live again, without the object (I(path) and I(src) are not used). A
+        second identical task changes nothing, as the live version then records that it is the one a rollback made.
+        With no kept version the task fails and changes nothing.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, rolled_back]
     default: present
+  keep_versions:
+    description:
+      - How many replaced versions stay loaded, unattached, for I(state=rolled_back) - C(1) (the previous version) or
+        C(0) (none; an upgrade removes the old version, and a run that finds a kept version removes it).
+      - A kept version costs its programs and the maps the live version does not reuse (resized or recreated ones,
+        data sections, program arrays); see C(kept/<name>) in C(bpf_memlock).
+    type: int
+    default: 1
+    version_added: "0.3.0"
   maps:
     description:
       - Per-map settings, by map name. An unknown map name is an error.
@@ -217,6 +236,11 @@ EXAMPLES = r"""
     facts: full          # every map and program in the result, even when nothing changes
   register: counter      # counter.ansible_facts.bpf_memlock.maps.packets_by_protocol.after: its bytes
 
+- name: Roll back to the version the last upgrade replaced (no object needed)
+  ebpf.deploy.bpf_collection:
+    name: counter
+    state: rolled_back
+
 - name: Remove the collection
   ebpf.deploy.bpf_collection:
     name: counter
@@ -225,7 +249,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 action:
-  description: What the run did (or would do in check mode).
+  description:
+    - What the run did (or would do in check mode) - C(none), C(create), C(replace), C(remove), C(rollback) or
+      C(prune) (the kept version removed, with I(keep_versions=0)).
   returned: always
   type: str
   sample: replace
@@ -245,6 +271,11 @@ object_sha256:
   returned: when nothing changed and I(facts=summary)
   type: str
   sample: 9f2c4e0b1a7d3c5e8f6a2b4d1c3e5f7a9b0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e
+kept_object_sha256:
+  description: SHA-256 of the object the kept version (the one a rollback would make live) was made from.
+  returned: when nothing changed, I(facts=summary) and a version is kept
+  type: str
+  sample: 3c5e8f6a2b4d1c3e5f7a9b0c2d4e6f8a1b3c5d7e9f0a2b4c6d89f2c4e0b1a7d
 counts:
   description: How many maps and programs the live version has.
   returned: when nothing changed and I(facts=summary)
@@ -356,6 +387,8 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderEr
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ("path", "src"), True)],
                            supports_check_mode=True)
+    if module.params["state"] == "rolled_back":
+        module.params["path"] = module.params["src"] = None   # the kept version needs no object
     p = module.params
     run_id = p["run_id"] or "adhoc-%d" % os.getpid()
     path = p["path"]

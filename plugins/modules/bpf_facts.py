@@ -69,6 +69,8 @@ ansible_facts:
           estimate shows it; C(host.memlock.footprint) names the figure that shows the real cost on this host.
         - C(collections.<name>.links) gives each pinned link and the program it runs (C(program) is null when
           the link runs a program outside the collection's live version; C(method=netlink) for tc filters).
+        - C(collections.<name>.kept) names the kept version (C(path), C(object_sha256)) when a replaced version is
+          kept for a rollback.
       type: dict
       sample:
         host:

@@ -79,8 +79,9 @@ def test_load_then_noop(tmp_path, pin_dir, maps_o):
 
 
 def test_prealloc_off_lowers_memlock(tmp_path, pin_dir, maps_o):
-    """The Tetragon case: a 32768-entry hash map, preallocated then not."""
-    base = dict(name="pre", path=maps_o, pin_root=pin_dir)
+    """The Tetragon case: a 32768-entry hash map, preallocated then not (no
+    previous version kept, which would hold the preallocated map)."""
+    base = dict(name="pre", path=maps_o, pin_root=pin_dir, keep_versions=0)
     proc, (on, off) = run_playbook(tmp_path, [
         task(maps={"hash_prealloc": {"prealloc": True}}, **base),
         task(maps={"hash_prealloc": {"prealloc": False}}, **base),
@@ -214,7 +215,8 @@ def test_two_concurrent_runs_are_serialised(tmp_path, pin_dir, maps_o):
         proc, (r,) = results[label]
         assert not r.get("failed"), proc.stdout
         assert r["changed"]
-    assert sorted(os.listdir(pin_dir)) == ["conc"]
+    # The one that ran second replaced the first, which is kept.
+    assert sorted(os.listdir(pin_dir)) == ["conc", "conc__kept"]
     # Whichever ran last, the pinned version is complete and consistent.
     proc, (again,) = run_playbook(tmp_path, [task(name="conc", path=maps_o, pin_root=pin_dir, prealloc=False)])
     assert not again.get("failed") and again["action"] in ("none", "replace"), again
@@ -240,7 +242,8 @@ def test_examples_run(tmp_path, pin_dir):
     proc, results = run_playbook(tmp_path, tasks)
     for t, r in zip(tasks, results):
         assert not r.get("failed"), (t["name"], r)
-    assert [r["changed"] for r in results] == [True, True, True, True, True]
+    assert [r["changed"] for r in results] == [True] * 6
+    assert results[4]["action"] == "rollback"   # to the version the third task replaced
     assert results[2]["maps"] and map_result(results[2], "packets_by_protocol")["max_entries"] == 1024
     assert map_result(results[3], "packets_by_protocol")["max_entries"] != 1024
     assert "packets_by_protocol" in results[3]["ansible_facts"]["bpf_memlock"]["maps"]

@@ -64,6 +64,10 @@ LOAD = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanit
 CORE = LOAD | {"btf.cache", "btf.core", "btf.index_format", "btf.kernel"}
 # An upgrade: the live maps' layouts compared, entries migrated, links moved.
 UPGRADE = LOAD | {"btf.compare", "deploy.migrate", "deploy.version_links"}
+# A rollback: the kept version's maps compared through their BTF and
+# entries copied back, links moved; no ELF, no loader.
+ROLLBACK = COMMON | {"btf.compare", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy.migrate",
+                     "deploy.rollback", "deploy.version_links"}
 # Entries: the pinned map, and its BTF from the kernel, which turns the
 # playbook's values into bytes member by member.
 ENTRIES = {"btf", "btf.encode", "bytecode_cache", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy", "deploy.entries",
@@ -116,6 +120,14 @@ def test_bpf_collection_paths_import_only_what_they_use(bpf_build, pin_dir):
             syscalls.prog_test_run(fd, PKT)
         with pinned(pin_dir, "maps/hash_prealloc") as fd:
             assert syscalls.map_info(fd).max_entries == 128
+            assert syscalls.map_lookup(fd, u64(7), 4) == u32(42)
+        # A rollback reads no object: no loader, only the kept version's
+        # maps compared and entries copied back, links moved.
+        rollback = run_path("collection", name="paths", pin_root=pin_dir, state="rolled_back")
+        assert rollback["action"] == "rollback"
+        check(rollback, ROLLBACK)
+        with pinned(pin_dir, "maps/hash_prealloc") as fd:
+            assert syscalls.map_info(fd).max_entries == 32768
             assert syscalls.map_lookup(fd, u64(7), 4) == u32(42)
     finally:
         converge(Desired("paths", pin_dir, state="absent"))

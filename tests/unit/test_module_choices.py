@@ -14,7 +14,7 @@ import importlib
 import pytest
 import yaml
 
-MODULES = ["bpf_collection", "bpf_link", "bpf_map", "bpf_facts"]
+MODULES = ["bpf_collection", "bpf_link", "bpf_map", "bpf_facts", "bpf_health"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -30,4 +30,4 @@ def test_documented_choices_match_argument_spec(name):
     for option, doc in documented.items():
         if "choices" in doc:
             assert list(module.ARGUMENT_SPEC[option].get("choices", ())) == doc["choices"], option
-    assert checked or name == "bpf_facts"
+    assert checked or name in ("bpf_facts", "bpf_health")

@@ -5,9 +5,12 @@
 
 - desired.py: bpf_collection's options, declared once (argument spec), checked into a Desired
 - observed.py: what is pinned for a collection, read once, as plain data
-- plan.py: the pure decision (no-op, create, replace, remove; per map reuse, migrate, recreate) and its diff
+- plan.py: the pure decision (no-op, create, replace, remove, rollback, prune; per map reuse, migrate, recreate)
+  and its diff
 - apply.py: carrying out a plan: build beside the live version, swap, move links, remove the old one
-- versions.py: the live and staging versions: swap, recovery after an interrupted run, roll back
+- versions.py: the live, staging and kept versions: swap, keep, recovery after an interrupted run, roll back
+- rollback.py: carrying out a rollback: the kept version live again, entries copied back, links moved
+- health.py: bpf_health: links on live programs, run counts over a window, map conditions
 - version_links.py: a version's links on upgrade and removal: re-made, re-pointed, put back, detached
 - collection.py: converge one collection: lock, recover, observe, plan, apply (bpf_collection's backend)
 - lock.py: the per-collection lock every writer takes

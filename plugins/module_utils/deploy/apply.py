@@ -7,9 +7,10 @@ A new version is built in ``name__staging`` (reusing the live maps the plan
 reuses, so their data survives, and copying entries into resized ones),
 its links are checked and those the kernel cannot re-point are made again,
 then the two directories are swapped atomically, the other links move over,
-and the old version is removed. A failure before the swap leaves the host
+and the old version becomes the kept one (``name__kept``, unattached, with
+keep_versions 1) or is removed. A failure before the swap leaves the host
 as it was; a failure while links move after it puts the previous version
-back (see versions.roll_back).
+back (see versions.roll_back). A rollback is carried out by rollback.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,7 +22,9 @@ import hashlib
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import STATE_PIN, create_state_map
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import drop_pin_root, make_pin_root, roll_back, swap_in
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import memlock_figures, observe_kept
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import (
+    drop_pin_root, keep_previous, make_pin_root, roll_back, swap_in)
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import MAPS_DIR, PROGS_DIR, pin_name, remove_tree
@@ -42,6 +45,7 @@ def apply(desired, pins, observed, p):
         detach_netlink(pins.live)
         remove_tree(pins.live)
         remove_tree(pins.staging)
+        remove_tree(pins.kept)
         return {"maps": [], "programs": [], "pin_root_removed": drop_pin_root(pins)}
     make_pin_root(pins)
     remove_tree(pins.staging)
@@ -69,8 +73,13 @@ def apply(desired, pins, observed, p):
                 link_warnings.extend(carry_links(pins.staging, observed.record, pins.live)[0])
             except LoaderError as e:
                 raise roll_back(pins, e) from e
-        remove_tree(pins.staging)
-        result = _result(pins, p, loaded, migrated)
+        if observed.exists and desired.keep_versions and observed.record is not None and not observed.problems:
+            keep_previous(pins)
+        else:
+            remove_tree(pins.staging)
+            if not desired.keep_versions:
+                remove_tree(pins.kept)
+        result = _result(pins, p, loaded, migrated, observe_kept(pins.kept))
     finally:
         loaded.close()
     result["warnings"] = list(loaded.warnings) + link_warnings
@@ -146,10 +155,11 @@ def _open_live_map(name, old):
     return fd
 
 
-def _result(pins, p, loaded, migrated):
+def _result(pins, p, loaded, migrated, kept=None):
     """The result entries of the loaded version, in name order, with the
     memlock figures read again (maps without preallocation grew as entries
-    were copied in)."""
+    were copied in), and those of the kept version ``kept`` (a Kept, or
+    None) where it does not share them."""
     result = {"maps": [], "programs": []}
     after = {"maps": {}, "programs": {}, "estimate": {"maps": {}, "programs": {}}}
     for lm in sorted(loaded.maps.values(), key=lambda m: m.name):
@@ -169,5 +179,10 @@ def _result(pins, p, loaded, migrated):
         after["programs"][pin_name(lp.name)] = lp.memlock
         entry["memlock_estimate"] = after["estimate"]["programs"][pin_name(lp.name)] = estimate_live_program(lp.fd)
         result["programs"].append(entry)
+    if kept is not None:
+        extra = memlock_figures({}, {}, kept, live_ids=set(lm.id for lm in loaded.maps.values()))
+        for kind in ("maps", "programs"):
+            after[kind].update(extra[kind])
+            after["estimate"][kind].update(extra["estimate"][kind])
     result["memlock_after"] = after
     return result

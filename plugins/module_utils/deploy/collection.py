@@ -18,7 +18,7 @@ import hashlib
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import observe
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import memlock_figures, observe
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.plan import (
     diff, new_version, plan, read_object, unchanged)
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import recover
@@ -41,7 +41,7 @@ def converge(desired, check_mode=False):
     pins = CollectionPins(desired.pin_root, desired.name)
     pins.check()
     with collection_lock(pins):
-        recovered = recover(pins) if not check_mode else []
+        recovered = recover(pins, desired.keep_versions) if not check_mode else []
         observed = observe(pins)
         data = read_object(desired.path) if desired.state == "present" and desired.path is not None else None
         digest = hashlib.sha256(data).hexdigest() if data is not None else desired.object_sha256
@@ -52,8 +52,16 @@ def converge(desired, check_mode=False):
         before = observed.memlock()
         predicted = None
         if p.changed and (check_mode or desired.memlock_budget is not None):
-            predicted = {} if p.action == "remove" else predicted_memlock(observed, p, desired.programs,
-                                                                          layout=_kernel_layout(desired))
+            if p.action in ("rollback", "prune"):
+                kept = observed.kept
+                predicted = (memlock_figures(kept.maps, kept.programs) if p.action == "rollback" else
+                             memlock_figures(observed.maps, observed.programs))
+            elif p.action == "remove":
+                predicted = {}
+            else:
+                predicted = predicted_memlock(observed, p, desired.programs, layout=_kernel_layout(desired))
+                if observed.exists and desired.keep_versions and observed.record is not None:
+                    _add_kept_prediction(predicted, observed, p)
             refusal = over_budget(desired.name, desired.memlock_budget, predicted)
             if refusal is not None:
                 raise refusal
@@ -74,6 +82,8 @@ def converge(desired, check_mode=False):
             if p.changed:
                 result["bpf_memlock"]["predicted"] = True
             return result
+        if p.action in ("rollback", "prune"):
+            return _rolled_back(result, desired, pins, observed, p, before)
         from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.apply import apply
 
         applied = apply(desired, pins, observed, p)
@@ -89,6 +99,35 @@ def converge(desired, check_mode=False):
         return result
 
 
+def _rolled_back(result, desired, pins, observed, p, before):
+    """Carry out a rollback (or the removal of the kept version) and report
+    the version live after it, as observed again."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.rollback import apply_rollback, prune
+
+    done = apply_rollback(pins, observed, p) if p.action == "rollback" else prune(pins)
+    result["warnings"] = list(done["warnings"])
+    after = observe(pins)
+    result["maps"] = _observed_entries(after, "maps")
+    for entry in result["maps"]:
+        if entry["name"] in p.map_actions:
+            entry["action"] = p.map_actions[entry["name"]][0]
+            entry["migrated_entries"] = done["migrated"].get(entry["name"])
+    result["programs"] = _observed_entries(after, "programs")
+    result["bpf_memlock"] = memlock_delta(desired.name, before, after.memlock())
+    return result
+
+
+def _add_kept_prediction(predicted, observed, p):
+    """An upgrade keeps the live version: its maps that the new version
+    does not reuse, and its programs, stay loaded (``kept/<pin>``)."""
+    reused = set(old["id"] for action, old in p.map_actions.values() if action == "reuse" and old)
+    for kind, objs in (("maps", dict((n, o) for n, o in observed.maps.items() if o["id"] not in reused)),
+                       ("programs", observed.programs)):
+        for n, o in objs.items():
+            predicted[kind]["kept/" + n] = o["memlock"]
+            predicted["estimate"][kind]["kept/" + n] = o["memlock_estimate"]
+
+
 def _footprint(figures):
     """The figures that show what a collection really holds on this kernel
     (the kernel's from 6.4, else our estimate: docs/memlock.md)."""
@@ -101,6 +140,8 @@ def _summary(result, desired, observed, before):
     and program's figures, and no diff (there is none to show)."""
     result["object_sha256"] = (observed.record or {}).get("object_sha256")
     result["counts"] = {"maps": len(observed.maps), "programs": len(observed.programs)}
+    if observed.kept is not None:
+        result["kept_object_sha256"] = observed.kept.record.get("object_sha256")
     result["bpf_memlock"] = memlock_delta(desired.name, before, before, per_object=False)
     return result
 

@@ -15,7 +15,9 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.names import DE
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.values import Record
 
-STATES = ("present", "absent")
+STATES = ("present", "absent", "rolled_back")
+# How many previous versions stay loaded (unattached) for a rollback.
+KEEP_VERSIONS = (0, 1)
 INCOMPATIBLE_POLICIES = ("migrate", "recreate", "fail")
 # How much a run that changes nothing reports: the controller processes and
 # stores every result, on every host and run, so a no-op says only totals.
@@ -41,6 +43,7 @@ ARGUMENT_SPEC = dict(
     on_incompatible_map=dict(type="str", default="migrate", choices=list(INCOMPATIBLE_POLICIES)),
     facts=dict(type="str", default="summary", choices=list(FACTS_LEVELS)),
     memlock_budget=dict(type="raw"),
+    keep_versions=dict(type="int", default=1),
 )
 
 
@@ -61,9 +64,9 @@ class Desired(Record):
 
     __slots__ = ("name", "pin_root", "path", "state", "maps", "prealloc", "constants", "programs", "btf_path",
                  "on_incompatible_map", "kernel_btf", "btf_cache", "run_id", "object_sha256", "source", "facts",
-                 "memlock_budget")
+                 "memlock_budget", "keep_versions")
     _DEFAULTS = (None, "present", None, None, None, None, None, "migrate", None, "none", None, None, None,
-                 "summary", None)
+                 "summary", None, 1)
 
     def _check(self):
         for option, choices in (("state", STATES), ("on_incompatible_map", INCOMPATIBLE_POLICIES),
@@ -71,6 +74,9 @@ class Desired(Record):
             value = getattr(self, option)
             if value not in choices:
                 raise SpecError("%s %r: want one of %s" % (option, value, ", ".join(choices)))
+        if self.keep_versions not in KEEP_VERSIONS or isinstance(self.keep_versions, bool):
+            raise SpecError("keep_versions %r: want 0 (no previous version kept) or 1 (the previous version stays "
+                            "loaded, unattached, for a rollback)" % (self.keep_versions,))
         self.maps = self.maps or {}
         self.constants = self.constants or {}
         self.programs = sorted(self.programs) if self.programs else None
@@ -85,7 +91,8 @@ class Desired(Record):
                    btf_path=params["btf_path"], on_incompatible_map=params["on_incompatible_map"],
                    btf_cache=params["btf_cache"], run_id=run_id,
                    object_sha256=params["object_sha256"] if path is None else None, source=params["src"],
-                   facts=params["facts"], memlock_budget=params["memlock_budget"])
+                   facts=params["facts"], memlock_budget=params["memlock_budget"],
+                   keep_versions=params["keep_versions"])
 
     def options(self):
         """The options that define the deployed state, normalised as the

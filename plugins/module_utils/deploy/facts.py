@@ -26,7 +26,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
-    LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned)
+    KEPT_SUFFIX, LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
     accounting_mode, footprint_figure, rlimit_memlock)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
@@ -267,6 +267,8 @@ def collection_facts(pin_root):
     except OSError:
         return out
     for name in names:
+        if name.endswith(KEPT_SUFFIX):
+            continue   # reported with its collection, as 'kept'
         path = os.path.join(pin_root, name)
         record = read_state(path) if os.path.isdir(path) and not os.path.islink(path) else None
         if record is None:
@@ -282,6 +284,9 @@ def collection_facts(pin_root):
         out[name] = {"path": path, "object_sha256": record.get("object_sha256"), "options": record.get("options"),
                      "maps": sorted(record.get("maps", {})), "programs": sorted(record.get("programs", {})),
                      "links": links, "memlock": memlock, "memlock_estimate": estimate}
+        kept = read_state(path + KEPT_SUFFIX) if os.path.isdir(path + KEPT_SUFFIX) else None
+        if kept is not None:
+            out[name]["kept"] = {"path": path + KEPT_SUFFIX, "object_sha256": kept.get("object_sha256")}
     return out
 
 

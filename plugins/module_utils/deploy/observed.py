@@ -11,7 +11,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state, state_map_id
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     MAPS_DIR, PROGS_DIR, open_pinned, planted_symlinks)
@@ -23,19 +23,43 @@ _MAP_FIELDS = ("id", "path", "type", "key_size", "value_size", "max_entries", "f
 _PROG_FIELDS = ("id", "path", "type", "tag", "memlock")
 
 
+class Kept:
+    """The kept version (the previous one, loaded but unattached): its
+    ``record``, ``maps`` and ``programs`` (as Observed's) and ``state_id``
+    (the id of its state map, which names this very load)."""
+
+    def __init__(self, record, maps, programs, state_id=None):
+        self.record = record
+        self.maps = maps
+        self.programs = programs
+        self.state_id = state_id
+
+    def names(self, kind):
+        """{pin name: the object's own name} for 'maps' or 'programs'."""
+        return dict((e.get("pin"), n) for n, e in (self.record.get(kind) or {}).items())
+
+    def unshared(self, live_ids):
+        """(maps, programs) of this version not shared with the live one
+        (whose map ids are ``live_ids``; maps it reused are the same kernel
+        objects): what keeping it costs."""
+        return (dict((n, o) for n, o in self.maps.items() if o["id"] not in live_ids), self.programs)
+
+
 class Observed:
     """``exists`` (the live version's directory is there), ``record`` (its
     state record, or None), ``maps`` and ``programs`` ({pin name: {id,
     path, type, ..., memlock, memlock_estimate}}), ``symlinks`` (planted
-    symlinks among the pins) and ``problems`` (why the version does not
-    match its own record)."""
+    symlinks among the pins), ``problems`` (why the version does not
+    match its own record) and ``kept`` (the kept previous version, a Kept,
+    or None)."""
 
-    def __init__(self, exists, record, maps, programs, symlinks=()):
+    def __init__(self, exists, record, maps, programs, symlinks=(), kept=None):
         self.exists = exists
         self.record = record
         self.maps = maps
         self.programs = programs
         self.symlinks = list(symlinks)
+        self.kept = kept
         self.problems = self._check()
 
     def _check(self):
@@ -59,15 +83,31 @@ class Observed:
         return problems
 
     def memlock(self):
-        """The kernel's figures and our estimates, as memlock_delta takes them."""
-        return {"maps": dict((n, o["memlock"]) for n, o in self.maps.items()),
-                "programs": dict((n, o["memlock"]) for n, o in self.programs.items()),
-                "estimate": {"maps": dict((n, o["memlock_estimate"]) for n, o in self.maps.items()),
-                             "programs": dict((n, o["memlock_estimate"]) for n, o in self.programs.items())}}
+        """The kernel's figures and our estimates, as memlock_delta takes them;
+        the kept version's objects (those it does not share with the live
+        one) are counted too, named ``kept/<pin>``."""
+        return memlock_figures(self.maps, self.programs, self.kept)
 
     def names(self, kind):
         """{pin name: the object's own name} for 'maps' or 'programs'."""
         return dict((e.get("pin"), n) for n, e in ((self.record or {}).get(kind) or {}).items())
+
+
+def memlock_figures(maps, programs, kept=None, live_ids=None):
+    """memlock_delta's figures of a version's maps and programs, with those
+    of the kept version ``kept`` it does not share (``kept/<pin>``;
+    ``live_ids``: the live map ids, default those of ``maps``)."""
+    figures = {"maps": {}, "programs": {}, "estimate": {"maps": {}, "programs": {}}}
+    sides = [("", maps, programs)]
+    if kept is not None:
+        ids = live_ids if live_ids is not None else set(o["id"] for o in maps.values())
+        sides.append(("kept/",) + kept.unshared(ids))
+    for prefix, side_maps, side_programs in sides:
+        for kind, objs in (("maps", side_maps), ("programs", side_programs)):
+            for n, o in objs.items():
+                figures[kind][prefix + n] = o["memlock"]
+                figures["estimate"][kind][prefix + n] = o["memlock_estimate"]
+    return figures
 
 
 def observe(pins):
@@ -76,7 +116,20 @@ def observe(pins):
     record = read_state(pins.live) if exists else None
     maps = _read(os.path.join(pins.live, MAPS_DIR), "map", _MAP_FIELDS)
     programs = _read(os.path.join(pins.live, PROGS_DIR), "prog", _PROG_FIELDS)
-    return Observed(exists, record, maps, programs, planted_symlinks(pins.live) if exists else ())
+    return Observed(exists, record, maps, programs, planted_symlinks(pins.live) if exists else (),
+                    kept=observe_kept(pins.kept))
+
+
+def observe_kept(directory):
+    """The Kept version pinned in ``directory``, or None when there is none
+    (or it has no state record of ours)."""
+    if not os.path.isdir(directory) or os.path.islink(directory):
+        return None
+    record = read_state(directory)
+    if record is None:
+        return None
+    return Kept(record, _read(os.path.join(directory, MAPS_DIR), "map", _MAP_FIELDS),
+                _read(os.path.join(directory, PROGS_DIR), "prog", _PROG_FIELDS), state_map_id(directory))
 
 
 def _read(directory, kind, fields):

@@ -30,11 +30,15 @@ _NEVER_REUSED = frozenset((uapi.BPF_MAP_TYPE_PROG_ARRAY, uapi.BPF_MAP_TYPE_PERF_
 
 
 class Plan:
-    """The decision: ``action`` is 'none', 'create', 'replace' or 'remove';
-    ``reasons`` say why; ``map_actions`` gives per map what happens to its
-    data ((action, the live map's observed entry or None), action one of
-    create, reuse, migrate, recreate); ``warnings`` what the caller should
-    read."""
+    """The decision: ``action`` is 'none', 'create', 'replace', 'remove',
+    'rollback' (the kept version goes live) or 'prune' (the kept version is
+    removed); ``reasons`` say why; ``map_actions`` gives per map what
+    happens to its data ((action, the live map's observed entry or None),
+    action one of create, reuse, migrate, recreate; for a rollback, per map
+    of the kept version, one of shared (the same map), migrate (the live
+    entries are copied back), keep (its own entries stay: the live map's
+    cannot be copied) or own (a map of its own version: data sections,
+    program arrays)); ``warnings`` what the caller should read."""
 
     def __init__(self, action, reasons, new=None, map_actions=None, warnings=None):
         self.action = action
@@ -128,10 +132,14 @@ def plan(desired, observed, digest, new=None, staging_exists=False):
     object's SHA-256; ``new`` the NewVersion, needed only when the
     collection must change (ObjectNeeded otherwise)."""
     if desired.state == "absent":
-        if observed.exists or staging_exists:
+        if observed.exists or staging_exists or observed.kept is not None:
             return Plan("remove", ["collection is deployed; state is absent"])
         return Plan("none", [])
+    if desired.state == "rolled_back":
+        return plan_rollback(desired, observed)
     if unchanged(desired, observed, digest):
+        if not desired.keep_versions and observed.kept is not None:
+            return Plan("prune", ["keep_versions is 0: the kept version is removed"])
         return Plan("none", [])
     if new is None:
         raise ObjectNeeded("collection '%s': the object is needed to change it" % desired.name)
@@ -149,6 +157,59 @@ def plan(desired, observed, digest, new=None, staging_exists=False):
     for m in new.spec.maps.values():
         map_actions[m.name] = _map_action(desired, observed.maps.get(pin_name(m.name)), m, new, reasons, warnings)
     return Plan("replace" if observed.exists else "create", reasons, new, map_actions, warnings)
+
+
+def plan_rollback(desired, observed):
+    """The Plan that makes the kept version live again, or 'none' when the
+    live version is already the one a rollback made. Raises LoaderError
+    when there is nothing to roll back to."""
+    record, kept = observed.record, observed.kept
+    if observed.exists and record is not None and record.get("rolled_back_from"):
+        return Plan("none", [])
+    if not observed.exists or record is None:
+        raise LoaderError("collection '%s': not deployed (or not by ebpf.deploy), so there is nothing to roll back"
+                          % desired.name)
+    if kept is None:
+        raise LoaderError("collection '%s': no kept version to roll back to; nothing changed" % desired.name,
+                          hint="a version is kept when an upgrade replaces it with keep_versions: 1 (the default)")
+    for kind, pinned in (("program", kept.programs), ("map", kept.maps)):
+        for name, entry in sorted((kept.record.get(kind + "s") or {}).items()):
+            obj = pinned.get(entry.get("pin"))
+            if obj is None or obj["id"] != entry.get("id"):
+                raise LoaderError("collection '%s': the kept version's %s '%s' is %s; it cannot be rolled back to, "
+                                  "nothing changed" % (desired.name, kind, name,
+                                                       "not pinned" if obj is None else "not the one it recorded"))
+    reasons = ["rolling back to the kept version (object %s)" % (kept.record.get("object_sha256") or "?")[:12]]
+    warnings, map_actions = [], {}
+    for name, entry in sorted((kept.record.get("maps") or {}).items()):
+        pin = entry.get("pin")
+        own, live = kept.maps[pin], observed.maps.get(pin)
+        if live is None:
+            action = "keep"
+        elif live["id"] == own["id"]:
+            action = "shared"
+        elif name.startswith(".") or own["type"] in _NEVER_REUSED:
+            action = "own"
+        elif (all(live[k] == own[k] for k in ("type", "key_size", "value_size"))
+              and uapi.holds_plain_data(own["type"])):
+            action = "migrate"
+        else:
+            action = "keep"
+            warnings.append("map '%s': the live map's entries cannot be copied back into the kept version's map "
+                            "(%s); it keeps the entries it had when it was replaced" % (name, _differences(live, own)))
+        if action in ("migrate", "keep") and live is not None:
+            reasons.append("map '%s': %s" % (name, "live entries copied back" if action == "migrate" else
+                                             "the kept version's own entries"))
+        map_actions[name] = (action, live)
+    return Plan("rollback", reasons, None, map_actions, warnings)
+
+
+def _differences(live, kept):
+    """What differs between a live map and a kept one, live -> kept."""
+    out = ["%s %s -> %s" % (what, fmt(live[k]), fmt(kept[k])) for what, k, fmt in (
+        ("type", "type", lambda t: uapi.MAP_TYPE_NAMES.get(t, t)), ("key size", "key_size", str),
+        ("value size", "value_size", str)) if live[k] != kept[k]]
+    return ", ".join(out) or "%s maps hold no plain data" % uapi.MAP_TYPE_NAMES.get(kept["type"], kept["type"])
 
 
 def _map_action(desired, old, m, new, reasons, warnings):
@@ -239,6 +300,13 @@ def diff(desired, observed, p):
               "programs": dict((n, o["tag"]) for n, o in observed.programs.items())}
     if p.action == "remove":
         return {"before": before, "after": {"maps": {}, "programs": {}}}
+    if p.action == "rollback":
+        kept = observed.kept
+        names = kept.names("maps")
+        maps = dict((n, describe_live_map(o) + " (%s)" % p.map_actions.get(names.get(n), ("own",))[0])
+                    for n, o in kept.maps.items())
+        return {"before": before, "after": {"maps": maps,
+                                            "programs": dict((n, o["tag"]) for n, o in kept.programs.items())}}
     if p.spec is None:
         return {"before": before, "after": before}
     maps = {}

@@ -80,3 +80,16 @@ def read_record(path):
     if not isinstance(record, dict) or record.get("version") != STATE_VERSION:
         return None
     return record
+
+
+def state_map_id(directory):
+    """The id of the state map pinned in version ``directory`` (None when
+    it cannot be read): it names one load of one version."""
+    try:
+        fd = syscalls.obj_get(os.path.join(directory, STATE_PIN))
+    except SyscallError:
+        return None
+    try:
+        return syscalls.map_info(fd).id
+    finally:
+        os.close(fd)

@@ -23,7 +23,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
-    LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, STAGING_SUFFIX, make_dirs)
+    KEPT_SUFFIX, LINKS_DIR, LINK_REQUESTS_DIR, PROGS_DIR, STAGING_SUFFIX, make_dirs)
 
 
 class LinkRewireError(LoaderError):
@@ -185,10 +185,11 @@ def _remake_link(src, dst, dst_record, name, program):
     if record.get("program") not in (None, program):
         raise LinkRewireError("link '%s' runs program '%s' but its request record names '%s'" % (
             name, program, record["program"]))
-    # Either version may be the staging one: the collection is named by the live one.
+    # Either version may be the staging (or kept) one: the collection is named by the live one.
     pin_root, collection = os.path.split(dst)
-    if collection.endswith(STAGING_SUFFIX):
-        collection = collection[:-len(STAGING_SUFFIX)]
+    for suffix in (STAGING_SUFFIX, KEPT_SUFFIX):
+        if collection.endswith(suffix):
+            collection = collection[:-len(suffix)]
     try:
         remake_link(pin_root, collection, dst, dst_record, dict(record, name=name), program,
                     replaces=os.path.join(src, LINKS_DIR, name))

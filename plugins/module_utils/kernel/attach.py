@@ -21,6 +21,7 @@ import errno
 import os
 import socket
 import struct
+import time
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, syscalls, uapi
@@ -202,6 +203,10 @@ def attach_tracing(prog_fd, what="tracing"):
     return syscalls.raw_tracepoint_open(prog_fd, None, what=what)
 
 
+# How often attach_tracepoint retries EEXIST, 10 ms apart.
+_EEXIST_RETRIES = 100
+
+
 def perf_event_open(attr, what, pid=-1, cpu=0):
     nr = _NR_PERF_EVENT_OPEN.get(os.uname().machine)
     if nr is None:
@@ -240,14 +245,26 @@ def tracepoint_id(category, name):
 
 
 def attach_tracepoint(prog_fd, category, name, what="tracepoint"):
-    """A tracepoint through a perf event and a perf link (Linux 5.15+)."""
+    """A tracepoint through a perf event and a perf link (Linux 5.15+).
+
+    A tracepoint runs a program at most once: the kernel refuses it again
+    (EEXIST) while an earlier link of the same program is still attached,
+    which includes the moment after its last pin went, as the kernel frees
+    links in a deferred work item. That is retried for up to a second (a
+    rollback re-attaches the very program an upgrade detached)."""
     attr = PERF_EVENT_ATTR.pack(PERF_TYPE_TRACEPOINT, PERF_EVENT_ATTR.size, tracepoint_id(category, name),
                                 0, 0, 0, 0, 0, 0, 0, 0)
-    pfd = perf_event_open(attr, what)
-    try:
-        return perf_link(prog_fd, pfd, what)
-    finally:
-        os.close(pfd)
+    for attempt in range(_EEXIST_RETRIES + 1):
+        pfd = perf_event_open(attr, what)
+        try:
+            return perf_link(prog_fd, pfd, what)
+        except SyscallError as e:
+            if e.errno != errno.EEXIST or attempt == _EEXIST_RETRIES:
+                raise
+        finally:
+            os.close(pfd)
+        time.sleep(0.01)
+    raise AssertionError("unreachable")
 
 
 def pmu_type(pmu):

@@ -4,8 +4,9 @@
 """Where a collection lives in bpffs, and the moves that replace it.
 
 A collection ``name`` under ``pin_root`` owns ``pin_root/name`` (the live
-version) and ``pin_root/name__staging`` (a version being built, or the old
-one right after a swap). Names are checked so that nothing can escape
+version), ``pin_root/name__staging`` (a version being built, or the old
+one right after a swap) and ``pin_root/name__kept`` (the previous version,
+loaded but unattached, that a rollback makes live again). Names are checked so that nothing can escape
 pin_root: no path separators, no '..', no dots at all (bpffs refuses them),
 and no symlinks on the way.
 """
@@ -25,6 +26,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, sy
 
 BPF_FS_MAGIC = 0xcafe4a11
 STAGING_SUFFIX = "__staging"
+KEPT_SUFFIX = "__kept"
 # Inside a version: maps/<map>, progs/<program>, links/<link>, state.
 MAPS_DIR = "maps"
 PROGS_DIR = "progs"
@@ -50,9 +52,10 @@ def pin_name(name):
 
 def check_name(what, name):
     """Raise LoaderError unless ``name`` is a safe single bpffs path component."""
-    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(STAGING_SUFFIX):
-        raise LoaderError("%s %r: use 1-200 letters, digits, '_' or '-' (no '/', '.', or '%s' suffix)" % (
-            what, name, STAGING_SUFFIX))
+    if (not isinstance(name, str) or not _NAME.match(name) or name.endswith(STAGING_SUFFIX)
+            or name.endswith(KEPT_SUFFIX)):
+        raise LoaderError("%s %r: use 1-200 letters, digits, '_' or '-' (no '/', '.', or '%s' or '%s' suffix)" % (
+            what, name, STAGING_SUFFIX, KEPT_SUFFIX))
     return name
 
 
@@ -77,6 +80,7 @@ class CollectionPins:
         self.name = check_name("collection name", name)
         self.live = os.path.join(pin_root, name)
         self.staging = self.live + STAGING_SUFFIX
+        self.kept = self.live + KEPT_SUFFIX
 
     def check(self):
         """Raise LoaderError if pin_root is not a real directory on bpffs
@@ -103,7 +107,7 @@ class CollectionPins:
             if os.path.islink(path):
                 raise LoaderError("pin_root '%s': '%s' is a symlink; refusing to follow it" % (root, path))
             path = os.path.dirname(path)
-        for path in (self.live, self.staging):
+        for path in (self.live, self.staging, self.kept):
             if os.path.islink(path):
                 raise LoaderError("'%s' is a symlink; refusing to follow it" % path)
 

@@ -51,6 +51,7 @@ LINK_CREATE_UPROBE_MULTI_ATTR = struct.Struct("=IIIIQQQQIII4x")
 LINK_CREATE_NETFILTER_ATTR = struct.Struct("=IIIIIIiI")
 LINK_UPDATE_ATTR = struct.Struct("=IIII")
 LINK_DETACH_ATTR = struct.Struct("=I")
+ENABLE_STATS_ATTR = struct.Struct("=I")
 RAW_TRACEPOINT_OPEN_ATTR = struct.Struct("=QI4xQ")
 PROG_ATTACH_ATTR = struct.Struct("=IIIII")
 # struct bpf_btf_info: btf (ptr), btf_size, id, name (ptr), name_len, kernel_btf
@@ -396,6 +397,14 @@ def prog_test_run(fd, data=b"", repeat=1, data_size_out=0, ctx=None, what="progr
     retval = struct.unpack_from("=I", attr, 4)[0]
     out_size = struct.unpack_from("=I", attr, 12)[0]
     return retval, (dout.raw[:out_size] if dout is not None else b"")
+
+
+def enable_stats(stats_type=uapi.BPF_STATS_RUN_TIME, what="enable run-time statistics"):
+    """BPF_ENABLE_STATS (5.8+): an fd that keeps the kernel counting every
+    program's run_cnt and run_time_ns while it is open; closing it stops
+    the count (unless kernel.bpf_stats_enabled holds it on), and the sysctl
+    itself is never changed."""
+    return bpf(uapi.BPF_ENABLE_STATS, _attr(ENABLE_STATS_ATTR, stats_type), what)
 
 
 def link_create(prog_fd, target, attach_type, flags=0, u1=0, u2=0, u3=0, what="link"):

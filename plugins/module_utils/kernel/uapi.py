@@ -83,6 +83,8 @@ BPF_LINK_UPDATE = 29
 BPF_LINK_GET_FD_BY_ID = 30
 BPF_LINK_GET_NEXT_ID = 31
 BPF_ENABLE_STATS = 32
+# enum bpf_stats_type: run_time_ns and run_cnt of every program (5.8+).
+BPF_STATS_RUN_TIME = 0
 BPF_ITER_CREATE = 33
 BPF_LINK_DETACH = 34
 BPF_PROG_BIND_MAP = 35
