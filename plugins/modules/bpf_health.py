@@ -178,6 +178,8 @@ hint:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# First: the rest of module_utils is then compiled once per host, not per task.
+from ansible_collections.ebpf.deploy.plugins.module_utils import bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.health import ARGUMENT_SPEC, check_health
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 

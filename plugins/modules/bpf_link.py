@@ -266,6 +266,12 @@ links:
     action:
       description: C(attach), C(update), C(replace), C(detach) or C(none).
       type: str
+    warning:
+      description:
+        - Only for a C(detach) whose link another process still holds open (an fd of it), which keeps it running
+          until that process lets go. Otherwise the task returns once the kernel has released the link.
+      type: str
+      returned: when it applies
   sample:
     - name: count_packets__xdp_eth0
       pin: /sys/fs/bpf/ebpf_deploy/counter/links/count_packets__xdp_eth0

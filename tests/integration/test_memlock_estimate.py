@@ -254,8 +254,10 @@ def _create(case, fds):
                                  **kwargs)
     except SyscallError as e:
         # Types that depend on the kernel's configuration (BPF LSM, XDP
-        # sockets, arena) may be missing; the others must be creatable.
-        if case.map_type in OPTIONAL_TYPES and e.errno in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
+        # sockets, arena) may be missing, or refused to this process (an
+        # arena, EPERM, where the machine runs us without some capability);
+        # the others must be creatable.
+        if case.map_type in OPTIONAL_TYPES and e.errno in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP, errno.EPERM):
             pytest.skip("%s cannot be created here: %s" % (case.id, e))
         raise
     fds.append(fd)

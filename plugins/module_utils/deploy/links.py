@@ -659,6 +659,11 @@ def apply_step(step):
             os.close(fd)
         os.unlink(path)
         _drop_request(step.links_dir, step.att.name)
+        # Perf-event links cannot be detached: only their release does it.
+        # Detached means detached when the task returns.
+        if not syscalls.wait_released("link", step.existing["link_id"]):
+            entry["warning"] = "link %d still held by another process: it keeps running until that lets go" % (
+                step.existing["link_id"])
         return entry
     prog_fd = syscalls.obj_get(step.prog.pin)
     try:

@@ -18,6 +18,7 @@ import ctypes
 import errno
 import os
 import struct
+import time
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, uapi
@@ -516,6 +517,25 @@ def next_id(kind, start):
             return None
         raise
     return struct.unpack_from("=I", attr, 4)[0]
+
+
+def wait_released(kind, obj_id, timeout=2.0):
+    """Wait until the kernel has freed map/prog/link ``obj_id``: the last
+    reference to a pinned object goes when bpffs frees the inode, after an
+    RCU grace period and in deferred work, so an unpinned link may still
+    run for a moment. True once it is gone, False after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = get_fd_by_id(kind, obj_id)
+        except SyscallError as e:
+            if e.errno == errno.ENOENT:
+                return True
+            raise
+        os.close(fd)
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
 
 
 def _fdinfo_field(key, base=10):
