@@ -12,6 +12,7 @@ import struct
 
 import pytest
 
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_cache
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
@@ -31,6 +32,11 @@ def bl(bpf_build, pin_dir):
     yield pin_dir, verdict
     os.close(prog)
     converge(Desired("bl", pin_dir, state="absent"))
+    for name in ("blocklist", "slots", "flows"):
+        kept = os.path.join(entries_cache.CACHE_DIR, entries_cache.cache_name(os.path.join(pin_dir, "bl", "maps",
+                                                                                           name)))
+        if os.path.exists(kept):
+            os.unlink(kept)
 
 
 def read_back(pin_dir, name="blocklist"):
@@ -162,3 +168,64 @@ def test_module_check_apply_idempotent_and_refusals(bl, tmp_path):
     assert refused["failed"] and "remote_src: true" in refused["msg"]
     assert mixed["failed"] and "instead of entries" in mixed["msg"]
     assert verdict(499) == 500 and len(read_back(pin_dir)) == 500
+
+
+def test_kept_entries_serve_the_next_run_and_are_never_trusted_blindly(bl, tmp_path):
+    pin_dir, verdict = bl
+    cache = str(tmp_path / "kept")
+    path = write(tmp_path, "k.csv", "key,value\n" + "".join("%d,%d\n" % (k, k % 7) for k in range(5000)))
+    first = sync(pin_dir, path, exclusive=True, cache_dir=cache)
+    assert first["encoded_from"] == "file" and first["written"] == 5000 and not first["warnings"]
+    kept = os.path.join(cache, entries_cache.cache_name(os.path.join(pin_dir, "bl", "maps", "blocklist")))
+    assert os.stat(kept).st_mode & 0o777 == 0o600 and os.stat(cache).st_mode & 0o777 == 0o700
+    again = sync(pin_dir, path, exclusive=True, cache_dir=cache)
+    assert again["encoded_from"] == "kept" and not again["changed"] and again["counts"]["unchanged"] == 5000
+    # Only the digest (the controller's first call): the kept entries serve.
+    digest = entries_cache.file_sha256(path)
+    assert not sync(pin_dir, None, exclusive=True, cache_dir=cache, digest=digest, source="k.csv")["changed"]
+    # Another writer changed the map: the kept entries (not the file) restore it.
+    fd = syscalls.obj_get(os.path.join(pin_dir, "bl", "maps", "blocklist"))
+    try:
+        syscalls.map_delete(fd, struct.pack("=Q", 12))
+        syscalls.map_update(fd, struct.pack("=Q", 13), struct.pack("=I", 99))
+        syscalls.map_update(fd, struct.pack("=Q", 77777), struct.pack("=I", 1))
+    finally:
+        os.close(fd)
+    fixed = sync(pin_dir, None, exclusive=True, cache_dir=cache, digest=digest, source="k.csv")
+    assert fixed["encoded_from"] == "kept" and fixed["counts"] == {"added": 1, "changed": 1, "removed": 1,
+                                                                   "unchanged": 4998}
+    assert read_back(pin_dir) == dict((k, k % 7) for k in range(5000))
+    assert verdict(12) == 5 and verdict(13) == 6 and verdict(77777) == ABSENT
+    # A damaged cache file is removed and the file parsed; so is one that is not private.
+    with open(kept, "r+b") as f:
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    damaged = sync(pin_dir, path, exclusive=True, cache_dir=cache)
+    assert damaged["encoded_from"] == "file" and not damaged["changed"]
+    os.chmod(kept, 0o644)
+    assert sync(pin_dir, path, exclusive=True, cache_dir=cache)["encoded_from"] == "file"
+    with pytest.raises(SpecError) as e:
+        sync(pin_dir, None, exclusive=True, cache_dir=cache, digest="0" * 64, source="k.csv")
+    assert "not kept on this host" in str(e.value)
+    # Another file (or another format of the same map) is parsed, never served from the kept copy.
+    other = write(tmp_path, "o.csv", "key,value\n1,1\n")
+    assert sync(pin_dir, other, exclusive=True, cache_dir=cache)["encoded_from"] == "file"
+    assert read_back(pin_dir) == {1: 1}
+    # Check mode keeps nothing.
+    os.unlink(kept)
+    assert sync(pin_dir, path, cache_dir=cache, check_mode=True)["changed"] and not os.path.exists(kept)
+
+
+def test_kept_entries_of_a_shared_map_leave_other_entries(bl, tmp_path):
+    pin_dir, _verdict = bl
+    cache = str(tmp_path / "kept")
+    sync(pin_dir, write(tmp_path, "x.csv", "key,value\n100,1\n101,2\n"), cache_dir=cache)
+    path = write(tmp_path, "y.csv", "key,value\n1,10\n2,20\n")
+    assert sync(pin_dir, path, cache_dir=cache)["written"] == 2
+    again = sync(pin_dir, path, cache_dir=cache)
+    assert again["encoded_from"] == "kept" and not again["changed"] and again["counts"]["unchanged"] == 2
+    assert read_back(pin_dir) == {100: 1, 101: 2, 1: 10, 2: 20}
+    wiped = sync(pin_dir, path, exclusive=True, cache_dir=cache)
+    assert wiped["encoded_from"] == "kept" and wiped["deleted"] == 2 and read_back(pin_dir) == {1: 10, 2: 20}

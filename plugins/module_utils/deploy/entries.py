@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import hashlib
 import json
 import os
 import sys
@@ -87,7 +88,9 @@ class PinnedMap:
         info = syscalls.map_info(self.fd)
         copy_fields(self, info, "name", "type", "key_size", "value_size", "max_entries",
                     key_type_id="btf_key_type_id", value_type_id="btf_value_type_id")
-        self.btf = BTF.from_bytes(syscalls.btf_raw_by_id(info.btf_id), name=path) if info.btf_id else None
+        raw = syscalls.btf_raw_by_id(info.btf_id) if info.btf_id else None
+        self.btf = BTF.from_bytes(raw, name=path) if raw is not None else None
+        self.btf_sha256 = hashlib.sha256(raw).hexdigest() if raw is not None else None
         self.percpu = uapi.is_percpu(self.type)
         self.ncpus = possible_cpus() if self.percpu else 1
         self.slot = value_slot_size(self.type, self.value_size)

@@ -33,6 +33,7 @@ import sys
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
     PinnedMap, _canon, _collection_of, _formats, full_map, map_path, write_entry)
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_cache
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
@@ -337,8 +338,9 @@ class Reader:
         self.m = m
         self.batched = True
 
-    def entries(self):
-        """Yield (key, value) bytes of every element."""
+    def image(self):
+        """(keys, values, n): every element, packed (bytes), in the order
+        the kernel returns them."""
         m = self.m
         ks, vs = m.key_size, m.lookup_size
         chunks = syscalls.map_lookup_batches(m.fd, ks, vs, CHUNK, what=m.path)
@@ -348,16 +350,27 @@ class Reader:
             if e.errno not in syscalls.BATCH_UNSUPPORTED:
                 raise
             self.batched = False
+            keys, values = [], []
             for key in syscalls.map_keys(m.fd, ks, what=m.path):
                 value = syscalls.map_lookup(m.fd, key, vs, what=m.path)
                 if value is not None:
-                    yield key, value
-            return
+                    keys.append(key)
+                    values.append(value)
+            return b"".join(keys), b"".join(values), len(keys)
         if first is None:
-            return
-        for keys, values, n in _chain(first, chunks):
-            for i in range(n):
-                yield keys[i * ks:(i + 1) * ks], values[i * vs:(i + 1) * vs]
+            return b"", b"", 0
+        keys, values, n = [], [], 0
+        for k, v, count in _chain(first, chunks):
+            keys.append(k)
+            values.append(v)
+            n += count
+        return b"".join(keys), b"".join(values), n
+
+
+def pairs(keys, values, key_size, value_size):
+    """(key, value) bytes of packed ``keys`` and ``values``."""
+    return zip([k for (k,) in struct.iter_unpack("%ds" % key_size, keys)],
+               [v for (v,) in struct.iter_unpack("%ds" % value_size, values)])
 
 
 def _chain(first, rest):
@@ -510,40 +523,124 @@ class Writer:
                 syscalls.map_delete(m.fd, key, what=m.path)
 
 
+class EntriesNeeded(SpecError):
+    """Only the file's digest came (``entries_src`` on the controller), and
+    the host has not kept its entries: the caller sends the file and asks
+    again. Nothing was written."""
+
+
 def converge_entries_src(pin_root, ref, path, fmt=None, exclusive=False, state="present", key_format=None,
-                         value_format=None, check_mode=False):
+                         value_format=None, check_mode=False, digest=None, source=None, cache_dir=None):
     """Make the map hold the entries of file ``path`` (on this host);
     returns the result: counts, the syscalls used and a bounded diff.
-    Raises SpecError naming file, line and member, LoaderError when the map
-    is missing or the entries do not fit; on error nothing was written
-    (the file is encoded and the diff made before the first write)."""
-    fmt = file_format(path, fmt)
+
+    ``digest`` is the file's SHA-256 when the caller knows it (the action
+    plugin sends it first); ``path`` None means only the digest came: the
+    entries kept from an earlier run serve, else EntriesNeeded is raised.
+    ``source`` is what messages call the file (default ``path``). Raises
+    SpecError naming file, line and member, LoaderError when the map is
+    missing or the entries do not fit; on error nothing was written (the
+    file is encoded and the diff made before the first write)."""
+    source = source or path
+    fmt = file_format(source, fmt)
     key_formats = _formats(key_format, "key_format")
     value_formats = _formats(value_format, "value_format")
     mpath = map_path(pin_root, ref)
     pins = _collection_of(mpath)
+    sync = _Sync(mpath, path, source, fmt, exclusive, state, key_formats, value_formats, check_mode, digest,
+                 cache_dir)
     if pins is None:
-        return _converge(mpath, path, fmt, exclusive, state, key_formats, value_formats, check_mode)
+        return sync.run()
     with collection_lock(pins):
-        return _converge(mpath, path, fmt, exclusive, state, key_formats, value_formats, check_mode)
+        return sync.run()
 
 
-def _converge(mpath, path, fmt, exclusive, state, key_formats, value_formats, check_mode):
-    m = PinnedMap(mpath)
-    try:
-        wanted = load_wanted(m, path, fmt, state, key_formats, value_formats)
+class _Sync:
+    """One converge of a map with a file: the kept entries when the file's
+    digest and the map's layout match them, else the parsed file."""
+
+    def __init__(self, mpath, path, source, fmt, exclusive, state, key_formats, value_formats, check_mode,
+                 digest, cache_dir):
+        self.mpath, self.path, self.source, self.fmt = mpath, path, source, fmt
+        self.exclusive, self.state, self.check_mode = exclusive, state, check_mode
+        self.key_formats, self.value_formats = key_formats, value_formats
+        self.digest, self.cache_dir = digest, cache_dir
+        self.warnings = []
+
+    def run(self):
+        m = PinnedMap(self.mpath)
+        try:
+            return self._run(m)
+        finally:
+            m.close()
+
+    def _file_digest(self):
+        if self.digest is None:
+            try:
+                self.digest = entries_cache.file_sha256(self.path)
+            except (IOError, OSError) as e:
+                raise SpecError("entries_src '%s': cannot open: %s" % (self.source, e.strerror or e)) from e
+        return self.digest
+
+    def _run(self, m):
+        ks, vs = m.key_size, m.lookup_size
+        key = kept = None
+        if self.state == "present":
+            key = entries_cache.content_key(self._file_digest(), self.fmt, self.state, self.key_formats,
+                                            self.value_formats, m)
+            kept = entries_cache.load(key, m, self.cache_dir)
+        if kept is None and self.path is None:
+            raise EntriesNeeded("entries_src '%s': not kept on this host; send it" % self.source)
         reader = Reader(m)
-        p = plan_sync(m, reader.entries(), wanted, exclusive, state, key_formats, value_formats)
+        keys, values, n = reader.image()
+        if kept is not None and kept.keys == keys and kept.values == values:
+            # The map holds exactly the kept entries, that is the file's.
+            counts = {"added": 0, "changed": 0, "removed": 0, "unchanged": n}
+            diff = {"before": {"entries": {}}, "after": {"entries": {}, "counts": counts}}
+            return self._result(m, reader.batched, False, counts, n, 0, 0, diff, "kept")
+        if kept is not None:
+            wanted, source = kept.as_dict(ks, vs), "kept"
+        else:
+            wanted = load_wanted(m, self.path, self.fmt, self.state, self.key_formats, self.value_formats)
+            source = "file"
+        full = dict(wanted) if key is not None and not self.check_mode else None
+        p = plan_sync(m, pairs(keys, values, ks, vs), wanted, self.exclusive, self.state, self.key_formats,
+                      self.value_formats)
+        del keys, values
         writer = Writer(m)
-        if not check_mode:
+        if not self.check_mode:
             if p.removed:
                 writer.delete(p.removed)
             if p.changed_entries:
                 writer.update(p.changed_entries)
             if p.added:
                 writer.update(p.added.items())
-        mode = "batch" if reader.batched and writer.batched else "per-entry"
-        return {"changed": p.changed, "written": len(p.changed_entries) + len(p.added), "deleted": len(p.removed),
-                "entries": p.final, "map": m.path, "counts": p.counts(), "syscalls": mode, "diff": diff_of(p)}
-    finally:
-        m.close()
+        if full is not None:
+            self._keep(m, reader, key, full)
+        d = diff_of(p)
+        return self._result(m, reader.batched and writer.batched, p.changed, p.counts(), p.final,
+                            len(p.changed_entries) + len(p.added), len(p.removed), d, source)
+
+    def _keep(self, m, reader, key, full):
+        # Read the map back: the file's entries must all be there. Kept in
+        # the map's order, so that the next run compares bytes.
+        ks, vs = m.key_size, m.lookup_size
+        keys, values, n = reader.image()
+        current = dict(pairs(keys, values, ks, vs))
+        get = current.get
+        missing = sum(1 for k, v in full.items() if get(k) != v)
+        if missing:
+            self.warnings.append("map '%s': read back after the write, %d of the file's %d entries differ (does "
+                                 "another writer change it?); its entries are not kept" % (m.path, missing, len(full)))
+            return
+        if n != len(full):
+            order = [k for (k,) in struct.iter_unpack("%ds" % ks, keys) if k in full]
+            keys, values, n = b"".join(order), b"".join([full[k] for k in order]), len(order)
+        warning = entries_cache.store(key, m, keys, values, n, self.cache_dir)
+        if warning:
+            self.warnings.append(warning)
+
+    def _result(self, m, batched, changed, counts, final, written, deleted, diff, source):
+        return {"changed": changed, "written": written, "deleted": deleted, "entries": final, "map": m.path,
+                "counts": counts, "syscalls": "batch" if batched else "per-entry", "diff": diff,
+                "entries_sha256": self.digest, "encoded_from": source, "warnings": self.warnings}
