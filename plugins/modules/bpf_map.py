@@ -189,8 +189,6 @@ def main():
         module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
     if p["entries_src"] and (p["entries"] or p["state"] == "query"):
         module.fail_json(msg="entries_src: give it instead of entries, with state present or absent")
-    if p["entries_src"] and not p["remote_src"]:
-        module.fail_json(msg="entries_src: only a file on the managed host is supported for now; set remote_src: true")
 
     def converge():
         ref = map_ref(p["collection"], p["map"])
@@ -200,10 +198,14 @@ def main():
             module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
         if p["entries_src"]:
             # Only this path reads files (AnsiballZ compiles every import on every task).
-            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
-            return converge_entries_src(p["pin_root"], ref, p["entries_src"], fmt=p["entries_format"],
-                                        exclusive=p["exclusive"], state=p["state"], key_format=p["key_format"],
-                                        value_format=p["value_format"], check_mode=module.check_mode)
+            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import (
+                EntriesNeeded, converge_from_params)
+            try:
+                return converge_from_params(ref, p, module.check_mode)
+            except EntriesNeeded:
+                # Only the digest came and the host has not kept the entries:
+                # nothing was done; the action plugin sends the file.
+                module.exit_json(changed=False, entries_missing=True)
         return converge_entries(p["pin_root"], ref, p["entries"], exclusive=p["exclusive"], state=p["state"],
                                 key_format=p["key_format"], value_format=p["value_format"],
                                 check_mode=module.check_mode)

@@ -16,6 +16,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import file_sha256
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 
@@ -160,13 +161,16 @@ def test_module_check_apply_idempotent_and_refusals(bl, tmp_path):
                                  "remote_src": True, "exclusive": True}}
     local = {"ebpf.deploy.bpf_map": {"map": "bl/blocklist", "pin_root": pin_dir, "entries_src": path}}
     both = {"ebpf.deploy.bpf_map": dict(t["ebpf.deploy.bpf_map"], entries=[{"key": 1, "value": 1}])}
-    proc, (check, real, again, refused, mixed) = run_playbook(
-        tmp_path, [dict(t, check_mode=True), t, t, local, both], diff=True)
+    inner = {"ebpf.deploy.bpf_map": dict(t["ebpf.deploy.bpf_map"], entries_sha256="0" * 64)}
+    proc, (check, real, again, controller, mixed, internal) = run_playbook(
+        tmp_path, [dict(t, check_mode=True), t, t, local, both, inner], diff=True)
     assert check["changed"] and check["counts"]["added"] == 500, proc.stdout
     assert real["changed"] and real["syscalls"] == "batch" and real["written"] == 500
-    assert again["changed"] is False and again["written"] == 0
-    assert refused["failed"] and "remote_src: true" in refused["msg"]
+    assert again["changed"] is False and again["written"] == 0 and again["encoded_from"] == "kept"
+    # The same file from the controller: the digest alone finds the kept entries.
+    assert controller["changed"] is False and controller["entries_sent"] is False, proc.stdout
     assert mixed["failed"] and "instead of entries" in mixed["msg"]
+    assert internal["failed"] and "leave them unset" in internal["msg"]
     assert verdict(499) == 500 and len(read_back(pin_dir)) == 500
 
 
@@ -181,7 +185,7 @@ def test_kept_entries_serve_the_next_run_and_are_never_trusted_blindly(bl, tmp_p
     again = sync(pin_dir, path, exclusive=True, cache_dir=cache)
     assert again["encoded_from"] == "kept" and not again["changed"] and again["counts"]["unchanged"] == 5000
     # Only the digest (the controller's first call): the kept entries serve.
-    digest = entries_cache.file_sha256(path)
+    digest = file_sha256(path)
     assert not sync(pin_dir, None, exclusive=True, cache_dir=cache, digest=digest, source="k.csv")["changed"]
     # Another writer changed the map: the kept entries (not the file) restore it.
     fd = syscalls.obj_get(os.path.join(pin_dir, "bl", "maps", "blocklist"))
@@ -229,3 +233,47 @@ def test_kept_entries_of_a_shared_map_leave_other_entries(bl, tmp_path):
     assert read_back(pin_dir) == {100: 1, 101: 2, 1: 10, 2: 20}
     wiped = sync(pin_dir, path, exclusive=True, cache_dir=cache)
     assert wiped["encoded_from"] == "kept" and wiped["deleted"] == 2 and read_back(pin_dir) == {1: 10, 2: 20}
+
+
+def test_controller_file_sent_digest_first_once_per_host_and_run(bl, tmp_path, pin_dir):
+    from playbook_runner import run_playbook
+    pin_dir, verdict = bl
+    converge(Desired("bl2", pin_dir, path=os.path.join(os.path.dirname(__file__), "..", "bpf", "build",
+                                                       "blocklist.o")))
+    try:
+        items = dict((k * 3, k % 1000) for k in range(20000))
+        (tmp_path / "files").mkdir()
+        (tmp_path / "files" / "rules.csv").write_text("key,value\n" + "".join("%d,%d\n" % kv for kv in items.items()))
+
+        def task(ref, **kw):
+            return {"ebpf.deploy.bpf_map": dict({"map": ref, "pin_root": pin_dir, "entries_src": "rules.csv",
+                                                 "exclusive": True}, **kw)}
+        proc, (check, first, again, other, missing, wrong) = run_playbook(tmp_path, [
+            dict(task("bl/blocklist"), check_mode=True), task("bl/blocklist"), task("bl/blocklist"),
+            task("bl2/blocklist"), task("bl/blocklist", entries_src="nowhere.csv"),
+            task("bl/flows")], diff=True)
+        assert check["changed"] and check["entries_sent"] is True and check["counts"]["added"] == 20000, proc.stdout
+        # The run kept the file: the next task (and another map) need no copy.
+        assert first["changed"] and first["entries_sent"] is False and first["written"] == 20000, proc.stdout
+        assert first["counts"]["added"] == 20000  # check mode wrote nothing
+        assert again["changed"] is False and again["entries_sent"] is False and again["encoded_from"] == "kept"
+        assert other["changed"] and other["entries_sent"] is False and other["encoded_from"] == "file"
+        assert missing["failed"] and "entries_src 'nowhere.csv': not found on the controller; searched " in \
+            missing["msg"] and str(tmp_path) in missing["msg"]
+        assert wrong["failed"] and "rules.csv:2: " in wrong["msg"] and "/run/" not in wrong["msg"], wrong["msg"]
+        assert read_back(pin_dir) == items and verdict(2999 * 3) == 999 and verdict(1) == ABSENT
+        fd = syscalls.obj_get(os.path.join(pin_dir, "bl2", "maps", "blocklist"))
+        try:
+            assert syscalls.map_count(fd, 8, 4) == 20000
+        finally:
+            os.close(fd)
+        # Another run: the digest alone, nothing sent, nothing written.
+        proc, (later,) = run_playbook(tmp_path, [task("bl/blocklist")])
+        assert later["changed"] is False and later["entries_sent"] is False and later["written"] == 0, proc.stdout
+        assert later["counts"]["unchanged"] == 20000
+    finally:
+        converge(Desired("bl2", pin_dir, state="absent"))
+        kept = os.path.join(entries_cache.CACHE_DIR, entries_cache.cache_name(os.path.join(pin_dir, "bl2", "maps",
+                                                                                           "blocklist")))
+        if os.path.exists(kept):
+            os.unlink(kept)

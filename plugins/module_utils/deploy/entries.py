@@ -48,6 +48,10 @@ ARGUMENT_SPEC = dict(
     entries_src=dict(type="path"),
     remote_src=dict(type="bool", default=False),
     entries_format=dict(type="str", choices=["json", "jsonl", "yaml", "csv"]),
+    # Set by the action plugin for an entries_src on the controller.
+    entries_sha256=dict(type="str"),
+    entries_received=dict(type="path"),
+    run_id=dict(type="str"),
 )
 
 

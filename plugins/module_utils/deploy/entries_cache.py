@@ -39,15 +39,6 @@ _MAGIC = b"EBPFENT1"
 HEADER = struct.Struct("=8sQII32s32s")
 
 
-def file_sha256(path):
-    """SHA-256 (hex) of the file ``path``, read in 1 MiB chunks. Raises OSError."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def content_key(file_digest, fmt, state, key_formats, value_formats, m):
     """What the encoded entries depend on: the file's SHA-256 and format,
     the formats, the state, and the map's type, sizes and BTF (digest and

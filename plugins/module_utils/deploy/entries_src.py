@@ -35,6 +35,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import 
     PinnedMap, _canon, _collection_of, _formats, full_map, map_path, write_entry)
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_cache
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import file_sha256, shipped_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 
@@ -69,18 +70,20 @@ def file_format(path, fmt=None):
 # at a time.
 # ---------------------------------------------------------------------------
 
-def read_entries_file(path, fmt):
+def read_entries_file(path, fmt, name=None):
     """Yield (line number, entry) from the file ``path`` in format ``fmt``.
-    Raises SpecError naming the file and line for malformed input."""
+    Raises SpecError naming the file (``name``, default ``path``) and line
+    for malformed input."""
+    name = name or path
     try:
         f = io.open(path, "r", encoding="utf-8", newline="" if fmt == "csv" else None)
     except (IOError, OSError) as e:
-        raise SpecError("entries_src '%s': cannot open: %s" % (path, e.strerror or e)) from e
+        raise SpecError("entries_src '%s': cannot open: %s" % (name, e.strerror or e)) from e
     with f:
         try:
-            yield from _READERS[fmt](f, path)
+            yield from _READERS[fmt](f, name)
         except UnicodeDecodeError as e:
-            raise SpecError("entries_src '%s': not UTF-8 text (%s)" % (path, e.reason)) from e
+            raise SpecError("entries_src '%s': not UTF-8 text (%s)" % (name, e.reason)) from e
 
 
 def _read_jsonl(f, path):
@@ -290,17 +293,20 @@ def _scalar_code(btf, t):
     return None
 
 
-def load_wanted(m, path, fmt, state, key_formats, value_formats):
+def load_wanted(m, path, fmt, state, key_formats, value_formats, name=None):
     """The entries of file ``path`` encoded for map ``m``: {key bytes:
     value bytes} (b'' values with state=absent). Raises SpecError naming
-    file, line and member on the first bad entry. Cost: one dict of n
-    pairs of bytes; nothing else per entry outlives its line."""
+    file (``name``, default ``path``), line and member on the first bad
+    entry. Cost: one dict of n pairs of bytes; nothing else per entry
+    outlives its line."""
+    reading = read_entries_file(path, fmt, name)
+    path = name or path
     keys = Codec(m, "key", key_formats)
     values = Codec(m, "value", value_formats)
     present = state == "present"
     is_array = uapi.is_array(m.type)
     wanted = {}
-    for line, entry in read_entries_file(path, fmt):
+    for line, entry in reading:
         if entry.__class__ is not dict or "key" not in entry or len(entry) > 2 or (present and "value" not in entry):
             _bad_entry(path, line, entry, present)
         key = keys.encode(entry["key"], path, line)
@@ -577,7 +583,7 @@ class _Sync:
     def _file_digest(self):
         if self.digest is None:
             try:
-                self.digest = entries_cache.file_sha256(self.path)
+                self.digest = file_sha256(self.path)
             except (IOError, OSError) as e:
                 raise SpecError("entries_src '%s': cannot open: %s" % (self.source, e.strerror or e)) from e
         return self.digest
@@ -601,7 +607,8 @@ class _Sync:
         if kept is not None:
             wanted, source = kept.as_dict(ks, vs), "kept"
         else:
-            wanted = load_wanted(m, self.path, self.fmt, self.state, self.key_formats, self.value_formats)
+            wanted = load_wanted(m, self.path, self.fmt, self.state, self.key_formats, self.value_formats,
+                                 self.source)
             source = "file"
         full = dict(wanted) if key is not None and not self.check_mode else None
         p = plan_sync(m, pairs(keys, values, ks, vs), wanted, self.exclusive, self.state, self.key_formats,
@@ -644,3 +651,39 @@ class _Sync:
         return {"changed": changed, "written": written, "deleted": deleted, "entries": final, "map": m.path,
                 "counts": counts, "syscalls": "batch" if batched else "per-entry", "diff": diff,
                 "entries_sha256": self.digest, "encoded_from": source, "warnings": self.warnings}
+
+
+def converge_from_params(ref, p, check_mode):
+    """bpf_map's ``entries_src`` from the module's checked parameters ``p``:
+    a file on the host (``remote_src``), or one on the controller, whose
+    digest comes first (``entries_sha256``) and the file itself
+    (``entries_received``) only when the host has kept neither its entries
+    nor, in this run (``run_id``), the file. Raises EntriesNeeded then."""
+    kw = dict(fmt=p["entries_format"], exclusive=p["exclusive"], state=p["state"], key_format=p["key_format"],
+              value_format=p["value_format"], check_mode=check_mode)
+    src, sha = p["entries_src"], p["entries_sha256"]
+    if p["remote_src"]:
+        if sha or p["entries_received"]:
+            raise SpecError("entries_sha256, entries_received: internal to an entries_src on the controller; "
+                            "leave them unset")
+        return converge_entries_src(p["pin_root"], ref, src, **kw)
+    if not sha:
+        raise SpecError("entries_src: a file on the controller needs the ebpf.deploy.bpf_map action plugin (run "
+                        "it as a task, not with a raw module call); for a file on the host set remote_src: true")
+    run_id = p["run_id"] or "adhoc-%d" % os.getpid()
+    received = p["entries_received"]
+    if received:
+        shipped = shipped_object(src, sha, run_id, received=received, what="entries")
+        result = converge_entries_src(p["pin_root"], ref, shipped.path or received, digest=sha, source=src, **kw)
+    else:
+        try:
+            return dict(converge_entries_src(p["pin_root"], ref, None, digest=sha, source=src, **kw),
+                        entries_sent=False)
+        except EntriesNeeded:
+            shipped = shipped_object(src, sha, run_id, what="entries")
+            if shipped.path is None:
+                raise
+        result = converge_entries_src(p["pin_root"], ref, shipped.path, digest=sha, source=src, **kw)
+    result["warnings"] = shipped.warnings + result["warnings"]
+    result["entries_sent"] = bool(received)
+    return result
