@@ -299,12 +299,17 @@ def load_wanted(m, path, fmt, state, key_formats, value_formats, name=None):
     file (``name``, default ``path``), line and member on the first bad
     entry. Cost: one dict of n pairs of bytes; nothing else per entry
     outlives its line."""
-    reading = read_entries_file(path, fmt, name)
-    path = name or path
     keys = Codec(m, "key", key_formats)
     values = Codec(m, "value", value_formats)
     present = state == "present"
     is_array = uapi.is_array(m.type)
+    if fmt == "csv" and present and not is_array and keys.names is None and values.names is None and \
+            keys.fast is not None and values.fast is not None:
+        wanted = _load_scalar_csv(path, name or path, keys, values)
+        if wanted is not None:
+            return wanted
+    reading = read_entries_file(path, fmt, name)
+    path = name or path
     wanted = {}
     for line, entry in reading:
         if entry.__class__ is not dict or "key" not in entry or len(entry) > 2 or (present and "value" not in entry):
@@ -316,6 +321,49 @@ def load_wanted(m, path, fmt, state, key_formats, value_formats, name=None):
             raise SpecError("%s:%d: key %r: index beyond the array's %d entries" % (
                 path, line, entry["key"], m.max_entries))
         wanted[key] = values.encode(entry["value"], path, line) if present else b""
+    return wanted
+
+
+def _load_scalar_csv(path, name, keys, values):
+    """load_wanted for the common large case: a CSV of plain ``key,value``
+    integers into scalar key and value: one int() and one pack() per cell,
+    no per-row objects. A row it cannot take goes through the general
+    encoder (which names what is wrong, or takes hex and enumerator
+    names). None when the header is not ``key,value``."""
+    try:
+        f = io.open(path, "r", encoding="utf-8", newline="")
+    except (IOError, OSError) as e:
+        raise SpecError("entries_src '%s': cannot open: %s" % (name, e.strerror or e)) from e
+    with f:
+        rows = csv.reader(f)
+        try:
+            header = next(rows, None)
+            if header is None or [h.strip() for h in header] != ["key", "value"]:
+                return None
+            kpack, vpack = keys.fast.pack, values.fast.pack
+            wanted = {}
+            n = 0
+            for row in rows:
+                try:
+                    k, v = row
+                    wanted[kpack(int(k))] = vpack(int(v))
+                except (ValueError, struct.error):
+                    line = rows.line_num
+                    if not row:
+                        continue
+                    if len(row) != 2:
+                        raise SpecError("%s:%d: %d fields, the header has 2" % (name, line, len(row))) from None
+                    key = keys.encode(_cell(row[0]), name, line)
+                    if key in wanted:
+                        raise SpecError("%s:%d: key %r is listed twice" % (name, line, _cell(row[0]))) from None
+                    wanted[key] = values.encode(_cell(row[1]), name, line)
+                n += 1
+                if len(wanted) != n:
+                    raise SpecError("%s:%d: key %r is listed twice" % (name, rows.line_num, _cell(row[0])))
+        except UnicodeDecodeError as e:
+            raise SpecError("entries_src '%s': not UTF-8 text (%s)" % (name, e.reason)) from e
+        except csv.Error as e:
+            raise SpecError("%s:%d: not CSV: %s" % (name, rows.line_num, e)) from e
     return wanted
 
 
@@ -438,7 +486,7 @@ def plan_sync(m, current, wanted, exclusive, state, key_formats, value_formats):
     if present:
         p.added = wanted
         for key in wanted:
-            if len(p.sample["after"]) >= 3 * DIFF_SAMPLE:
+            if p.sample.get("_n", {}).get("added", 0) >= DIFF_SAMPLE:
                 break
             _sample(p, m, key, None, wanted[key], key_formats, value_formats)
     p.final = m.max_entries if is_array else p.current - len(removed) + len(p.added)
@@ -472,6 +520,14 @@ def diff_of(p):
                       "sampled": "at most %d entries of each kind shown" % DIFF_SAMPLE}}
 
 
+def _unzip(items):
+    keys, values = [], []
+    for key, value in items:
+        keys.append(key)
+        values.append(value)
+    return keys, values
+
+
 class Writer:
     """Writes and deletes in batches of CHUNK elements, or per entry where
     the kernel or map type has no batch command (``batched`` is False
@@ -483,15 +539,12 @@ class Writer:
 
     def update(self, items):
         """Write [(key, value)] (any iterable)."""
-        keys, values = [], []
-        for key, value in items:
-            keys.append(key)
-            values.append(value)
-            if len(keys) == CHUNK:
-                self._update_chunk(keys, values)
-                keys, values = [], []
-        if keys:
-            self._update_chunk(keys, values)
+        self.update_lists(*_unzip(items))
+
+    def update_lists(self, keys, values):
+        """Write keys[i] -> values[i] (two lists of bytes)."""
+        for start in range(0, len(keys), CHUNK):
+            self._update_chunk(keys[start:start + CHUNK], values[start:start + CHUNK])
 
     def _update_chunk(self, keys, values):
         m = self.m
@@ -621,7 +674,7 @@ class _Sync:
             if p.changed_entries:
                 writer.update(p.changed_entries)
             if p.added:
-                writer.update(p.added.items())
+                writer.update_lists(list(p.added), list(p.added.values()))
         if full is not None:
             self._keep(m, reader, key, full)
         d = diff_of(p)
@@ -634,8 +687,10 @@ class _Sync:
         ks, vs = m.key_size, m.lookup_size
         keys, values, n = reader.image()
         current = dict(pairs(keys, values, ks, vs))
-        get = current.get
-        missing = sum(1 for k, v in full.items() if get(k) != v)
+        missing = 0
+        if n != len(full) or current != full:
+            get = current.get
+            missing = sum(1 for k, v in full.items() if get(k) != v)
         if missing:
             self.warnings.append("map '%s': read back after the write, %d of the file's %d entries differ (does "
                                  "another writer change it?); its entries are not kept" % (m.path, missing, len(full)))
