@@ -8,7 +8,10 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
+import platform
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -277,3 +280,49 @@ def test_controller_file_sent_digest_first_once_per_host_and_run(bl, tmp_path, p
                                                                                            "blocklist")))
         if os.path.exists(kept):
             os.unlink(kept)
+
+
+# A child that cannot use the batch commands, as on a kernel before 5.6:
+# a seccomp filter answers EINVAL (an unknown command) to bpf() with
+# BPF_MAP_LOOKUP_BATCH (24), BPF_MAP_UPDATE_BATCH (26) or
+# BPF_MAP_DELETE_BATCH (27); every other call reaches the kernel.
+NO_BATCH_CHILD = r"""
+import ctypes, json, sys
+class Filter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+LD, JEQ, RET = 0x20, 0x15, 0x06
+insns = [(LD, 0, 0, 4), (JEQ, 0, 7, 0xC000003E), (LD, 0, 0, 0), (JEQ, 0, 5, 321), (LD, 0, 0, 16),
+         (JEQ, 2, 0, 24), (JEQ, 1, 0, 26), (JEQ, 0, 1, 27), (RET, 0, 0, 0x00050000 | 22), (RET, 0, 0, 0x7fff0000)]
+filters = (Filter * len(insns))(*[Filter(*i) for i in insns])
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0                      # PR_SET_NO_NEW_PRIVS
+prog = Prog(len(insns), filters)
+assert libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0     # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
+r = converge_entries_src(sys.argv[1], "bl/blocklist", sys.argv[2], exclusive=True, cache_dir=sys.argv[3])
+print(json.dumps({k: r[k] for k in ("changed", "counts", "syscalls", "encoded_from", "warnings")}))
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the seccomp filter is written for x86_64")
+def test_per_entry_fallback_where_the_kernel_has_no_batch_commands(bl, tmp_path):
+    pin_dir, verdict = bl
+    cache = str(tmp_path / "kept")
+    sync(pin_dir, write(tmp_path, "a.csv", "key,value\n" + "".join("%d,%d\n" % (k, k) for k in range(300))))
+    want = dict((k, k % 5) for k in range(100, 500))
+    path = write(tmp_path, "b.csv", "key,value\n" + "".join("%d,%d\n" % kv for kv in want.items()))
+
+    def child():
+        proc = subprocess.run([sys.executable, "-c", NO_BATCH_CHILD, pin_dir, path, cache], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+    r = child()
+    assert r["syscalls"] == "per-entry" and r["changed"] and not r["warnings"]
+    assert r["counts"] == {"added": 200, "changed": 200, "removed": 100, "unchanged": 0}
+    assert read_back(pin_dir) == want
+    assert [verdict(k) for k in (99, 100, 104, 499, 500)] == [ABSENT, 0, 4, 4, ABSENT]
+    again = child()
+    assert again["syscalls"] == "per-entry" and not again["changed"] and again["encoded_from"] == "kept"

@@ -520,6 +520,14 @@ def diff_of(p):
                       "sampled": "at most %d entries of each kind shown" % DIFF_SAMPLE}}
 
 
+def _refused(err, done, count):
+    # The command itself refused (no batch commands in this kernel or for
+    # this map type), before any element: the kernel leaves the count as
+    # given when it does not know the command, and says 0 when the map
+    # type lacks it. Anything else is a real failure part way.
+    return err.errno in syscalls.BATCH_UNSUPPORTED and done in (0, count)
+
+
 def _unzip(items):
     keys, values = [], []
     for key, value in items:
@@ -533,9 +541,9 @@ class Writer:
     the kernel or map type has no batch command (``batched`` is False
     after a fallback)."""
 
-    def __init__(self, m):
+    def __init__(self, m, batched=True):
         self.m = m
-        self.batched = True
+        self.batched = batched
 
     def update(self, items):
         """Write [(key, value)] (any iterable)."""
@@ -555,7 +563,7 @@ class Writer:
             done, err = failed
             if err.errno == errno.E2BIG:
                 raise full_map(m) from err
-            if err.errno not in syscalls.BATCH_UNSUPPORTED or done:
+            if not _refused(err, done, len(keys)):
                 raise err
             self.batched = False
         for key, value in zip(keys, values):
@@ -575,7 +583,7 @@ class Writer:
                 if failed is None:
                     continue
                 done, err = failed
-                if err.errno not in syscalls.BATCH_UNSUPPORTED or done:
+                if not _refused(err, done, len(chunk)):
                     raise err
                 self.batched = False
             for key in chunk:
@@ -667,7 +675,7 @@ class _Sync:
         p = plan_sync(m, pairs(keys, values, ks, vs), wanted, self.exclusive, self.state, self.key_formats,
                       self.value_formats)
         del keys, values
-        writer = Writer(m)
+        writer = Writer(m, reader.batched)
         if not self.check_mode:
             if p.removed:
                 writer.delete(p.removed)
