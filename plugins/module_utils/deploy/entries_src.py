@@ -683,22 +683,25 @@ class _Sync:
                 writer.update(p.changed_entries)
             if p.added:
                 writer.update_lists(list(p.added), list(p.added.values()))
+        result = self._result(m, reader.batched and writer.batched, p.changed, p.counts(), p.final,
+                              len(p.changed_entries) + len(p.added), len(p.removed), diff_of(p), source)
+        del p, wanted   # only ``full`` is needed from here on
         if full is not None:
             self._keep(m, reader, key, full)
-        d = diff_of(p)
-        return self._result(m, reader.batched and writer.batched, p.changed, p.counts(), p.final,
-                            len(p.changed_entries) + len(p.added), len(p.removed), d, source)
+        return result
 
     def _keep(self, m, reader, key, full):
         # Read the map back: the file's entries must all be there. Kept in
-        # the map's order, so that the next run compares bytes.
+        # the map's order, so that the next run compares bytes. One pass
+        # over the packed read-back, no second dict.
         ks, vs = m.key_size, m.lookup_size
         keys, values, n = reader.image()
-        current = dict(pairs(keys, values, ks, vs))
-        missing = 0
-        if n != len(full) or current != full:
-            get = current.get
-            missing = sum(1 for k, v in full.items() if get(k) != v)
+        get = full.get
+        found = 0
+        for (k,), (v,) in zip(struct.iter_unpack("%ds" % ks, keys), struct.iter_unpack("%ds" % vs, values)):
+            if get(k) == v:
+                found += 1
+        missing = len(full) - found
         if missing:
             self.warnings.append("map '%s': read back after the write, %d of the file's %d entries differ (does "
                                  "another writer change it?); its entries are not kept" % (m.path, missing, len(full)))
