@@ -27,6 +27,7 @@ __metaclass__ = type
 
 import hashlib
 import json
+import operator
 import os
 import struct
 
@@ -65,8 +66,9 @@ class Kept:
 
     def as_dict(self, key_size, value_size):
         """{key: value} of the kept entries (bytes)."""
-        return dict(zip([k for (k,) in struct.iter_unpack("%ds" % key_size, self.keys)],
-                        [v for (v,) in struct.iter_unpack("%ds" % value_size, self.values)]))
+        first = operator.itemgetter(0)
+        return dict(zip(map(first, struct.iter_unpack("%ds" % key_size, self.keys)),
+                        map(first, struct.iter_unpack("%ds" % value_size, self.values))))
 
 
 def load(key, m, directory=None):

@@ -26,6 +26,7 @@ import csv
 import errno
 import io
 import json
+import operator
 import os
 import struct
 import sys
@@ -39,6 +40,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 
+_first = operator.itemgetter(0)
 FILE_FORMATS = ("json", "jsonl", "yaml", "csv")
 _EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".yml": "yaml", ".yaml": "yaml",
                ".csv": "csv"}
@@ -423,8 +425,8 @@ class Reader:
 
 def pairs(keys, values, key_size, value_size):
     """(key, value) bytes of packed ``keys`` and ``values``."""
-    return zip([k for (k,) in struct.iter_unpack("%ds" % key_size, keys)],
-               [v for (v,) in struct.iter_unpack("%ds" % value_size, values)])
+    return zip(map(_first, struct.iter_unpack("%ds" % key_size, keys)),
+               map(_first, struct.iter_unpack("%ds" % value_size, values)))
 
 
 def _chain(first, rest):
@@ -456,13 +458,14 @@ class SyncPlan:
 
 def plan_sync(m, current, wanted, exclusive, state, key_formats, value_formats):
     """Diff ``current`` ((key, value) bytes, any order, read once) against
-    ``wanted`` ({key: value} from the file, consumed: what remains becomes
-    the plan's ``added``). O(n) by comparing bytes. Raises LoaderError when
+    ``wanted`` ({key: value} from the file, left as it is: the keys the map
+    lacks become the plan's ``added``). O(n) by comparing bytes. Raises LoaderError when
     the result would not fit max_entries, before anything is written."""
     p = SyncPlan()
     is_array = uapi.is_array(m.type)
     zero = b"\0" * m.lookup_size
     get = wanted.get
+    found = set()
     present = state == "present"
     changed_entries, removed = p.changed_entries, p.removed
     for key, value in current:
@@ -473,7 +476,7 @@ def plan_sync(m, current, wanted, exclusive, state, key_formats, value_formats):
                 removed.append(key)
                 _sample(p, m, key, value, None, key_formats, value_formats)
             continue
-        del wanted[key]
+        found.add(key)
         if not present:
             if not (is_array and value == zero):
                 removed.append(key)
@@ -484,11 +487,14 @@ def plan_sync(m, current, wanted, exclusive, state, key_formats, value_formats):
             changed_entries.append((key, want))
             _sample(p, m, key, value, want, key_formats, value_formats)
     if present:
-        p.added = wanted
-        for key in wanted:
+        # Usually all (a first sync) or none (a no-op) of the file is new;
+        # neither case copies the file's dict.
+        p.added = wanted if not found else (
+            {} if len(found) == len(wanted) else dict((k, v) for k, v in wanted.items() if k not in found))
+        for key in p.added:
             if p.sample.get("_n", {}).get("added", 0) >= DIFF_SAMPLE:
                 break
-            _sample(p, m, key, None, wanted[key], key_formats, value_formats)
+            _sample(p, m, key, None, p.added[key], key_formats, value_formats)
     p.final = m.max_entries if is_array else p.current - len(removed) + len(p.added)
     if p.final > m.max_entries:
         raise LoaderError("map '%s' is full: it would hold %d entries (%d now, %d new, %d removed), max_entries "
@@ -590,6 +596,23 @@ class Writer:
                 syscalls.map_delete(m.fd, key, what=m.path)
 
 
+def _same(wanted, keys, values, key_size, value_size):
+    """Whether every packed key's value in ``wanted`` is the packed value
+    beside it: the file's values laid out in the map's key order and
+    compared as bytes, a CHUNK at a time (C loops, little memory)."""
+    key_format = "%ds" % key_size
+    get = wanted.__getitem__
+    try:
+        for start in range(0, len(keys) // key_size, CHUNK):
+            chunk = keys[start * key_size:(start + CHUNK) * key_size]
+            expect = b"".join(map(get, map(_first, struct.iter_unpack(key_format, chunk))))
+            if expect != values[start * value_size:(start + CHUNK) * value_size]:
+                return False
+    except KeyError:
+        return False
+    return True
+
+
 class EntriesNeeded(SpecError):
     """Only the file's digest came (``entries_src`` on the controller), and
     the host has not kept its entries: the caller sends the file and asks
@@ -671,7 +694,7 @@ class _Sync:
             wanted = load_wanted(m, self.path, self.fmt, self.state, self.key_formats, self.value_formats,
                                  self.source)
             source = "file"
-        full = dict(wanted) if key is not None and not self.check_mode else None
+        full = wanted if key is not None and not self.check_mode else None
         p = plan_sync(m, pairs(keys, values, ks, vs), wanted, self.exclusive, self.state, self.key_formats,
                       self.value_formats)
         del keys, values
@@ -685,30 +708,31 @@ class _Sync:
                 writer.update_lists(list(p.added), list(p.added.values()))
         result = self._result(m, reader.batched and writer.batched, p.changed, p.counts(), p.final,
                               len(p.changed_entries) + len(p.added), len(p.removed), diff_of(p), source)
-        del p, wanted   # only ``full`` is needed from here on
+        del p, wanted   # only ``full`` (the same dict) is needed from here on
         if full is not None:
             self._keep(m, reader, key, full)
         return result
 
     def _keep(self, m, reader, key, full):
         # Read the map back: the file's entries must all be there. Kept in
-        # the map's order, so that the next run compares bytes. One pass
-        # over the packed read-back, no second dict.
+        # the map's order, so that the next run compares bytes. The common
+        # case (the map holds exactly the file) is checked as bytes (_same).
         ks, vs = m.key_size, m.lookup_size
         keys, values, n = reader.image()
+        if n == len(full) and _same(full, keys, values, ks, vs):
+            self._store(m, key, keys, values, n)
+            return
         get = full.get
-        found = 0
-        for (k,), (v,) in zip(struct.iter_unpack("%ds" % ks, keys), struct.iter_unpack("%ds" % vs, values)):
-            if get(k) == v:
-                found += 1
+        found = sum(1 for k, v in pairs(keys, values, ks, vs) if get(k) == v)
         missing = len(full) - found
         if missing:
             self.warnings.append("map '%s': read back after the write, %d of the file's %d entries differ (does "
                                  "another writer change it?); its entries are not kept" % (m.path, missing, len(full)))
             return
-        if n != len(full):
-            order = [k for (k,) in struct.iter_unpack("%ds" % ks, keys) if k in full]
-            keys, values, n = b"".join(order), b"".join([full[k] for k in order]), len(order)
+        order = [k for k in map(_first, struct.iter_unpack("%ds" % ks, keys)) if k in full]
+        self._store(m, key, b"".join(order), b"".join(map(full.__getitem__, order)), len(order))
+
+    def _store(self, m, key, keys, values, n):
         warning = entries_cache.store(key, m, keys, values, n, self.cache_dir)
         if warning:
             self.warnings.append(warning)
