@@ -172,13 +172,14 @@ def write_files(tmp, n, pin):
 
 
 def median(runs):
+    """(median seconds, peak controller MiB, peak host MiB) of runs."""
     return statistics.median(r[0] for r in runs), max(r[1] for r in runs), max(r[2] for r in runs)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of the ping and no-op playbooks (median)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each playbook (the median is reported)")
     args = ap.parse_args()
     from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
     from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
@@ -186,43 +187,49 @@ def main():
     pin_root = "/sys/fs/bpf/ebpf-deploy-pbench-%d" % os.getpid()
     b = Bench(tmp, pin_root)
     rows = []
+    loads = []
     try:
         pin = fresh_map(pin_root)
-        ping = median([b.play({"ansible.builtin.ping": {}}, "ping") for _ in range(args.repeat)])
         for n in [int(s) for s in args.sizes.split(",")]:
             src, batch = write_files(tmp, n, pin)
             ours = {"ebpf.deploy.bpf_map": {"map": "bench/blocklist", "pin_root": pin_root, "entries_src": src,
                                             "exclusive": True}}
-            pin = fresh_map(pin_root)
-            first = b.play(ours, "first")
-            assert first[3]["written"] == n and count(pin) == n, first[3]
-            noops = [b.play(ours, "noop") for _ in range(args.repeat)]
-            assert all(r[3]["changed"] is False and r[3]["encoded_from"] == "kept" and not r[3]["entries_sent"]
-                       for r in noops), noops[0][3]
-            noop = median(noops)
-            pin = fresh_map(pin_root)
-            tool = b.play({"ansible.builtin.command": "bpftool batch file %s" % batch}, "bpftool")
-            assert count(pin) == n
-            rows.append((n, first, noop, tool))
+            pings, firsts, noops, tools = [], [], [], []
+            for _ in range(args.repeat):
+                # Interleaved, so that the machine's load weighs on each alike.
+                pings.append(b.play({"ansible.builtin.ping": {}}, "ping"))
+                pin = fresh_map(pin_root)
+                firsts.append(b.play(ours, "first"))
+                assert firsts[-1][3]["written"] == n and count(pin) == n, firsts[-1][3]
+                noops.append(b.play(ours, "noop"))
+                assert noops[-1][3]["changed"] is False and noops[-1][3]["encoded_from"] == "kept" and \
+                    not noops[-1][3]["entries_sent"], noops[-1][3]
+                pin = fresh_map(pin_root)
+                tools.append(b.play({"ansible.builtin.command": "bpftool batch file %s" % batch}, "bpftool"))
+                assert count(pin) == n
+                loads.append(os.getloadavg()[0])
+            rows.append((n, median(pings), median(firsts), median(noops), median(tools)))
     finally:
         converge(Desired("bench", pin_root, state="absent"))
         shutil.rmtree(tmp, ignore_errors=True)
         if os.path.isdir(pin_root):
             subprocess.run(["rm", "-rf", pin_root], check=False)
-    lines = ["Playbook level, this host (local connection, %d CPUs, load average %.1f at the end), %s; times "
-             "are above one ansible.builtin.ping playbook (%.2f s, median of %d)."
-             % (os.cpu_count(), os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), ping[0],
-                args.repeat), "",
-             "| entries | ours first sync | ours no-op (median of %d) | bpftool batch | bpftool / ours first | "
-             "controller peak RSS (ours) | host peak RSS (ours) | host peak RSS (bpftool task) |" % args.repeat,
-             "|---|---|---|---|---|---|---|---|"]
-    for n, first, noop, tool in rows:
-        above = [max(x - ping[0], 0.0) for x in (first[0], noop[0], tool[0])]
-        lines.append("| %d | %.2f s | %.2f s | %.2f s | %.1fx | %.0f MiB | %.0f MiB | %.0f MiB |" % (
-            n, above[0], above[1], above[2], above[2] / above[0] if above[0] else 0.0,
-            max(first[1], noop[1]), max(first[2], noop[2]), tool[2]))
+    lines = ["Playbook level, this host (local connection, %d CPUs shared, load average %.1f-%.1f while it ran), %s. "
+             "Medians of %d runs each; \"above ping\" subtracts the median of the one-ansible.builtin.ping "
+             "playbook run beside them." % (os.cpu_count(), min(loads), max(loads),
+                                            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), args.repeat), "",
+             "| entries | ping playbook | ours first sync | ours no-op | bpftool batch | first sync above ping | "
+             "no-op above ping | bpftool above ping | bpftool / ours (first sync) | controller peak RSS (ours) | "
+             "host peak RSS (ours) | host peak RSS (bpftool task) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n, ping, first, noop, tool in rows:
+        above = [x[0] - ping[0] for x in (first, noop, tool)]
+        lines.append("| %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %s | %.0f MiB | %.0f MiB "
+                     "| %.0f MiB |" % (n, ping[0], first[0], noop[0], tool[0], above[0], above[1], above[2],
+                                       "%.1fx" % (above[2] / above[0]) if above[0] > 0 else "-",
+                                       max(first[1], noop[1]), max(first[2], noop[2]), tool[2]))
     lines += ["", "Ping playbook peaks: controller %.0f MiB, host %.0f MiB. The bpftool task's host peak is the "
-              "largest of the command module's Python and bpftool under it." % (ping[1], ping[2])]
+              "largest of the command module's Python and bpftool under it." % (rows[0][1][1], rows[0][1][2])]
     text = "\n".join(lines) + "\n"
     results = os.path.join(HERE, "results")
     if not os.path.isdir(results):
