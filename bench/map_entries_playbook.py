@@ -132,12 +132,14 @@ class Bench:
         return dt, poll.peak / 1024.0, max(int(rss) for rss, _t in runs) / 1024.0, result
 
 
-def fresh_map(pin_root):
+def fresh_map(pin_root, load=True):
+    """An empty blocklist map (its kept entries removed); its pin."""
     from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_cache
     from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
     from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
     converge(Desired("bench", pin_root, state="absent"))
-    converge(Desired("bench", pin_root, path=OBJ))
+    if load:
+        converge(Desired("bench", pin_root, path=OBJ))
     pin = os.path.join(pin_root, "bench", "maps", "blocklist")
     kept = os.path.join(entries_cache.CACHE_DIR, entries_cache.cache_name(pin))
     if os.path.exists(kept):
@@ -181,8 +183,6 @@ def main():
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each playbook (the median is reported)")
     args = ap.parse_args()
-    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
-    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
     tmp = tempfile.mkdtemp(prefix="map-entries-playbook-")
     pin_root = "/sys/fs/bpf/ebpf-deploy-pbench-%d" % os.getpid()
     b = Bench(tmp, pin_root)
@@ -195,7 +195,7 @@ def main():
             ours = {"ebpf.deploy.bpf_map": {"map": "bench/blocklist", "pin_root": pin_root, "entries_src": src,
                                             "exclusive": True}}
             pings, firsts, noops, tools = [], [], [], []
-            for _ in range(args.repeat):
+            for _run in range(args.repeat):
                 # Interleaved, so that the machine's load weighs on each alike.
                 pings.append(b.play({"ansible.builtin.ping": {}}, "ping"))
                 pin = fresh_map(pin_root)
@@ -210,7 +210,7 @@ def main():
                 loads.append(os.getloadavg()[0])
             rows.append((n, median(pings), median(firsts), median(noops), median(tools)))
     finally:
-        converge(Desired("bench", pin_root, state="absent"))
+        fresh_map(pin_root, load=False)
         shutil.rmtree(tmp, ignore_errors=True)
         if os.path.isdir(pin_root):
             subprocess.run(["rm", "-rf", pin_root], check=False)

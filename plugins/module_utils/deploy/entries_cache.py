@@ -127,4 +127,3 @@ def store(key, m, keys, values, n, directory=None):
     finally:
         os.close(dir_fd)
     return None
-
