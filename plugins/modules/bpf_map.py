@@ -90,6 +90,20 @@ options:
     description: Internal to I(entries_src) from the controller (the action plugin names the playbook run);
       leave it unset.
     type: str
+  atomic:
+    description:
+      - With I(entries_src), replace a rule set whole, so that no program ever sees it half written. I(map) names
+        an outer map (C(array_of_maps) or C(hash_of_maps)) and I(slot) its key; programs reach the rule set
+        through that slot.
+      - When the entries differ, a fresh map with the layout of the one in the slot (type, sizes, flags, BTF) is
+        filled with the whole set and put into the slot with one update. The old map is left as it was (a
+        program that uses it directly, not through the slot, keeps seeing it).
+      - Refused for a map that is not a map of maps, or a slot that holds no map. Takes I(state=present).
+    type: bool
+    default: false
+  slot:
+    description: With I(atomic=true), the outer map's key (an integer) whose map is replaced.
+    type: int
   exclusive:
     description: Also delete every entry that is not listed (array slots are zeroed instead).
     type: bool
@@ -153,6 +167,14 @@ EXAMPLES = r"""
     remote_src: true
     exclusive: true
 
+- name: Swap in a new rule set whole, through slot 0 of an array of maps the program reads it from
+  ebpf.deploy.bpf_map:
+    map: filter/rulesets
+    slot: 0
+    atomic: true
+    entries_src: files/rules.csv
+    exclusive: true
+
 - name: Read a map back (decoded through its BTF)
   ebpf.deploy.bpf_map:
     map: counter/packets_by_protocol
@@ -191,6 +213,11 @@ syscalls:
   returned: when I(entries_src) is set
   type: str
   sample: batch
+inner_map_id:
+  description: With I(atomic=true), the id of the map the slot holds after a change.
+  returned: when I(atomic=true) and the entries changed
+  type: int
+  sample: 4711
 encoded_from:
   description:
     - With I(entries_src) and I(state=present), where the entries came from, C(file) (parsed) or C(kept) (the
@@ -233,6 +260,9 @@ def main():
         module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
     if p["entries_src"] and (p["entries"] or p["state"] == "query"):
         module.fail_json(msg="entries_src: give it instead of entries, with state present or absent")
+    if (p["atomic"] or p["slot"] is not None) and not p["entries_src"]:
+        module.fail_json(msg="atomic, slot: they replace a map-in-map slot's map with the entries of entries_src; "
+                             "give entries_src")
 
     def converge():
         ref = map_ref(p["collection"], p["map"])

@@ -326,3 +326,102 @@ def test_per_entry_fallback_where_the_kernel_has_no_batch_commands(bl, tmp_path)
     assert [verdict(k) for k in (99, 100, 104, 499, 500)] == [ABSENT, 0, 4, 4, ABSENT]
     again = child()
     assert again["syscalls"] == "per-entry" and not again["changed"] and again["encoded_from"] == "kept"
+
+
+@pytest.fixture
+def swap(bpf_build, pin_dir):
+    converge(Desired("sw", pin_dir, path=os.path.join(bpf_build.dir, "swap_slot.o")))
+    prog = syscalls.obj_get(os.path.join(pin_dir, "sw", "progs", "lookup"))
+
+    def verdict(key):
+        return syscalls.prog_test_run(prog, b"\0" * 14 + struct.pack("=Q", key) + b"\0" * 40)[0]
+    yield pin_dir, verdict
+    os.close(prog)
+    converge(Desired("sw", pin_dir, state="absent"))
+    for name in ("rulesets[0]", "rules_a"):
+        kept = os.path.join(entries_cache.CACHE_DIR, entries_cache.cache_name(os.path.join(pin_dir, "sw", "maps",
+                                                                                           name)))
+        if os.path.exists(kept):
+            os.unlink(kept)
+
+
+def slot_map(pin_dir):
+    """(id, {key: value}) of the map slot 0 of sw/rulesets holds."""
+    fd = syscalls.obj_get(os.path.join(pin_dir, "sw", "maps", "rulesets"))
+    try:
+        inner_id = struct.unpack("=I", syscalls.map_lookup(fd, struct.pack("=I", 0), 4))[0]
+    finally:
+        os.close(fd)
+    fd = syscalls.get_fd_by_id("map", inner_id)
+    try:
+        return inner_id, dict((struct.unpack("=Q", k)[0], struct.unpack("=I", syscalls.map_lookup(fd, k, 4))[0])
+                              for k in syscalls.map_keys(fd, 8))
+    finally:
+        os.close(fd)
+
+
+def test_atomic_fills_a_fresh_map_and_swaps_it_into_the_slot(swap, tmp_path):
+    pin_dir, verdict = swap
+    first_id, before = slot_map(pin_dir)
+    assert before == {} and verdict(5) == ABSENT
+    one = write(tmp_path, "one.csv", "key,value\n" + "".join("%d,%d\n" % (k, k + 1) for k in range(1000)))
+
+    def atomic(path, **kw):
+        return converge_entries_src(pin_dir, "sw/rulesets", path, atomic=True, slot=0, exclusive=True, **kw)
+    check = atomic(one, check_mode=True)
+    assert check["changed"] and check["counts"]["added"] == 1000 and slot_map(pin_dir) == (first_id, {})
+    r = atomic(one)
+    new_id, held = slot_map(pin_dir)
+    assert r["changed"] and r["inner_map_id"] == new_id != first_id and r["written"] == 1000
+    assert held == dict((k, k + 1) for k in range(1000))
+    assert verdict(5) == 6 and verdict(999) == 1000 and verdict(1000) == ABSENT
+    # The old map is left as it was: the collection still pins it, empty.
+    fd = syscalls.obj_get(os.path.join(pin_dir, "sw", "maps", "rules_a"))
+    try:
+        assert syscalls.map_info(fd).id == first_id and syscalls.map_count(fd, 8, 4) == 0
+    finally:
+        os.close(fd)
+    again = atomic(one)
+    assert not again["changed"] and again["encoded_from"] == "kept" and slot_map(pin_dir)[0] == new_id
+    two = write(tmp_path, "two.csv", "key,value\n7,70\n2000,1\n")
+    r = atomic(two)
+    third_id, held = slot_map(pin_dir)
+    assert r["counts"] == {"added": 1, "changed": 1, "removed": 999, "unchanged": 0} and third_id != new_id
+    assert held == {7: 70, 2000: 1} and [verdict(k) for k in (5, 7, 2000)] == [ABSENT, 70, 1]
+    # Not exclusive: the entries the file does not list come along.
+    r = converge_entries_src(pin_dir, "sw/rulesets", one, atomic=True, slot=0)
+    assert r["changed"] and slot_map(pin_dir)[1] == dict([(k, k + 1) for k in range(1000)] + [(2000, 1)])
+
+
+@pytest.mark.parametrize("ref,kw,message", [
+    ("sw/rules_a", dict(atomic=True, slot=0), "is a hash map; atomic: true replaces the map held in a slot"),
+    ("sw/rulesets", dict(atomic=True, slot=1), "sw/maps/rulesets' holds no map"),
+    ("sw/rulesets", dict(atomic=True, slot=1 << 32), "slot: 4294967296 does not fit the outer map's 4-byte key"),
+    ("sw/rulesets", dict(atomic=True), "atomic: true needs slot"),
+    ("sw/rulesets", dict(slot=0), "set atomic: true"),
+    ("sw/rulesets", dict(atomic=True, slot=0, state="absent"), "it takes state=present"),
+])
+def test_atomic_refusals_name_the_map_and_change_nothing(swap, tmp_path, ref, kw, message):
+    pin_dir, _verdict = swap
+    before = slot_map(pin_dir)
+    with pytest.raises((SpecError, LoaderError)) as e:
+        converge_entries_src(pin_dir, ref, write(tmp_path, "r.csv", "key,value\n1,1\n"), **kw)
+    assert message in str(e.value)
+    assert slot_map(pin_dir) == before
+
+
+def test_module_atomic_from_the_controller(swap, tmp_path):
+    from playbook_runner import run_playbook
+    pin_dir, verdict = swap
+    (tmp_path / "rules.csv").write_text("key,value\n" + "".join("%d,%d\n" % (k, k % 9) for k in range(300)))
+    t = {"ebpf.deploy.bpf_map": {"map": "sw/rulesets", "slot": 0, "atomic": True, "pin_root": pin_dir,
+                                 "entries_src": "rules.csv", "exclusive": True}}
+    inline = {"ebpf.deploy.bpf_map": {"map": "sw/rulesets", "slot": 0, "atomic": True, "pin_root": pin_dir,
+                                      "entries": [{"key": 1, "value": 1}]}}
+    proc, (check, real, again, refused) = run_playbook(tmp_path, [dict(t, check_mode=True), t, t, inline],
+                                                       diff=True)
+    assert check["changed"] and "inner_map_id" not in check, proc.stdout
+    assert real["changed"] and real["inner_map_id"] == slot_map(pin_dir)[0] and real["written"] == 300
+    assert again["changed"] is False and again["encoded_from"] == "kept"
+    assert refused["failed"] and "give entries_src" in refused["msg"]
+    assert verdict(299) == 299 % 9 and verdict(300) == ABSENT

@@ -48,6 +48,8 @@ ARGUMENT_SPEC = dict(
     entries_src=dict(type="path"),
     remote_src=dict(type="bool", default=False),
     entries_format=dict(type="str", choices=["json", "jsonl", "yaml", "csv"]),
+    atomic=dict(type="bool", default=False),
+    slot=dict(type="int"),
     # Set by the action plugin for an entries_src on the controller.
     entries_sha256=dict(type="str"),
     entries_received=dict(type="path"),
@@ -79,16 +81,21 @@ def map_path(pin_root, ref):
 
 
 class PinnedMap:
-    """An open pinned map with its layout and, when it has one, its BTF."""
+    """An open pinned map with its layout and, when it has one, its BTF.
+    ``fd``: a map already open (then ``path`` only names it), which this
+    object owns from then on."""
 
-    def __init__(self, path):
+    def __init__(self, path, fd=None):
         self.path = path
-        try:
-            self.fd = syscalls.obj_get(path)
-        except SyscallError as e:
-            if e.errno == errno.ENOENT:
-                raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
-            raise
+        if fd is not None:
+            self.fd = fd
+        else:
+            try:
+                self.fd = syscalls.obj_get(path)
+            except SyscallError as e:
+                if e.errno == errno.ENOENT:
+                    raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
+                raise
         info = syscalls.map_info(self.fd)
         copy_fields(self, info, "name", "type", "key_size", "value_size", "max_entries",
                     key_type_id="btf_key_type_id", value_type_id="btf_value_type_id")

@@ -34,7 +34,7 @@ import sys
 from ansible_collections.ebpf.deploy.plugins.module_utils.btf import layout
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import (
     PinnedMap, _canon, _collection_of, _formats, full_map, map_path, write_entry)
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_cache
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_cache, entries_swap
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shipped import file_sha256, shipped_object
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
@@ -620,25 +620,35 @@ class EntriesNeeded(SpecError):
 
 
 def converge_entries_src(pin_root, ref, path, fmt=None, exclusive=False, state="present", key_format=None,
-                         value_format=None, check_mode=False, digest=None, source=None, cache_dir=None):
+                         value_format=None, check_mode=False, digest=None, source=None, cache_dir=None,
+                         atomic=False, slot=None):
     """Make the map hold the entries of file ``path`` (on this host);
     returns the result: counts, the syscalls used and a bounded diff.
 
     ``digest`` is the file's SHA-256 when the caller knows it (the action
     plugin sends it first); ``path`` None means only the digest came: the
     entries kept from an earlier run serve, else EntriesNeeded is raised.
-    ``source`` is what messages call the file (default ``path``). Raises
+    ``source`` is what messages call the file (default ``path``).
+    ``atomic``: ``ref`` is an outer map and ``slot`` its key; a change is
+    written into a fresh copy of the inner map and put into the slot with
+    one update (entries_swap.py). Raises
     SpecError naming file, line and member, LoaderError when the map is
     missing or the entries do not fit; on error nothing was written (the
     file is encoded and the diff made before the first write)."""
     source = source or path
     fmt = file_format(source, fmt)
+    if atomic and state != "present":
+        raise SpecError("atomic: true fills a fresh map with the file's entries; it takes state=present")
+    if slot is not None and not atomic:
+        raise SpecError("slot: names the outer map's slot for atomic: true; set atomic: true or leave it out")
+    if atomic and slot is None:
+        raise SpecError("atomic: true needs slot, the key of the outer map's slot that holds the map")
     key_formats = _formats(key_format, "key_format")
     value_formats = _formats(value_format, "value_format")
     mpath = map_path(pin_root, ref)
     pins = _collection_of(mpath)
     sync = _Sync(mpath, path, source, fmt, exclusive, state, key_formats, value_formats, check_mode, digest,
-                 cache_dir)
+                 cache_dir, slot if atomic else None)
     if pins is None:
         return sync.run()
     with collection_lock(pins):
@@ -650,19 +660,30 @@ class _Sync:
     digest and the map's layout match them, else the parsed file."""
 
     def __init__(self, mpath, path, source, fmt, exclusive, state, key_formats, value_formats, check_mode,
-                 digest, cache_dir):
+                 digest, cache_dir, slot):
         self.mpath, self.path, self.source, self.fmt = mpath, path, source, fmt
+        self.slot = slot
         self.exclusive, self.state, self.check_mode = exclusive, state, check_mode
         self.key_formats, self.value_formats = key_formats, value_formats
         self.digest, self.cache_dir = digest, cache_dir
         self.warnings = []
 
     def run(self):
-        m = PinnedMap(self.mpath)
+        if self.slot is None:
+            m = PinnedMap(self.mpath)
+            try:
+                return self._run(m, None)
+            finally:
+                m.close()
+        slot = entries_swap.Slot(self.mpath, self.slot)
         try:
-            return self._run(m)
+            m = slot.inner()
+            try:
+                return self._run(m, slot)
+            finally:
+                m.close()
         finally:
-            m.close()
+            slot.close()
 
     def _file_digest(self):
         if self.digest is None:
@@ -672,7 +693,7 @@ class _Sync:
                 raise SpecError("entries_src '%s': cannot open: %s" % (self.source, e.strerror or e)) from e
         return self.digest
 
-    def _run(self, m):
+    def _run(self, m, slot):
         ks, vs = m.key_size, m.lookup_size
         key = kept = None
         if self.state == "present":
@@ -695,10 +716,16 @@ class _Sync:
                                  self.source)
             source = "file"
         full = wanted if key is not None and not self.check_mode else None
+        extras = [] if slot is None or self.exclusive else [
+            (k, v) for k, v in pairs(keys, values, ks, vs) if k not in wanted]
         p = plan_sync(m, pairs(keys, values, ks, vs), wanted, self.exclusive, self.state, self.key_formats,
                       self.value_formats)
         del keys, values
         writer = Writer(m, reader.batched)
+        if slot is not None:
+            if self.check_mode or not p.changed:
+                return self._result(m, reader.batched, p.changed, p.counts(), p.final, 0, 0, diff_of(p), source)
+            return self._swap(slot, m, reader, p, key, wanted, extras, source)
         if not self.check_mode:
             if p.removed:
                 writer.delete(p.removed)
@@ -712,6 +739,24 @@ class _Sync:
         if full is not None:
             self._keep(m, reader, key, full)
         return result
+
+    def _swap(self, slot, m, reader, p, key, wanted, extras, source):
+        # Everything into a fresh map, then one update of the slot.
+        fresh = slot.fresh(m)
+        try:
+            writer = Writer(fresh, reader.batched)
+            writer.update_lists(list(wanted), list(wanted.values()))
+            if extras:
+                writer.update(extras)
+            slot.put(fresh)
+            result = self._result(fresh, reader.batched and writer.batched, True, p.counts(), p.final,
+                                  len(wanted) + len(extras), len(p.removed), diff_of(p), source)
+            result["inner_map_id"] = slot.inner_id
+            del p
+            self._keep(fresh, Reader(fresh), key, wanted)
+            return result
+        finally:
+            fresh.close()
 
     def _keep(self, m, reader, key, full):
         # Read the map back: the file's entries must all be there. Kept in
@@ -750,7 +795,7 @@ def converge_from_params(ref, p, check_mode):
     (``entries_received``) only when the host has kept neither its entries
     nor, in this run (``run_id``), the file. Raises EntriesNeeded then."""
     kw = dict(fmt=p["entries_format"], exclusive=p["exclusive"], state=p["state"], key_format=p["key_format"],
-              value_format=p["value_format"], check_mode=check_mode)
+              value_format=p["value_format"], check_mode=check_mode, atomic=p["atomic"], slot=p["slot"])
     src, sha = p["entries_src"], p["entries_sha256"]
     if p["remote_src"]:
         if sha or p["entries_received"]:

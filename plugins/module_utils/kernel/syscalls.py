@@ -466,7 +466,7 @@ def btf_raw_by_id(btf_id, what="BTF"):
 
 
 _GET_FD_BY_ID = {"map": uapi.BPF_MAP_GET_FD_BY_ID, "prog": uapi.BPF_PROG_GET_FD_BY_ID,
-                 "link": uapi.BPF_LINK_GET_FD_BY_ID}
+                 "link": uapi.BPF_LINK_GET_FD_BY_ID, "btf": uapi.BPF_BTF_GET_FD_BY_ID}
 
 
 def get_fd_by_id(kind, obj_id):
