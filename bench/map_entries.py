@@ -2,7 +2,8 @@
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Entries from a file into a pinned hash map (u64 key, u32 value), in
-process (no Ansible yet): our first sync and no-op re-run against
+process (no Ansible; bench/map_entries_playbook.py runs playbooks): our
+first sync and no-op re-run (from the encoded entries the first kept) against
 ``bpftool batch`` writing the same entries, at 10^4, 10^5 and 10^6 entries,
 with each side's peak RSS (a child process per measurement).
 
@@ -39,6 +40,14 @@ def ours(pin_root, path):
     return float(out[0]), int(out[1]) // 1024, int(out[2]), out[3]
 
 
+def forget(pin):
+    """Remove the entries the host kept for map ``pin`` (a first sync parses the file)."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import entries_cache
+    kept = os.path.join(entries_cache.CACHE_DIR, entries_cache.cache_name(pin))
+    if os.path.exists(kept):
+        os.unlink(kept)
+
+
 def bpftool(pin, n, tmp):
     script = os.path.join(tmp, "batch.txt")
     with open(script, "w") as f:
@@ -70,6 +79,7 @@ def main():
                 f.write("key,value\n")
                 f.writelines("%d,%d\n" % (k, k & 0xffffffff) for k in range(n))
             converge(Desired("bench", pin_root, path=OBJ))
+            forget(os.path.join(pin_root, "bench", "maps", "blocklist"))
             first = ours(pin_root, path)
             noop = ours(pin_root, path)
             assert noop[2] == 0, noop
@@ -77,6 +87,7 @@ def main():
             converge(Desired("bench", pin_root, path=OBJ))
             tool = bpftool(os.path.join(pin_root, "bench", "maps", "blocklist"), n, tmp)
             converge(Desired("bench", pin_root, state="absent"))
+            forget(os.path.join(pin_root, "bench", "maps", "blocklist"))
             rows.append((n, first, noop, tool))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,14 +10,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
-import os
-
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ebpf.deploy.plugins.plugin_utils.run_id import controller_run_id
+from ansible_collections.ebpf.deploy.plugins.plugin_utils.ship import run_digest_first
 from ansible_collections.ebpf.deploy.plugins.plugin_utils.src_path import find_src
 
 
@@ -54,28 +52,9 @@ class ActionModule(ActionBase):
 
     def _run_with_src(self, src, args, task_vars):
         """First the digest alone: enough when nothing changes or the host
-        kept the object earlier in the run. The object is sent only when the
-        module answers that it needs it."""
+        kept the object earlier in the run (plugin_utils/ship.py)."""
         local = find_src(src, task_vars, lambda name: self._find_needle("files", name))
-        args["object_sha256"] = file_sha256(local)
-        res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args, task_vars=task_vars)
-        if not res.pop("object_missing", False):
-            res.pop("object_kept", None)
-            return res
-        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
-        remote = self._connection._shell.join_path(tmpdir, os.path.basename(local))
-        self._transfer_file(local, remote)
-        self._fixup_perms2((tmpdir, remote))
-        args["path"] = remote
-        res = self._execute_module(module_name="ebpf.deploy.bpf_collection", module_args=args, task_vars=task_vars)
-        res.pop("object_missing", None)
+        res = run_digest_first(self, "ebpf.deploy.bpf_collection", args, local, task_vars, "object_sha256", "path",
+                               "object_missing")
         res.pop("object_kept", None)
         return res
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

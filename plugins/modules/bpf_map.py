@@ -59,10 +59,20 @@ options:
         a header of C(key) and C(value) (or C(key.<member>) and C(value.<member>) for flat structs).
       - Read as a stream on the host, diffed against the map read back in batches, and written with the kernel's
         batch commands where it has them (RV(syscalls)). Errors name the file, line and member.
-      - Only a file already on the managed host is supported for now, so I(remote_src=true) is required.
+      - By default a file on the controller. A relative path is searched as bpf_collection's I(src) is, the
+        inventory's directory, the current directory and the playbook's directory first, then the C(files/)
+        directories Ansible searches; the error lists every place searched.
+      - The controller sends the file's SHA-256 first and the file only when the host needs it, at most once per
+        host and playbook run.
+      - After a sync the host keeps the file's encoded entries, private to root, under C(/run/ebpf_deploy/entries)
+        (one file per map). A later run with the same file, formats and map layout parses nothing and does not
+        need the file at all; it compares the map, read in batches, with the kept entries. Kept entries are
+        checked (owner, mode, digest) and ignored when they do not match.
+      - Each sync reads the map back and checks that it holds every entry of the file; a difference (another
+        writer) is a warning and nothing is kept.
     type: path
   remote_src:
-    description: I(entries_src) is a path on the managed host. Sending it from the controller is not supported yet.
+    description: I(entries_src) is a path on the managed host instead of the controller.
     type: bool
     default: false
   entries_format:
@@ -70,6 +80,30 @@ options:
       C(.csv)).
     type: str
     choices: [json, jsonl, yaml, csv]
+  entries_sha256:
+    description: Internal to I(entries_src) from the controller (the action plugin sets it); leave it unset.
+    type: str
+  entries_received:
+    description: Internal to I(entries_src) from the controller (the action plugin sets it); leave it unset.
+    type: path
+  run_id:
+    description: Internal to I(entries_src) from the controller (the action plugin names the playbook run);
+      leave it unset.
+    type: str
+  atomic:
+    description:
+      - With I(entries_src), replace a rule set whole, so that no program ever sees it half written. I(map) names
+        an outer map (C(array_of_maps) or C(hash_of_maps)) and I(slot) its key; programs reach the rule set
+        through that slot.
+      - When the entries differ, a fresh map with the layout of the one in the slot (type, sizes, flags, BTF) is
+        filled with the whole set and put into the slot with one update. The old map is left as it was (a
+        program that uses it directly, not through the slot, keeps seeing it).
+      - Refused for a map that is not a map of maps, or a slot that holds no map. Takes I(state=present).
+    type: bool
+    default: false
+  slot:
+    description: With I(atomic=true), the outer map's key (an integer) whose map is replaced.
+    type: int
   exclusive:
     description: Also delete every entry that is not listed (array slots are zeroed instead).
     type: bool
@@ -120,11 +154,25 @@ EXAMPLES = r"""
       - key: 192.168.1.0/24
     state: absent
 
-- name: Sync a blocklist of a million entries from a CSV file on the host
+- name: Sync a blocklist of a million entries from a CSV file beside the playbook (sent only when it changed)
   ebpf.deploy.bpf_map:
     map: filter/blocklist
-    entries_src: /var/lib/rules/blocklist.csv
+    entries_src: files/blocklist.csv
+    exclusive: true
+
+- name: The same from a JSON lines file already on the host
+  ebpf.deploy.bpf_map:
+    map: filter/blocklist
+    entries_src: /var/lib/rules/blocklist.jsonl
     remote_src: true
+    exclusive: true
+
+- name: Swap in a new rule set whole, through slot 0 of an array of maps the program reads it from
+  ebpf.deploy.bpf_map:
+    map: filter/rulesets
+    slot: 0
+    atomic: true
+    entries_src: files/rules.csv
     exclusive: true
 
 - name: Read a map back (decoded through its BTF)
@@ -165,6 +213,29 @@ syscalls:
   returned: when I(entries_src) is set
   type: str
   sample: batch
+inner_map_id:
+  description: With I(atomic=true), the id of the map the slot holds after a change.
+  returned: when I(atomic=true) and the entries changed
+  type: int
+  sample: 4711
+encoded_from:
+  description:
+    - With I(entries_src) and I(state=present), where the entries came from, C(file) (parsed) or C(kept) (the
+      encoded entries an earlier run kept on the host).
+  returned: when I(entries_src) is set
+  type: str
+  sample: kept
+entries_sha256:
+  description: With I(entries_src) and I(state=present), the file's SHA-256.
+  returned: when I(entries_src) is set
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+entries_sent:
+  description: With I(entries_src) on the controller, whether this task sent the file (false when the host had
+    its entries kept, or the file from an earlier task of the run).
+  returned: when I(entries_src) is on the controller
+  type: bool
+  sample: false
 contents:
   description:
     - The map's entries as C(key) and C(value), decoded as I(entries) are written. Zeroed array slots are left out.
@@ -191,8 +262,9 @@ def main():
         module.fail_json(msg="entries: must be empty with state=query (query reads the map, writes nothing)")
     if p["entries_src"] and (p["entries"] or p["state"] == "query"):
         module.fail_json(msg="entries_src: give it instead of entries, with state present or absent")
-    if p["entries_src"] and not p["remote_src"]:
-        module.fail_json(msg="entries_src: only a file on the managed host is supported for now; set remote_src: true")
+    if (p["atomic"] or p["slot"] is not None) and not p["entries_src"]:
+        module.fail_json(msg="atomic, slot: they replace a map-in-map slot's map with the entries of entries_src; "
+                             "give entries_src")
 
     def converge():
         ref = map_ref(p["collection"], p["map"])
@@ -202,10 +274,14 @@ def main():
             module.exit_json(changed=False, map=path, contents=contents, entries=len(contents), written=0, deleted=0)
         if p["entries_src"]:
             # Only this path reads files (AnsiballZ compiles every import on every task).
-            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import converge_entries_src
-            return converge_entries_src(p["pin_root"], ref, p["entries_src"], fmt=p["entries_format"],
-                                        exclusive=p["exclusive"], state=p["state"], key_format=p["key_format"],
-                                        value_format=p["value_format"], check_mode=module.check_mode)
+            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries_src import (
+                EntriesNeeded, converge_from_params)
+            try:
+                return converge_from_params(ref, p, module.check_mode)
+            except EntriesNeeded:
+                # Only the digest came and the host has not kept the entries:
+                # nothing was done; the action plugin sends the file.
+                module.exit_json(changed=False, entries_missing=True)
         return converge_entries(p["pin_root"], ref, p["entries"], exclusive=p["exclusive"], state=p["state"],
                                 key_format=p["key_format"], value_format=p["value_format"],
                                 check_mode=module.check_mode)

@@ -36,14 +36,15 @@ def user_places(task_vars, cwd=None):
     return places
 
 
-def find_src(src, task_vars, find_needle):
+def find_src(src, task_vars, find_needle, option="src"):
     """The controller path of ``src``. ``find_needle(src)`` is Ansible's own
     search (ActionBase._find_needle('files', src)), tried last. Raises
-    AnsibleError listing every place searched, the user's first."""
+    AnsibleError listing every place searched, the user's first; messages
+    name the task's ``option``."""
     if os.path.isabs(src):
         if os.path.isfile(src):
             return src
-        raise AnsibleError("src '%s': no such file on the controller" % src)
+        raise AnsibleError("%s '%s': no such file on the controller" % (option, src))
     searched = []
     for directory in user_places(task_vars):
         candidate = os.path.join(directory, src)
@@ -53,5 +54,5 @@ def find_src(src, task_vars, find_needle):
     try:
         return find_needle(src)
     except AnsibleError as e:
-        raise AnsibleError("src '%s': not found on the controller; searched %s, then Ansible's own search (%s)"
-                           % (src, ", ".join(searched) or "no directory of yours", e)) from e
+        raise AnsibleError("%s '%s': not found on the controller; searched %s, then Ansible's own search (%s)"
+                           % (option, src, ", ".join(searched) or "no directory of yours", e)) from e

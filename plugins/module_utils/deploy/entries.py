@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import hashlib
 import json
 import os
 import sys
@@ -47,6 +48,12 @@ ARGUMENT_SPEC = dict(
     entries_src=dict(type="path"),
     remote_src=dict(type="bool", default=False),
     entries_format=dict(type="str", choices=["json", "jsonl", "yaml", "csv"]),
+    atomic=dict(type="bool", default=False),
+    slot=dict(type="int"),
+    # Set by the action plugin for an entries_src on the controller.
+    entries_sha256=dict(type="str"),
+    entries_received=dict(type="path"),
+    run_id=dict(type="str"),
 )
 
 
@@ -74,20 +81,27 @@ def map_path(pin_root, ref):
 
 
 class PinnedMap:
-    """An open pinned map with its layout and, when it has one, its BTF."""
+    """An open pinned map with its layout and, when it has one, its BTF.
+    ``fd``: a map already open (then ``path`` only names it), which this
+    object owns from then on."""
 
-    def __init__(self, path):
+    def __init__(self, path, fd=None):
         self.path = path
-        try:
-            self.fd = syscalls.obj_get(path)
-        except SyscallError as e:
-            if e.errno == errno.ENOENT:
-                raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
-            raise
+        if fd is not None:
+            self.fd = fd
+        else:
+            try:
+                self.fd = syscalls.obj_get(path)
+            except SyscallError as e:
+                if e.errno == errno.ENOENT:
+                    raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
+                raise
         info = syscalls.map_info(self.fd)
         copy_fields(self, info, "name", "type", "key_size", "value_size", "max_entries",
                     key_type_id="btf_key_type_id", value_type_id="btf_value_type_id")
-        self.btf = BTF.from_bytes(syscalls.btf_raw_by_id(info.btf_id), name=path) if info.btf_id else None
+        raw = syscalls.btf_raw_by_id(info.btf_id) if info.btf_id else None
+        self.btf = BTF.from_bytes(raw, name=path) if raw is not None else None
+        self.btf_sha256 = hashlib.sha256(raw).hexdigest() if raw is not None else None
         self.percpu = uapi.is_percpu(self.type)
         self.ncpus = possible_cpus() if self.percpu else 1
         self.slot = value_slot_size(self.type, self.value_size)

@@ -37,17 +37,28 @@ class ShippedObject:
         self.warnings = warnings
 
 
+def file_sha256(path):
+    """SHA-256 (hex) of the file ``path``, read in 1 MiB chunks (controller
+    and host alike). Raises OSError."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def kept_name(src, sha256):
     # The source's base name stays in the name: the loader's messages quote it.
     return "%s-%s" % (sha256[:16], _UNSAFE.sub("_", os.path.basename(src))[:64] or "object")
 
 
-def shipped_object(src, sha256, run_id, received=None, directory=None):
+def shipped_object(src, sha256, run_id, received=None, directory=None, what="object"):
     """The object ``src`` whose SHA-256 is ``sha256``: ``received`` is where
     this task's transfer put it (None when the controller sent only the
-    digest). Raises LoaderError when a received object does not match."""
+    digest). ``what`` is what messages call it (``object``, ``entries``).
+    Raises LoaderError when a received object does not match."""
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
-        raise LoaderError("object_sha256 %r: want 64 lower-case hex digits" % (sha256,))
+        raise LoaderError("%s_sha256 %r: want 64 lower-case hex digits" % (what, sha256))
     run = RunDir(directory, run_id)
     name = kept_name(src, sha256)
     if received is None:
@@ -59,11 +70,11 @@ def shipped_object(src, sha256, run_id, received=None, directory=None):
         with open(received, "rb") as f:
             data = f.read()
     except (IOError, OSError) as e:
-        raise LoaderError("object '%s' (sent from the controller as %s): cannot read: %s"
-                          % (received, src, e.strerror or e)) from e
+        raise LoaderError("%s '%s' (sent from the controller as %s): cannot read: %s"
+                          % (what, received, src, e.strerror or e)) from e
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
-        raise LoaderError("object '%s' arrived damaged: SHA-256 %s on the host, %s on the controller"
-                          % (src, digest, sha256), hint="send it again; check the connection and the host's disk")
+        raise LoaderError("%s '%s' arrived damaged: SHA-256 %s on the host, %s on the controller"
+                          % (what, src, digest, sha256), hint="send it again; check the connection and the host's disk")
     path = run.keep_file(name, data)
     return ShippedObject(path or received, path is not None, run.warnings)
