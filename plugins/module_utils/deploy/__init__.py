@@ -16,7 +16,7 @@
 - entries.py: bpf_map: a pinned map's entries, encoded and decoded through its BTF
 - entries_src.py: entries from a file (JSON, JSON lines, YAML, CSV), streamed, diffed and written in batches
 - module_run.py: the end bpf_link and bpf_map share: converge, a LoaderError as a failed task, diff only with --diff
-- migrate.py: copying a live map's entries into its resized successor
+- migrate.py: copying a live map's entries into its resized successor, converted to new key/value types
 - records.py: the state records (frozen maps) a version and its links keep in bpffs
 - shipped.py: objects sent from the controller (src), kept for the rest of the run
 - facts.py: bpf_facts: host, features, workload and managed collections
