@@ -17,12 +17,15 @@
 #ifndef CFG_HITS
 #define CFG_HITS(v) 0
 #endif
+#ifndef CFG_MAP_TYPE
+#define CFG_MAP_TYPE BPF_MAP_TYPE_HASH
+#endif
 
 struct cfg_key { CFG_KEY };
 struct cfg_val { CFG_VAL };
 struct sums { __u64 found, action, weight, flags, hits, mix; };
 
-BTF_MAP(config, BPF_MAP_TYPE_HASH, 2048, struct cfg_key, struct cfg_val);
+BTF_MAP(config, CFG_MAP_TYPE, 2048, struct cfg_key, struct cfg_val);
 BTF_MAP(sums, BPF_MAP_TYPE_ARRAY, 1, __u32, struct sums);
 
 SEC("xdp")

@@ -19,7 +19,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection impo
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
-from kernel_helpers import PKT, XDP_PASS
+from kernel_helpers import PKT, XDP_PASS, possible_cpus
 
 N = 1000
 ARROW = "\u2192"
@@ -204,3 +204,34 @@ def test_bad_defaults_are_refused_before_anything_changes(bpf_build, v1, default
         converge(Desired("cfg", v1, path=bpf_build.path("schema_hits"), maps={"config": {"defaults": defaults}}))
     assert str(e.value) == message
     assert sums(v1) == expected()
+
+
+def test_per_cpu_values_are_converted_cpu_by_cpu(bpf_build, pin_dir):
+    """A per-CPU hash: each CPU's value is converted on its own. The entries
+    the program sums are the same on every CPU; key 2000 (outside its loop)
+    holds another value per CPU, read back per CPU after the upgrade."""
+    converge(Desired("cfg", pin_dir, path=bpf_build.path("schema_percpu")))
+    try:
+        cpus = possible_cpus()
+        fd = syscalls.obj_get(os.path.join(pin_dir, "cfg", "maps", "config"))
+        try:
+            for i in range(N):
+                syscalls.map_update(fd, struct.pack("=I", i), struct.pack("=IHH", *v1_entry(i)) * cpus)
+            syscalls.map_update(fd, struct.pack("=I", 2000),
+                                b"".join(struct.pack("=IHH", c + 1, c * 10, c) for c in range(cpus)))
+        finally:
+            os.close(fd)
+        assert sums(pin_dir) == expected()
+        r = converge(Desired("cfg", pin_dir, path=bpf_build.path("schema_percpu_hits"),
+                             maps={"config": {"defaults": {"hits": 2}}}))
+        assert map_result(r)["migrated_entries"] == N + 1
+        assert sums(pin_dir) == expected(hits=2)
+        fd = syscalls.obj_get(os.path.join(pin_dir, "cfg", "maps", "config"))
+        try:
+            raw = syscalls.map_lookup(fd, struct.pack("=I", 2000), 16 * cpus)
+        finally:
+            os.close(fd)
+        assert [struct.unpack_from("=IHHQ", raw, 16 * c) for c in range(cpus)] == [
+            (c + 1, c * 10, c, 2) for c in range(cpus)]
+    finally:
+        converge(Desired("cfg", pin_dir, state="absent"))
