@@ -220,14 +220,16 @@ EXAMPLES = r"""
         max_entries: 1024
     on_incompatible_map: migrate
 
-- name: Upgrade to a version whose map value gained a member (entries converted; the new member starts at 1)
-  ebpf.deploy.bpf_collection:
-    name: policy
-    path: /usr/local/lib/bpf/policy-v2.bpf.o
-    maps:
-      config:
-        defaults:
-          hits: 1
+# An upgrade to an object whose map value type gained a member (struct cfg_val { __u32 action; __u16 weight;
+# __u16 flags; } -> + __u64 hits): the live entries are converted and the new member starts at 1.
+# - name: Upgrade the policy, converting the entries of its config map
+#   ebpf.deploy.bpf_collection:
+#     name: policy
+#     path: /usr/local/lib/bpf/policy-v2.bpf.o
+#     maps:
+#       config:
+#         defaults:
+#           hits: 1
 
 - name: Go back to the object's own settings, within 8 MiB of locked kernel memory, reporting every map and program
   ebpf.deploy.bpf_collection:
