@@ -179,7 +179,9 @@ options:
         key member removed, since two keys could become one; new sizes for a map without BTF; another map type)
         fails before anything changes, with a message that says what differs, for example
         C(value: struct cfg_val: size 8 → 16; + hits (u64 at 8)). C(fail) refuses every such change with the same
-        words; C(recreate) starts the map empty. Check mode and diff show the conversion the run would make."
+        words; C(recreate) starts the map empty. Check mode and diff show the conversion the run would make, and
+        check mode converts every live entry without writing one, so an entry that does not fit fails the check
+        too."
     type: str
     choices: [migrate, recreate, fail]
     default: migrate

@@ -98,6 +98,7 @@ def test_check_mode_and_diff_show_the_conversion_and_change_nothing(bpf_build, v
         "hash, max_entries 2048, flags 0x0 (migrate, converting: value: struct cfg_val: size 8 %s 16; + hits "
         "(u64 at 8))" % ARROW)
     assert r["bpf_memlock"]["predicted"]
+    assert "map 'config': %d entries would be converted" % N in r["reasons"], r["reasons"]
     fd = syscalls.obj_get(os.path.join(v1, "cfg", "maps", "config"))
     try:
         assert syscalls.map_info(fd).value_size == 8
@@ -122,9 +123,13 @@ def test_a_value_out_of_range_refuses_naming_the_entry_and_member(bpf_build, v1)
     converge(Desired("cfg", v1, path=bpf_build.path("schema_wide")))
     put(v1, struct.pack("=I", 3), struct.pack("=HxxIQ", 3, 70000, 4))   # {flags 3, weight 70000, action 4}
     before = sums(v1)
+    words = "map 'config': entry {\"id\": 3}: value member 'weight': 70000 does not fit u16"
+    with pytest.raises(LoaderError) as e:     # check mode reads the entries too
+        converge(Desired("cfg", v1, path=bpf_build.path("schema_v1")), check_mode=True)
+    assert str(e.value) == words
     with pytest.raises(LoaderError) as e:
         converge(Desired("cfg", v1, path=bpf_build.path("schema_v1")))
-    assert str(e.value) == "map 'config': entry {\"id\": 3}: value member 'weight': 70000 does not fit u16"
+    assert str(e.value) == words
     assert "recreate" in e.value.hint
     # Nothing changed: the wide version still runs on its own entries.
     assert sums(v1) == before

@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import errno
 import json
+import os
 import sys
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
@@ -176,6 +177,23 @@ def copy_entries(old_fd, new_fd, map_type, key_size, value_size, new_max_entries
             raise LoaderError("map '%s': copied %d entries but the new map holds %d" % (
                 name, len(entries), copied))
     return len(entries)
+
+
+def check_conversions(p):
+    """Check mode: convert every live entry of each map Plan ``p`` converts,
+    writing nothing (read-only syscalls), so that an entry that does not fit
+    the new types fails the check as it would fail the run. Returns {map
+    name: entries converted}; raises LoaderError as copy_entries does."""
+    counts = {}
+    for name, conversion in sorted(p.conversions.items()):
+        old, m = p.map_actions[name][1], p.spec.maps[name]
+        fd = syscalls.obj_get(old["path"])
+        try:
+            entries = read_entries(fd, old["type"], old["key_size"], old["value_size"], "map '%s'" % name)
+        finally:
+            os.close(fd)
+        counts[name] = len(_converted(entries, conversion, m.type, old["value_size"], m.value_size, name))
+    return counts
 
 
 def _converted(entries, conversion, map_type, old_value_size, value_size, name):
