@@ -180,16 +180,14 @@ def _map_action(desired, old, m, new, reasons, warnings, conversions):
     setting_changes = _setting_changes(old, m)
     if not entry_changes and not setting_changes:
         return ("reuse", old)
-    if policy == "recreate":
-        if entry_changes:
-            reasons.append("map '%s': layout changed (%s); recreated empty" % (m.name, "; ".join(entry_changes)))
-        return ("recreate", old)
     if policy == "fail":
         raise SpecError("map '%s': the live map differs from the desired one (%s) and on_incompatible_map is fail"
                         % (m.name, "; ".join(entry_changes + setting_changes)),
                         hint="use on_incompatible_map: migrate to copy (and convert) its entries, or recreate to "
                              "start it empty")
-    if not uapi.holds_plain_data(m.type):
+    if policy == "recreate" or not uapi.holds_plain_data(m.type):
+        if entry_changes:
+            reasons.append("map '%s': layout changed (%s); recreated empty" % (m.name, "; ".join(entry_changes)))
         return ("recreate", old)
     if problems:
         raise SpecError("map '%s': its entries cannot be converted (%s): %s" % (
