@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet's memlock report, from the ``bpf_deploy_memlock`` each host's
 bpf_deploy role left: one row per host and collection with the kernel's
-figure and our estimate side by side, per-host and fleet totals, CSV."""
+figure and our estimate side by side, per-host and fleet totals, CSV; from
+each host's ``bpf`` facts (bpf_facts, collections subset) the biggest maps
+across the fleet and map pressure; and all of it as one HTML page."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,13 +16,21 @@ import io
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.ebpf.deploy.plugins.plugin_utils.report_html import render
+
 COLUMNS = ("host", "kernel", "accounting", "approximate", "collection", "kernel_before", "kernel_after",
            "kernel_delta", "estimate_before", "estimate_after", "estimate_delta", "footprint", "predicted")
+# How many of the fleet's maps the report lists, biggest first.
+TOP_MAPS = 20
 _SUMS = ("kernel_before", "kernel_after", "kernel_delta", "estimate_before", "estimate_after", "estimate_delta")
 
 
 def bpf_memlock_report(hostvars, hosts):
-    """{rows, hosts, fleet, csv} for ``hosts`` (names) from ``hostvars``.
+    """{rows, hosts, fleet, maps, pressure, csv, html} for ``hosts`` (names)
+    from ``hostvars``. ``maps`` are the fleet's TOP_MAPS biggest maps by
+    their footprint (the estimate where the kernel accounts approximately,
+    else its figure) and ``pressure`` the maps at or above their host's
+    pressure threshold, both from the hosts' ``bpf`` facts when gathered.
     Hosts without figures (unreachable, failed) are listed under
     ``fleet.missing``. ``approximate`` marks kernels whose own figure does
     not show the real footprint (anything but memcg-exact). ``predicted``
@@ -53,11 +63,36 @@ def bpf_memlock_report(hostvars, hosts):
     fleet = dict((k, sum(h[k] for h in per_host.values())) for k in _SUMS)
     fleet.update(hosts=len(per_host), approximate_hosts=sorted(h for h, v in per_host.items() if v["approximate"]),
                  predicted_hosts=sorted(set(r["host"] for r in rows if r["predicted"])), missing=missing)
+    maps, pressure = _map_rows(hostvars, per_host)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    return {"rows": rows, "hosts": per_host, "fleet": fleet, "csv": out.getvalue()}
+    report = {"rows": rows, "hosts": per_host, "fleet": fleet, "maps": maps, "pressure": pressure,
+              "csv": out.getvalue()}
+    report["html"] = render(report)
+    return report
+
+
+def _map_rows(hostvars, per_host):
+    """(biggest maps, maps under pressure) of the reported hosts' bpf facts."""
+    maps, pressure = [], []
+    for host in sorted(per_host):
+        facts = (hostvars[host].get("ansible_facts") or {}).get("bpf") or {}
+        approximate = per_host[host]["approximate"]
+        for collection, c in sorted((facts.get("collections") or {}).items()):
+            for name, u in sorted((c.get("map_usage") or {}).items()):
+                footprint = u.get("memlock_estimate") if approximate else u.get("memlock")
+                maps.append({"host": host, "collection": collection, "map": name, "type": u.get("type"),
+                             "footprint": footprint if footprint is not None else u.get("memlock") or 0,
+                             "memlock": u.get("memlock"), "memlock_estimate": u.get("memlock_estimate"),
+                             "entries": u.get("entries"), "max_entries": u.get("max_entries"),
+                             "pressure": u.get("pressure")})
+        for high in (facts.get("pressure") or {}).get("high") or []:
+            pressure.append(dict(high, host=host))
+    maps.sort(key=lambda m: (-m["footprint"], m["host"], m["collection"], m["map"]))
+    pressure.sort(key=lambda p: (-p["pressure"], p["host"], p["collection"], p["map"]))
+    return maps[:TOP_MAPS], pressure
 
 
 def bpf_memlock_footprints(facts):

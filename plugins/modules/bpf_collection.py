@@ -106,6 +106,10 @@ options:
       - C(prealloc=false) sets C(BPF_F_NO_PREALLOC). The kernel accepts it for hash, percpu_hash and
         hash_of_maps maps, requires it for lpm_trie and local-storage maps, and rejects it for every other type;
         a request a map cannot take fails before anything is loaded.
+      - C(defaults) gives values, by member name (C(hdr.flags) for a nested one), for the value members that an
+        upgrade adds to the map's value type; the live entries are converted (see I(on_incompatible_map)) and
+        get these instead of zero. A member the value type does not have, or a value that does not fit it, fails
+        before anything is loaded.
     type: dict
     default: {}
   prealloc:
@@ -177,17 +181,28 @@ options:
   on_incompatible_map:
     description:
       - What to do when a live map must change in a way the kernel cannot apply in place
-        (C(max_entries) or flags).
+        (C(max_entries), flags, or its key or value type).
       - C(migrate) creates the new map, copies every entry, checks the count and swaps it in; if the entries do
         not fit it fails and changes nothing.
       - C(recreate) starts the new map empty.
       - C(fail) refuses.
-      - A live map is reused (or migrated) only when its entries mean the same to the new programs. Where the
-        live map and the new object both have BTF, its key and value types are compared member by member (name,
-        offset, size, signedness, enum values; typedef names and qualifiers do not count). A changed layout at the
-        same sizes (reordered, renamed or retyped members) fails the upgrade before anything changes, naming each
-        difference, unless this is C(recreate), which starts the map empty. Where either side has no BTF
-        (legacy C(maps)), only sizes are compared, and a warning says so.
+      - A live map is reused only when its entries mean the same to the new programs. Where the live map and the
+        new object both have BTF, its key and value types are compared member by member (name, offset, size,
+        signedness, enum values; typedef names and qualifiers do not count). Where either side has no BTF (legacy
+        C(maps)), only sizes are compared, and a warning says so.
+      - When the key or value type changed (same map name and type), C(migrate) converts every entry member by
+        member by name into a new map. Integers and enums are widened, or narrowed when the value fits (an entry
+        that does not fails the upgrade, naming the entry and the member, and nothing changes); enumerators are
+        matched by name; moved, reordered and re-signed members keep their values; arrays are copied element by
+        element; members the new type adds are zero or take the map's C(defaults); members it drops are dropped,
+        with a warning naming each. A resize in the same upgrade is done in the same copy.
+      - "A change that cannot be converted (a member that changed kind, such as an integer that became a struct; a
+        key member removed, since two keys could become one; new sizes for a map without BTF; another map type)
+        fails before anything changes, with a message that says what differs, for example
+        C(value: struct cfg_val: size 8 → 16; + hits (u64 at 8)). C(fail) refuses every such change with the same
+        words; C(recreate) starts the map empty. Check mode and diff show the conversion the run would make, and
+        check mode converts every live entry without writing one, so an entry that does not fit fails the check
+        too."
     type: str
     choices: [migrate, recreate, fail]
     default: migrate
@@ -227,6 +242,17 @@ EXAMPLES = r"""
       packets_by_protocol:
         max_entries: 1024
     on_incompatible_map: migrate
+
+# An upgrade to an object whose map value type gained a member (struct cfg_val { __u32 action; __u16 weight;
+# __u16 flags; } -> + __u64 hits): the live entries are converted and the new member starts at 1.
+# - name: Upgrade the policy, converting the entries of its config map
+#   ebpf.deploy.bpf_collection:
+#     name: policy
+#     path: /usr/local/lib/bpf/policy-v2.bpf.o
+#     maps:
+#       config:
+#         defaults:
+#           hits: 1
 
 - name: Go back to the object's own settings, within 8 MiB of locked kernel memory, reporting every map and program
   ebpf.deploy.bpf_collection:
@@ -299,6 +325,13 @@ maps:
       pin: /sys/fs/bpf/ebpf_deploy/counter/maps/packets_by_protocol
       action: migrate
       migrated_entries: 3
+diff:
+  description:
+    - Map settings and program tags before and after, by pin name.
+    - "A map whose entries would be converted to a new key or value type says how, e.g. C(hash, max_entries 64,
+      flags 0x0 (migrate, converting: value: struct cfg_val: size 8 → 16; + hits (u64 at 8)))."
+  returned: with --diff, when something changed (or would, in check mode)
+  type: dict
 programs:
   description: The collection's programs as loaded (or as pinned, when nothing changed).
   returned: when something changed (or would, in check mode), or with I(facts=full)

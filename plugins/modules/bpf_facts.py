@@ -39,6 +39,14 @@ options:
     type: list
     elements: str
     default: [all]
+  pressure_threshold:
+    description:
+      - How full, in percent of C(max_entries), a hash-like map of a managed collection may be before the module
+        warns, naming the collection, the map and its count (C(collections) subset). Hash maps refuse inserts when
+        full; LRU maps evict entries.
+      - The maps at or above it are listed in C(pressure.high).
+    type: float
+    default: 90
 """
 
 EXAMPLES = r"""
@@ -48,6 +56,11 @@ EXAMPLES = r"""
 - name: Only what runs, for a memlock report
   ebpf.deploy.bpf_facts:
     gather_subset: [workload, collections]
+
+- name: How full the managed collections' maps are; warn at 75%
+  ebpf.deploy.bpf_facts:
+    gather_subset: [collections]
+    pressure_threshold: 75
 
 - name: Show the host-wide locked memory of BPF objects
   ansible.builtin.debug:
@@ -71,6 +84,11 @@ ansible_facts:
           the link runs a program outside the collection's live version; C(method=netlink) for tc filters).
         - C(collections.<name>.kept) names the kept version (C(path), C(object_sha256)) when a replaced version is
           kept for a rollback.
+        - C(collections.<name>.map_usage) gives each pinned map's type, C(max_entries), memlock (kernel's and
+          estimate) and, for hash-like maps (hash, LRU and per-CPU hashes, hash of maps, LPM trie), C(entries) and
+          C(pressure) (entries / max_entries), counted with batch lookups where the kernel has them (5.6+), else one
+          key at a time; null for other map types.
+        - C(pressure) (with C(collections)) gives C(threshold) and C(high), the maps at or above it, fullest first.
       type: dict
       sample:
         host:
@@ -90,14 +108,20 @@ ansible_facts:
         collections:
           counter: {path: /sys/fs/bpf/ebpf_deploy/counter, maps: [counts], programs: [count_packets],
                     links: {count_packets__xdp_eth0: {program: count_packets, program_id: 40}},
-                    memlock: 93184, memlock_estimate: 93184}
+                    memlock: 93184, memlock_estimate: 93184,
+                    map_usage: {counts: {type: hash, max_entries: 1024, entries: 950, pressure: 0.9277,
+                                         memlock: 89088, memlock_estimate: 89088}}}
+        pressure:
+          threshold: 90
+          high: [{collection: counter, map: counts, entries: 950, max_entries: 1024, pressure: 0.9277}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 # First: the rest of module_utils is then compiled once per host, not per task.
 from ansible_collections.ebpf.deploy.plugins.module_utils import bytecode_cache  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import ARGUMENT_SPEC, gather, select_subsets
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import (
+    ARGUMENT_SPEC, gather, pressure_warnings, select_subsets)
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 
 
@@ -105,11 +129,14 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         subsets = select_subsets(module.params["gather_subset"])
-        facts = gather(subsets, module.params["pin_root"])
+        facts = gather(subsets, module.params["pin_root"], module.params["pressure_threshold"])
     except ValueError as e:
         module.fail_json(msg=str(e))
     except LoaderError as e:
         module.fail_json(msg=str(e), hint=e.hint)
+    if "pressure" in facts:
+        for warning in pressure_warnings(facts["pressure"]):
+            module.warn(warning)
     module.exit_json(changed=False, ansible_facts={"bpf": facts})
 
 

@@ -2,9 +2,10 @@
 # Copyright: ebpf.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """An upgrade never reuses a live map whose key or value layout changed at
-the same size: the new program would misread every entry. Checked by what
-the programs answer (BPF_PROG_TEST_RUN on the pinned program), not by our
-own decoding."""
+the same size: the new program would misread every entry. Its entries are
+converted member by member (test_schema_migration.py has the rest),
+recreated, or refused. Checked by what the programs answer
+(BPF_PROG_TEST_RUN on the pinned program), not by our own decoding."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -43,19 +44,38 @@ def v1(bpf_build, pin_dir):
     converge(Desired("cfg", pin_dir, state="absent"))
 
 
-@pytest.mark.parametrize("variant, words", [
-    ("layout_reordered", "value: struct cfg_val: action moved 0 \u2192 4, weight moved 4 \u2192 0, "
-                         "flags moved 6 \u2192 2"),
-    ("layout_renamed", "value: struct cfg_val: action removed (was at 0), verdict added at 0"),
-    ("layout_retyped", "value: struct cfg_val: action retyped u32 \u2192 s32"),
-    ("layout_key", "key: struct cfg_key: id moved 0 \u2192 2, id retyped u32 \u2192 u16, zone added at 0"),
-])
-def test_same_size_layout_change_is_refused_naming_each_difference(bpf_build, v1, variant, words):
+LAYOUT_CHANGES = [
+    ("layout_reordered", "value: struct cfg_val: weight: u16 at 4 \u2192 u16 at 0; flags: u16 at 6 \u2192 u16 at 2; "
+                         "action: u32 at 0 \u2192 u32 at 4", 4),
+    ("layout_renamed", "value: struct cfg_val: + verdict (u32 at 0); - action (u32 at 0)", 1),
+    ("layout_retyped", "value: struct cfg_val: action: u32 at 0 \u2192 s32 at 0", 4),
+    ("layout_key", "key: struct cfg_key: + zone (u16 at 0); id: u32 at 0 \u2192 u16 at 2", 4),
+]
+
+
+@pytest.mark.parametrize("variant, words, answered", LAYOUT_CHANGES)
+def test_same_size_layout_change_converts_the_entries_member_by_member(bpf_build, v1, variant, words, answered):
+    """The new program reads v1's entry in its own layout: moved and
+    retyped members keep their values; a renamed one is a member dropped
+    (with a warning) and one added (zero), so the answer loses it."""
+    r = converge(Desired("cfg", v1, path=bpf_build.path(variant)))
+    assert dict((m["name"], m["action"]) for m in r["maps"])["config"] == "migrate"
+    assert "map 'config': entries converted (%s)" % words in r["reasons"], r["reasons"]
+    assert answer(v1) == answered
+    dropped = [w for w in r["warnings"] if "its values are dropped" in w]
+    assert dropped == (["map 'config': value member 'action' (u32 at 0) is not in the new type; its values are "
+                        "dropped"] if variant == "layout_renamed" else [])
+
+
+@pytest.mark.parametrize("variant, words, _answered", LAYOUT_CHANGES)
+def test_same_size_layout_change_is_refused_with_fail_naming_each_difference(bpf_build, v1, variant, words,
+                                                                             _answered):
     with pytest.raises(SpecError) as e:
-        converge(Desired("cfg", v1, path=bpf_build.path(variant)))
+        converge(Desired("cfg", v1, path=bpf_build.path(variant), on_incompatible_map="fail"))
     message = str(e.value)
-    assert message.startswith("map 'config': the layout of its entries changed (%s)" % words), message
-    assert "on_incompatible_map: recreate" in e.value.hint
+    assert message == ("map 'config': the live map differs from the desired one (%s) and on_incompatible_map is "
+                       "fail" % words), message
+    assert "recreate" in e.value.hint
     # Nothing changed: version 1 still runs on its own bytes.
     assert answer(v1) == 4
     assert not os.path.exists(os.path.join(v1, "cfg__staging"))

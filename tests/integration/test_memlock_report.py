@@ -16,7 +16,11 @@ import sys
 
 import yaml
 
+from chromium import chromium
 from playbook_runner import BIN, ansible_env
+
+SHOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "build",
+                     "memlock-report")
 
 
 def report(tmp_path, pin_dir, collections, check, state="present"):
@@ -33,7 +37,18 @@ def report(tmp_path, pin_dir, collections, check, state="present"):
                           universal_newlines=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout
     with open(str(out / "memlock.json")) as f:
-        return json.load(f), proc.stdout
+        data = json.load(f)
+    with open(str(out / "memlock.html")) as f:
+        assert f.read() == data["html"]
+    data["html_path"] = str(out / "memlock.html")
+    return data, proc.stdout
+
+
+def rendered(page, name):
+    """The page's DOM as headless Chromium rendered it, with a screenshot
+    kept at build/memlock-report/<name>.png."""
+    os.makedirs(SHOTS, exist_ok=True)
+    return chromium(page, screenshot=os.path.join(SHOTS, name + ".png"), dump_dom=True, size="1280,900")
 
 
 def test_check_mode_report_predicts_the_deploy(tmp_path, pin_dir, bpf_build):
@@ -45,10 +60,27 @@ def test_check_mode_report_predicts_the_deploy(tmp_path, pin_dir, bpf_build):
     assert row["predicted"] and row["kernel_before"] == 0 and row["kernel_after"] > 4096 * (8 + 4), row
     assert predicted["fleet"]["predicted_hosts"] == ["localhost"]
     assert "predicted (check mode, nothing changed) on localhost" in out
+    # The HTML page, as a browser shows it: the host's bars at the predicted
+    # figures, marked predicted; no map yet (nothing deployed).
+    dom = rendered(predicted["html_path"], "check")
+    assert 'data-host="localhost"' in dom and "predicted</span> in check mode on localhost" in dom
+    assert '<div class="bar kernel" style="width:100.0%"' in dom or '<div class="bar estimate" style="width:100.0%"' in dom
+    assert "{:,} B".format(row["kernel_after"]) in dom
+    assert "No map figures" in dom
     try:
         real, _out = report(tmp_path, pin_dir, collections, check=False)
         (done,) = real["rows"]
         assert not done["predicted"] and real["fleet"]["predicted_hosts"] == []
+        # Deployed: the biggest maps are listed, biggest first, the resized
+        # hash_prealloc among them with its fill (empty).
+        footprints = [m["footprint"] for m in real["maps"]]
+        assert footprints == sorted(footprints, reverse=True) and footprints[0] > 0
+        resized = dict((m["map"], m) for m in real["maps"])["hash_prealloc"]
+        assert (resized["collection"], resized["max_entries"], resized["entries"]) == ("rep", 4096, 0)
+        assert resized["footprint"] > 4096 * 12
+        dom = rendered(real["html_path"], "deployed")
+        assert "<td>hash_prealloc</td>" in dom and "0 / 4,096" in dom and "predicted</span>" not in dom
+        assert "No map at or above its host's pressure threshold." in dom
         # Within 1% of the prediction (maps are exact on 6.4+, programs within a page).
         assert abs(done["kernel_after"] - row["kernel_after"]) <= done["kernel_after"] * 0.01, (row, done)
         # Deployed as declared: a check-mode report now predicts no change.

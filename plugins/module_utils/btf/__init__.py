@@ -12,6 +12,7 @@ hosts, standard library only; imports kernel/ and the shared elf.py).
 - sanitize.py: patches that make object BTF acceptable to BPF_BTF_LOAD
 - encode.py: plain values (as YAML gives them) to and from the bytes of a type
 - compare.py: whether two types have the same byte layout, member by member
+- convert.py: the bytes of one type converted into another's, member by member by name
 - core.py: CO-RE relocation with libbpf's rules
 - kernel.py: where the running kernel's BTF comes from (sysfs, module BTF, btf_path)
 - index_format.py: the on-disk index of kernel BTF types (offsets and name tables): encoded, checked, opened

@@ -35,6 +35,12 @@ def type_title(btf, type_id):
     return _signature(btf, t, 0)
 
 
+def signature(btf, type_id):
+    """What a type's bytes mean, as a comparable text (``u32``,
+    ``enum e (4 bytes, unsigned) {A=0}``, ``u8[16]``)."""
+    return _signature(btf, btf.type_by_id(btf.resolve(type_id)), 0)
+
+
 def leaves(btf, type_id):
     """[(path, bit offset, signature)] of the type's leaves, in offset order."""
     out = []

@@ -21,7 +21,7 @@
 - entries_cache.py: a file's encoded entries kept on the host per map, so an unchanged re-run parses nothing
 - entries_swap.py: atomic: a fresh inner map filled whole, then put into its map-in-map slot with one update
 - module_run.py: the end bpf_link and bpf_map share: converge, a LoaderError as a failed task, diff only with --diff
-- migrate.py: copying a live map's entries into its resized successor
+- migrate.py: copying a live map's entries into its resized successor, converted to new key/value types
 - records.py: the state records (frozen maps) a version and its links keep in bpffs
 - shipped.py: files sent from the controller (src, entries_src), kept for the rest of the run
 - facts.py: bpf_facts: host, features, workload and managed collections

@@ -115,13 +115,14 @@ def _build(desired, pins, observed, p):
                 raise
             raise shortfall from e
         migrated = {}
-        for name, (action, _old) in sorted(p.map_actions.items()):
+        for name, (action, old) in sorted(p.map_actions.items()):
             if action == "migrate":
                 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import copy_entries
 
                 m = p.spec.maps[name]
                 migrated[name] = copy_entries(live[name], loaded.maps[name].fd, m.type, m.key_size, m.value_size,
-                                              m.max_entries, name)
+                                              m.max_entries, name, old_sizes=(old["key_size"], old["value_size"]),
+                                              conversion=p.conversions.get(name))
         record = {
             "object_sha256": hashlib.sha256(p.new.data).hexdigest(),
             "options": desired.options(),

@@ -49,6 +49,13 @@ def converge(desired, check_mode=False):
         if desired.state == "present" and data is not None and not unchanged(desired, observed, digest):
             new = new_version(desired, observed, data)
         p = plan(desired, observed, digest, new, staging_exists=os.path.isdir(pins.staging))
+        converted = {}
+        if check_mode and p.conversions:
+            # Read-only: every live entry through the planned conversion, so
+            # that one that does not fit fails the check as it would the run.
+            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import check_conversions
+
+            converted = check_conversions(p)
         before = observed.memlock()
         predicted = None
         if p.changed and (check_mode or desired.memlock_budget is not None):
@@ -67,6 +74,7 @@ def converge(desired, check_mode=False):
                 raise refusal
         result = {"changed": p.changed or bool(recovered), "action": p.action, "reasons": recovered + p.reasons,
                   "warnings": list(p.warnings), "collection": desired.name, "pin_path": pins.live}
+        result["reasons"].extend("map '%s': %d entries would be converted" % item for item in sorted(converted.items()))
         if not p.changed:
             held = over_budget(desired.name, desired.memlock_budget, _footprint(before), predicted=False)
             if held is not None:

@@ -7,8 +7,15 @@ Subsets: ``host`` (kernel, BTF, bpffs, JIT and sysctls, memlock
 accounting), ``features`` (probed map and program types, cached per
 kernel), ``workload`` (every map and program loaded, with memlock, and
 host totals) and ``collections`` (what ebpf.deploy manages under
-pin_root). Reading the workload opens each object by id once; nothing is
+pin_root, with each map's usage: memlock and, for hash-like maps, how full
+it is). Reading the workload opens each object by id once; nothing is
 created except by the feature probes, which close what they make.
+
+Map pressure (``entries / max_entries``) is counted for the collections'
+hash-like maps (hash, LRU and per-CPU hashes, hash of maps, LPM tries),
+whose inserts fail (or, for LRU maps, evict) when they are full: with batch
+lookups (thousands of entries per call, 5.6+), else one get_next_key call
+per entry. ``pressure_warnings`` names the maps at or above a threshold.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +34,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallE
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import insn, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
     KEPT_SUFFIX, LINKS_DIR, MAPS_DIR, PROGS_DIR, open_pinned)
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import value_buffer_size
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
     accounting_mode, footprint_figure, rlimit_memlock)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
@@ -34,9 +42,12 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate impor
 
 SUBSETS = ("host", "features", "workload", "collections")
 # bpf_facts's options, declared once (the module passes this to AnsibleModule).
+# How full (percent of max_entries) a hash-like map may be before a warning.
+PRESSURE_THRESHOLD = 90.0
 ARGUMENT_SPEC = dict(
     gather_subset=dict(type="list", elements="str", default=["all"]),
     pin_root=dict(type="path", default=DEFAULT_PIN_ROOT),
+    pressure_threshold=dict(type="float", default=PRESSURE_THRESHOLD),
 )
 FEATURE_CACHE_DIR = "/run/ebpf_deploy"
 _SYSCTLS = {
@@ -274,20 +285,68 @@ def collection_facts(pin_root):
         if record is None:
             continue
         memlock = estimate = 0
+        usage = {}
         for sub, kind in ((MAPS_DIR, "map"), (PROGS_DIR, "prog")):
-            for obj in open_pinned(os.path.join(path, sub), kind).values():
+            for pin, obj in sorted(open_pinned(os.path.join(path, sub), kind).items()):
+                try:
+                    figure = (estimate_live_map(obj["fd"], obj["fdinfo"]) if kind == "map"
+                              else estimate_live_program(obj["fd"]))
+                    if kind == "map":
+                        usage[pin] = map_usage(obj, figure, "collection '%s': map '%s'" % (name, pin))
+                finally:
+                    os.close(obj["fd"])
                 memlock += obj["memlock"]
-                estimate += (estimate_live_map(obj["fd"], obj["fdinfo"]) if kind == "map"
-                             else estimate_live_program(obj["fd"])) or 0
-                os.close(obj["fd"])
+                estimate += figure or 0
         links = _link_facts(path, record)
         out[name] = {"path": path, "object_sha256": record.get("object_sha256"), "options": record.get("options"),
                      "maps": sorted(record.get("maps", {})), "programs": sorted(record.get("programs", {})),
-                     "links": links, "memlock": memlock, "memlock_estimate": estimate}
+                     "links": links, "memlock": memlock, "memlock_estimate": estimate, "map_usage": usage}
         kept = read_state(path + KEPT_SUFFIX) if os.path.isdir(path + KEPT_SUFFIX) else None
         if kept is not None:
             out[name]["kept"] = {"path": path + KEPT_SUFFIX, "object_sha256": kept.get("object_sha256")}
     return out
+
+
+def counts_pressure(map_type):
+    """Whether a map of this type fills up entry by entry (hash-like maps
+    and LPM tries), so that entries / max_entries says how full it is."""
+    return uapi.is_hash(map_type) or map_type == uapi.BPF_MAP_TYPE_LPM_TRIE
+
+
+def map_usage(obj, estimate, what="map"):
+    """What one open pinned map (an open_pinned() entry) uses: its type,
+    max_entries, memlock (the kernel's figure and ours) and, for hash-like
+    maps, ``entries`` and ``pressure`` (entries / max_entries, 4 decimals;
+    null for other types)."""
+    entries = pressure = None
+    if counts_pressure(obj["type"]):
+        entries = syscalls.map_count(obj["fd"], obj["key_size"], value_buffer_size(obj["type"], obj["value_size"]),
+                                     what=what)
+        pressure = round(float(entries) / obj["max_entries"], 4) if obj["max_entries"] else None
+    return {"type": uapi.MAP_TYPE_NAMES.get(obj["type"], obj["type"]), "max_entries": obj["max_entries"],
+            "entries": entries, "pressure": pressure, "memlock": obj["memlock"], "memlock_estimate": estimate}
+
+
+def pressure_facts(collections, threshold=PRESSURE_THRESHOLD):
+    """{threshold, high: [{collection, map, entries, max_entries,
+    pressure}]} of the collections' maps at or above ``threshold`` percent
+    full, fullest first."""
+    high = []
+    for name, c in sorted(collections.items()):
+        for pin, u in sorted(c.get("map_usage", {}).items()):
+            if u["pressure"] is not None and u["pressure"] * 100 >= threshold:
+                high.append({"collection": name, "map": pin, "entries": u["entries"],
+                             "max_entries": u["max_entries"], "pressure": u["pressure"]})
+    high.sort(key=lambda h: (-h["pressure"], h["collection"], h["map"]))
+    return {"threshold": threshold, "high": high}
+
+
+def pressure_warnings(pressure):
+    """The warnings of pressure_facts(): one per map, naming it."""
+    return ["collection '%s': map '%s' holds %d of %d entries (%.1f%%), at or above pressure_threshold %g%%; "
+            "inserts fail when it is full (LRU maps evict)" % (
+                h["collection"], h["map"], h["entries"], h["max_entries"], h["pressure"] * 100,
+                pressure["threshold"]) for h in pressure["high"]]
 
 
 def _link_facts(version, record):
@@ -307,7 +366,9 @@ def _link_facts(version, record):
     return links
 
 
-def gather(subsets, pin_root):
+def gather(subsets, pin_root, pressure_threshold=PRESSURE_THRESHOLD):
+    """The facts of ``subsets``; with ``collections``, also ``pressure``
+    (pressure_facts at ``pressure_threshold`` percent)."""
     facts = {}
     if "host" in subsets:
         facts["host"] = host_facts()
@@ -317,4 +378,5 @@ def gather(subsets, pin_root):
         facts.update(workload_facts())
     if "collections" in subsets:
         facts["collections"] = collection_facts(pin_root)
+        facts["pressure"] = pressure_facts(facts["collections"], pressure_threshold)
     return facts

@@ -38,14 +38,18 @@ class Plan:
     of the kept version, one of shared (the same map), migrate (the live
     entries are copied back), keep (its own entries stay: the live map's
     cannot be copied) or own (a map of its own version: data sections,
-    program arrays)); ``warnings`` what the caller should read."""
+    program arrays)); ``conversions`` the maps whose entries a migration
+    converts to a new key or value type ({map name:
+    deploy.migrate.EntryConversion}); ``warnings`` what the caller should
+    read."""
 
-    def __init__(self, action, reasons, new=None, map_actions=None, warnings=None):
+    def __init__(self, action, reasons, new=None, map_actions=None, warnings=None, conversions=None):
         self.action = action
         self.reasons = reasons
         self.new = new
         self.map_actions = map_actions or {}
         self.warnings = warnings or []
+        self.conversions = conversions or {}
 
     @property
     def changed(self):
@@ -101,10 +105,11 @@ def new_version(desired, observed, data):
 
 
 def live_layouts(observed, spec):
-    """{map name: {'key': leaves, 'value': leaves, 'title': {part: text}}}
-    of the live maps whose bytes the new version would carry over (same
-    type and sizes), through the kernel's copy of their BTF; a part is None
-    where the live map has no BTF type for it."""
+    """{map name: {'btf': the live map's BTF, 'key'/'value': leaves,
+    'key_type_id'/'value_type_id', 'title': {part: text}}} of the live maps
+    the new version would carry over (same map type), through the kernel's
+    copy of their BTF; a part is None (type id 0) where the live map has no
+    BTF type for it."""
     if not observed.maps:
         return {}   # a first load: nothing to compare, nothing to import for it
     from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import leaves, type_title
@@ -113,15 +118,16 @@ def live_layouts(observed, spec):
     out, btfs = {}, {}
     for m in spec.maps.values():
         old = observed.maps.get(pin_name(m.name))
-        if not _carries_over(m) or old is None or not _same_bytes(old, m) or not old.get("btf_id"):
+        if not _carries_over(m) or old is None or old["type"] != m.type or not old.get("btf_id"):
             continue
         if old["btf_id"] not in btfs:
             btfs[old["btf_id"]] = BTF.from_bytes(syscalls.btf_raw_by_id(old["btf_id"]), name="map '%s'" % m.name)
         btf = btfs[old["btf_id"]]
-        layout = {"title": {}}
+        layout = {"title": {}, "btf": btf}
         for part in ("key", "value"):
             type_id = old["btf_%s_type_id" % part]
             layout[part] = leaves(btf, type_id) if type_id else None
+            layout[part + "_type_id"] = type_id
             layout["title"][part] = type_title(btf, type_id) if type_id else None
         out[m.name] = layout
     return out
@@ -153,10 +159,11 @@ def plan(desired, observed, digest, new=None, staging_exists=False):
             reasons.append("object changed")
         if record is not None and record.get("options") != _jsonable(desired.options()):
             reasons.append("options changed")
-    map_actions = {}
+    map_actions, conversions = {}, {}
     for m in new.spec.maps.values():
-        map_actions[m.name] = _map_action(desired, observed.maps.get(pin_name(m.name)), m, new, reasons, warnings)
-    return Plan("replace" if observed.exists else "create", reasons, new, map_actions, warnings)
+        map_actions[m.name] = _map_action(desired, observed.maps.get(pin_name(m.name)), m, new, reasons, warnings,
+                                          conversions)
+    return Plan("replace" if observed.exists else "create", reasons, new, map_actions, warnings, conversions)
 
 
 def plan_rollback(desired, observed):
@@ -212,39 +219,100 @@ def _differences(live, kept):
     return ", ".join(out) or "%s maps hold no plain data" % uapi.MAP_TYPE_NAMES.get(kept["type"], kept["type"])
 
 
-def _map_action(desired, old, m, new, reasons, warnings):
+def _map_action(desired, old, m, new, reasons, warnings, conversions):
     """What happens to the live map ``old`` (None: there is none) for spec
-    map ``m``: (action, old). Raises SpecError when it may not change."""
+    map ``m``: (action, old); a migration that converts the entries to a new
+    key or value type adds its EntryConversion to ``conversions``. Raises
+    SpecError, naming what differs, when the map may not change so."""
     if not _carries_over(m) or old is None:
         return ("create", None)
-    changes, not_compared = [], None
-    if _same_bytes(old, m):
-        # The bytes would carry over: they must mean the same to the new programs.
-        changes, not_compared = _layout_changes(new.layouts.get(m.name), m, new.spec)
+    policy = desired.on_incompatible_map
+    conversion, problems, not_compared = None, [], None
+    if old["type"] != m.type:
+        entry_changes = ["type %s \u2192 %s" % (_type_name(old["type"]), _type_name(m.type))]
+        problems = ["entries of one map type are not carried into another"]
+    else:
+        entry_changes, problems, conversion, not_compared = _entry_changes(
+            new.layouts.get(m.name), old, m, new.spec, ((desired.maps or {}).get(m.name) or {}).get("defaults"))
     if not_compared:
         reasons.append("map '%s': key/value layouts not compared (%s)" % (m.name, not_compared))
         warnings.append("map '%s': its key and value layouts could not be compared (%s); it is reused as its "
                         "sizes match, so make sure the new programs read its entries the same way" % (
                             m.name, not_compared))
-    if changes:
-        if desired.on_incompatible_map == "recreate":
-            reasons.append("map '%s': layout changed (%s); recreated empty" % (m.name, "; ".join(changes)))
-            return ("recreate", old)
-        raise SpecError("map '%s': the layout of its entries changed (%s); the new programs would misread every "
-                        "entry of the live map, so it is not reused" % (m.name, "; ".join(changes)),
-                        hint="use on_incompatible_map: recreate to start the map empty")
-    if _same_bytes(old, m) and old["max_entries"] == m.max_entries and old["flags"] == m.flags:
+    setting_changes = _setting_changes(old, m)
+    if not entry_changes and not setting_changes:
         return ("reuse", old)
-    if desired.on_incompatible_map == "fail":
-        raise SpecError("map '%s': live map (%s) differs from the desired one (%s) and on_incompatible_map "
-                        "is fail" % (m.name, describe_live_map(old), describe_spec_map(m)))
-    if desired.on_incompatible_map == "recreate" or not uapi.holds_plain_data(m.type):
+    if policy == "fail":
+        raise SpecError("map '%s': the live map differs from the desired one (%s) and on_incompatible_map is fail"
+                        % (m.name, "; ".join(entry_changes + setting_changes)),
+                        hint="use on_incompatible_map: migrate to copy (and convert) its entries, or recreate to "
+                             "start it empty")
+    if policy == "recreate" or not uapi.holds_plain_data(m.type):
+        if entry_changes:
+            reasons.append("map '%s': layout changed (%s); recreated empty" % (m.name, "; ".join(entry_changes)))
         return ("recreate", old)
-    if not _same_bytes(old, m):
-        raise SpecError("map '%s': cannot migrate entries from %s to %s (type or key/value size changed); "
-                        "use on_incompatible_map: recreate to start it empty" % (
-                            m.name, describe_live_map(old), describe_spec_map(m)))
+    if problems:
+        raise SpecError("map '%s': its entries cannot be converted (%s): %s" % (
+            m.name, "; ".join(entry_changes), "; ".join(problems)),
+            hint="use on_incompatible_map: recreate to start the map empty")
+    if conversion is not None:
+        conversions[m.name] = conversion
+        reasons.append("map '%s': entries converted (%s)" % (m.name, "; ".join(entry_changes)))
+        warnings.extend("map '%s': %s member '%s' (%s) is not in the new type; its values are dropped" % (
+            m.name, part, f.path, f.describe()) for part, f in conversion.removed())
     return ("migrate", old)
+
+
+def _type_name(map_type):
+    return uapi.MAP_TYPE_NAMES.get(map_type, map_type)
+
+
+def _setting_changes(old, m):
+    """What differs in the settings fixed at creation, in words."""
+    out = []
+    if old["max_entries"] != m.max_entries:
+        out.append("max_entries %d \u2192 %d" % (old["max_entries"], m.max_entries))
+    if old["flags"] != m.flags:
+        out.append("flags %#x \u2192 %#x" % (old["flags"], m.flags))
+    return out
+
+
+def _entry_changes(layout, old, m, spec, defaults):
+    """(what differs in the entries' key and value, why they cannot be
+    converted, the EntryConversion or None, why layouts were not compared)
+    between a live map (its layout from live_layouts) and spec map ``m`` of
+    the same map type. Layouts that flatten to the same leaves at the same
+    sizes need no conversion (and nothing more is imported for them)."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import leaves
+
+    sizes = [("%s size %d \u2192 %d" % (part, old[part + "_size"], getattr(m, part + "_size")))
+             for part in ("key", "value") if old[part + "_size"] != getattr(m, part + "_size")]
+    if layout is None or (layout["key"] is None and layout["value"] is None):
+        return sizes, ["the live map has no BTF to convert them by"] if sizes else [], None, (
+            None if sizes else "the live map has no BTF")
+    if spec.btf is None or not (m.btf_key_type_id or m.btf_value_type_id):
+        return sizes, ["the new object gives the map no BTF to convert them by"] if sizes else [], None, (
+            None if sizes else "the new object gives the map no BTF")
+    missing, same = [], True
+    for part, new_id in (("key", m.btf_key_type_id), ("value", m.btf_value_type_id)):
+        if layout[part] is None or not new_id:
+            if layout[part] is not None or new_id:
+                missing.append("%s: one side has no BTF type" % part)
+            continue
+        if layout[part] != leaves(spec.btf, new_id):
+            same = False
+    if missing:
+        return sizes, ["; ".join(missing)] if sizes else [], None, None if sizes else "; ".join(missing)
+    if same and not sizes:
+        return [], [], None, None
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.migrate import plan_entry_conversion
+
+    conversion = plan_entry_conversion(layout["btf"], layout["key_type_id"], layout["value_type_id"], spec.btf,
+                                       m.btf_key_type_id, m.btf_value_type_id, defaults)
+    if not conversion.differences():
+        # The same types in maps of other sizes: BTF that does not size them.
+        return sizes, ["its BTF types do not give the key and value sizes"], None, None
+    return conversion.differences(), conversion.problems(), conversion, None
 
 
 def _carries_over(m):
@@ -256,27 +324,6 @@ def _carries_over(m):
 
 def _same_bytes(old, m):
     return old["type"] == m.type and old["key_size"] == m.key_size and old["value_size"] == m.value_size
-
-
-def _layout_changes(layout, m, spec):
-    """(differences, why not compared) between a live map's layout (from
-    live_layouts) and spec map ``m``'s key and value types."""
-    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import leaf_differences, leaves
-
-    if layout is None or (layout["key"] is None and layout["value"] is None):
-        return [], "the live map has no BTF"
-    if spec.btf is None or not (m.btf_key_type_id or m.btf_value_type_id):
-        return [], "the new object gives the map no BTF"
-    changes, missing = [], []
-    for part, new_id in (("key", m.btf_key_type_id), ("value", m.btf_value_type_id)):
-        if layout[part] is None or not new_id:
-            if layout[part] is not None or new_id:
-                missing.append("%s: one side has no BTF type" % part)
-            continue
-        differences = leaf_differences(layout[part], leaves(spec.btf, new_id))
-        if differences:
-            changes.append("%s: %s: %s" % (part, layout["title"][part], ", ".join(differences)))
-    return changes, "; ".join(missing) or None
 
 
 def describe_live_map(old):
@@ -312,6 +359,8 @@ def diff(desired, observed, p):
     maps = {}
     for name, m in p.spec.maps.items():
         action = p.map_actions.get(name, ("create",))[0]
+        if name in p.conversions:
+            action = "%s, converting: %s" % (action, "; ".join(p.conversions[name].differences()))
         maps[pin_name(name)] = describe_spec_map(m) + ("" if action == "create" else " (%s)" % action)
     programs = desired.programs or list(p.spec.programs)
     return {"before": before, "after": {"maps": maps, "programs": dict((pin_name(n), "(new)") for n in programs)}}

@@ -43,10 +43,13 @@ def apply_map_settings(spec, maps=None, prealloc=None):
     """Change ``spec``'s MapSpecs as declared; returns a list of warnings.
 
     maps: {map name: {'max_entries': int, 'value_size': int, 'prealloc':
-    bool}} (each key optional); prealloc: the collection-wide default (None
+    bool, 'defaults': {value member: value}}} (each key optional; defaults
+    are for the members a conversion of live entries adds, see
+    deploy.migrate); prealloc: the collection-wide default (None
     keeps what the object says). Raises SpecError, changing nothing, for an
     unknown map name, a setting on an internal map (.data, .rodata, .bss,
-    .kconfig), a prealloc a map type cannot take, an invalid max_entries, a
+    .kconfig), a prealloc a map type cannot take, an invalid max_entries,
+    defaults naming no member of the value type or not fitting it, a
     value_size the map type or its BTF value type does not allow, or (after
     the settings) a map still left at size 0 (check_sizes).
     """
@@ -62,10 +65,12 @@ def apply_map_settings(spec, maps=None, prealloc=None):
         m = spec.maps[name]
         if m.kind in ("data", "kconfig"):
             raise SpecError("maps: '%s' is the object's global data, sized by the object itself" % name)
-        unknown = sorted(set(settings) - {"max_entries", "value_size", "prealloc"})
+        unknown = sorted(set(settings) - {"max_entries", "value_size", "prealloc", "defaults"})
         if unknown:
-            raise SpecError("maps: map '%s': unknown setting(s) %s (want max_entries, value_size, prealloc)" % (
-                name, ", ".join(unknown)))
+            raise SpecError("maps: map '%s': unknown setting(s) %s (want max_entries, value_size, prealloc, "
+                            "defaults)" % (name, ", ".join(unknown)))
+        if settings.get("defaults"):
+            _check_defaults(spec, m, settings["defaults"])
         flags = m.flags
         if settings.get("prealloc") is not None:
             problem = prealloc_problem(m.type, settings["prealloc"])
@@ -154,6 +159,17 @@ def _check_value_size(m, value):
         raise SpecError("maps: map '%s' (stack_trace): value_size %d must be a multiple of 8 (one u64 per frame)"
                         % (name, value))
     return value
+
+
+def _check_defaults(spec, m, defaults):
+    """Refuse ``defaults`` (values for value members a conversion adds)
+    that name no member of the map's BTF value type or do not fit it."""
+    what = "maps: map '%s': defaults" % m.name
+    if spec.btf is None or not m.btf_value_type_id:
+        raise SpecError("%s: the object gives the map no BTF value type, so it has no members to default" % what)
+    from ansible_collections.ebpf.deploy.plugins.module_utils.btf.convert import encode_defaults
+
+    encode_defaults(spec.btf, m.btf_value_type_id, defaults, what)
 
 
 def _with_prealloc(flags, prealloc):

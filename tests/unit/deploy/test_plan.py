@@ -53,7 +53,8 @@ def new(maps, value_layout=None, btf_layout=None):
         m.btf_value_type_id = top if m.name == "config" else 0
         spec.maps[m.name] = m
     old_btf, old_top = build(value_layout or V1)
-    layouts = {"config": {"key": None, "value": leaves(old_btf, old_top), "title": {"value": "struct cfg_val"}}}
+    layouts = {"config": {"key": None, "value": leaves(old_btf, old_top), "title": {"value": "struct cfg_val"},
+                          "btf": old_btf, "key_type_id": 0, "value_type_id": old_top}}
     return NewVersion(b"\0", spec, [], layouts)
 
 
@@ -104,22 +105,41 @@ def test_map_actions(spec_map, policy, action):
 def test_fail_policy_and_size_changes_refuse_naming_the_map():
     with pytest.raises(SpecError) as e:
         plan(desired(on_incompatible_map="fail"), observed(sha="cd" * 32), DIGEST, new([config(max_entries=128)]))
-    assert str(e.value) == ("map 'config': live map (hash, max_entries 64, flags 0x0) differs from the desired one "
-                            "(hash, max_entries 128, flags 0x0) and on_incompatible_map is fail")
+    assert str(e.value) == ("map 'config': the live map differs from the desired one (max_entries 64 \u2192 128) "
+                            "and on_incompatible_map is fail")
+    version = new([config(value=16)])
+    version.layouts = {}
     with pytest.raises(SpecError) as e:
-        plan(desired(), observed(sha="cd" * 32), DIGEST, new([config(value=16)]))
-    assert "cannot migrate entries from hash, max_entries 64" in str(e.value)
+        plan(desired(), observed(sha="cd" * 32), DIGEST, version)
+    assert str(e.value) == ("map 'config': its entries cannot be converted (value size 8 \u2192 16): the live map "
+                            "has no BTF to convert them by")
 
 
-def test_a_layout_change_at_the_same_size_is_refused_or_recreated():
+def test_a_layout_change_at_the_same_size_is_converted_refused_or_recreated():
     reordered = [("weight", "u16", 0), ("flags", "u16", 16), ("action", "u32", 32)]
+    words = ("value: struct cfg_val: weight: u16 at 4 \u2192 u16 at 0; flags: u16 at 6 \u2192 u16 at 2; "
+             "action: u32 at 0 \u2192 u32 at 4")
+    p = plan(desired(), observed(sha="cd" * 32), DIGEST, new([config()], btf_layout=reordered))
+    assert p.map_actions["config"][0] == "migrate"
+    assert p.conversions["config"].differences() == [words]
+    assert "map 'config': entries converted (%s)" % words in p.reasons
+    assert diff(desired(), observed(), p)["after"]["maps"]["config"] == (
+        "hash, max_entries 64, flags 0x0 (migrate, converting: %s)" % words)
     with pytest.raises(SpecError) as e:
-        plan(desired(), observed(sha="cd" * 32), DIGEST, new([config()], btf_layout=reordered))
-    assert "value: struct cfg_val: action moved 0 \u2192 4" in str(e.value)
+        plan(desired(on_incompatible_map="fail"), observed(sha="cd" * 32), DIGEST,
+             new([config()], btf_layout=reordered))
+    assert str(e.value) == ("map 'config': the live map differs from the desired one (%s) and on_incompatible_map "
+                            "is fail" % words)
     p = plan(desired(on_incompatible_map="recreate"), observed(sha="cd" * 32), DIGEST,
              new([config()], btf_layout=reordered))
     assert p.map_actions["config"][0] == "recreate"
-    assert any(r.startswith("map 'config': layout changed (value: struct cfg_val: action moved") for r in p.reasons)
+    assert "map 'config': layout changed (%s); recreated empty" % words in p.reasons
+    with pytest.raises(SpecError) as e:
+        plan(desired(), observed(sha="cd" * 32), DIGEST,
+             new([config()], btf_layout=[("action", "inner", 0)] + V1[1:]))
+    assert str(e.value) == ("map 'config': its entries cannot be converted (value: struct cfg_val: action: u32 at 0 "
+                            "\u2192 {u16 a, u16 b} at 0): value member 'action' changed kind (u32 \u2192 {u16 a, "
+                            "u16 b})")
 
 
 def test_no_btf_on_the_live_side_warns_and_reuses():

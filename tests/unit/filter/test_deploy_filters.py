@@ -79,3 +79,30 @@ def test_memlock_report_marks_predictions():
     report = bpf_memlock_report({"a": {"bpf_deploy_memlock": [predicted, fact("c2", 1, 1, "memcg-exact")]}}, ["a"])
     assert [r["predicted"] for r in report["rows"]] == [True, False]
     assert report["fleet"]["predicted_hosts"] == ["a"]
+
+
+def usage(memlock, estimate, entries=None, max_entries=64, pressure=None, map_type="hash"):
+    return {"type": map_type, "max_entries": max_entries, "entries": entries, "pressure": pressure,
+            "memlock": memlock, "memlock_estimate": estimate}
+
+
+def test_memlock_report_lists_the_biggest_maps_and_pressure_and_renders_html():
+    bpf_a = {"collections": {"c1": {"map_usage": {"small": usage(100, 900), "big": usage(5000, 8000, 60, 64, 0.9375)}}},
+             "pressure": {"threshold": 90, "high": [{"collection": "c1", "map": "big", "entries": 60,
+                                                     "max_entries": 64, "pressure": 0.9375}]}}
+    bpf_b = {"collections": {"c1": {"map_usage": {"arr": usage(7000, 7000, map_type="array")}}},
+             "pressure": {"threshold": 90, "high": []}}
+    hostvars = {"a<1>": {"bpf_deploy_memlock": [dict(fact("c1", 100, 400, "memcg-approximate"), predicted=True)],
+                         "ansible_facts": {"bpf": bpf_a}},
+                "b": {"bpf_deploy_memlock": [fact("c1", 50, 50, "memcg-exact")], "ansible_facts": {"bpf": bpf_b}}}
+    report = bpf_memlock_report(hostvars, ["a<1>", "b"])
+    # a's kernel accounts approximately: its maps count by the estimate.
+    assert [(m["host"], m["map"], m["footprint"]) for m in report["maps"]] == [
+        ("a<1>", "big", 8000), ("b", "arr", 7000), ("a<1>", "small", 900)]
+    assert report["pressure"] == [{"host": "a<1>", "collection": "c1", "map": "big", "entries": 60,
+                                   "max_entries": 64, "pressure": 0.9375}]
+    page = report["html"]
+    assert page.startswith("<!DOCTYPE html>") and "http" not in page and "<script" not in page
+    assert 'data-host="a&lt;1&gt;"' in page and "a<1>" not in page          # names escaped
+    assert "approximate accounting" in page and "predicted</span> in check mode on a&lt;1&gt;" in page
+    assert "<td>big</td>" in page and "60 / 64" in page and "93.8%" in page
