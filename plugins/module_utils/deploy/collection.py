@@ -14,16 +14,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import hashlib
 import os
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock, shared_lock
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import observe
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.plan import (
     diff, new_version, plan, read_object, unchanged)
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import recover
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
     accounting_mode, footprint_figure, memlock_delta, over_budget)
 
@@ -40,15 +41,20 @@ def converge(desired, check_mode=False):
     """
     pins = CollectionPins(desired.pin_root, desired.name)
     pins.check()
-    with collection_lock(pins):
+    with collection_lock(pins), contextlib.ExitStack() as held:
         recovered = recover(pins) if not check_mode else []
         observed = observe(pins)
         data = read_object(desired.path) if desired.state == "present" and desired.path is not None else None
         digest = hashlib.sha256(data).hexdigest() if data is not None else desired.object_sha256
         new = None
+        old_shared = (observed.record or {}).get("shared") or []
         if desired.state == "present" and data is not None and not unchanged(desired, observed, digest):
-            new = new_version(desired, observed, data)
+            new = new_version(desired, observed, data,
+                              lambda spec: _observe_shared(desired, spec, held, check_mode))
+        elif desired.state == "absent" and old_shared and not check_mode:
+            held.enter_context(shared_lock(desired.pin_root))
         p = plan(desired, observed, digest, new, staging_exists=os.path.isdir(pins.staging))
+        shared_now = _shared_now(desired, observed, new, old_shared)
         before = observed.memlock()
         predicted = None
         if p.changed and (check_mode or desired.memlock_budget is not None):
@@ -70,7 +76,8 @@ def converge(desired, check_mode=False):
             result["maps"] = _observed_entries(observed, "maps")
             result["programs"] = _observed_entries(observed, "programs")
             after = before if not p.changed else predicted
-            result["bpf_memlock"] = memlock_delta(desired.name, before, after)
+            result["bpf_memlock"] = _memlock(desired, before, after, old_shared, _new_shared(p, old_shared),
+                                             shared_now, None if p.changed else shared_now)
             if p.changed:
                 result["bpf_memlock"]["predicted"] = True
             return result
@@ -80,13 +87,118 @@ def converge(desired, check_mode=False):
         result["maps"] = applied["maps"]
         result["programs"] = applied["programs"]
         result["warnings"].extend(applied.get("warnings", []))
+        if "btf_cache" in applied:
+            result["btf_cache"] = applied["btf_cache"]
+        if applied.get("shared_removed"):
+            result["reasons"].append("removed shared map%s %s: no other collection uses %s" % (
+                "s" if len(applied["shared_removed"]) > 1 else "", ", ".join(applied["shared_removed"]),
+                "them" if len(applied["shared_removed"]) > 1 else "it"))
         if applied.get("pin_root_removed"):
             result["reasons"].append("removed pin_root %s: ebpf.deploy created it and it is empty now" %
                                      desired.pin_root)
-        if "btf_cache" in applied:
-            result["btf_cache"] = applied["btf_cache"]
-        result["bpf_memlock"] = memlock_delta(desired.name, before, applied.get("memlock_after", {}))
+        new_shared = _new_shared(p, old_shared)
+        result["bpf_memlock"] = _memlock(desired, before, applied.get("memlock_after", {}), old_shared, new_shared,
+                                         shared_now, _shared_after(desired, old_shared, new_shared))
         return result
+
+
+def _observe_shared(desired, spec, held, check_mode):
+    """The shared maps (pinned by name) the spec declares, as pinned under
+    the pin root, read (and, unless in check mode, later written) under the
+    pin root's shared lock, which ``held`` (an ExitStack) keeps to the end
+    of the run. Imported only for an object that has some."""
+    if not any(m.pinned_by_name for m in spec.maps.values()):
+        return {}
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import check_names, observe_shared
+
+    check_names(spec)
+    if not check_mode:
+        held.enter_context(shared_lock(desired.pin_root))
+    return observe_shared(desired.pin_root, spec)
+
+
+def _new_shared(p, old_shared):
+    """The pin names of the maps the collection shares after the plan."""
+    if p.action == "remove":
+        return []
+    if p.spec is None:
+        return list(old_shared)
+    return sorted(pin_name(m.name) for m in p.spec.maps.values() if m.pinned_by_name)
+
+
+def _shared_now(desired, observed, new, old_shared):
+    """{pin name: (kernel figure, estimate, users)} of the shared maps the
+    collection uses before or after the run, as pinned now (before any
+    change): a shared map counts once per host, not once per user."""
+    out = {}
+    if new is not None:
+        for name, entry in new.shared.items():
+            if entry is not None:
+                out[pin_name(name)] = (entry["memlock"], entry["memlock_estimate"], entry["users"])
+    for name in old_shared:
+        if name not in out and name in observed.maps:
+            obj = observed.maps[name]
+            out[name] = (obj["memlock"], obj["memlock_estimate"], None)
+    return out
+
+
+def _shared_after(desired, old_shared, new_shared):
+    """_shared_now()'s shape, read again after the run."""
+    if not old_shared and not new_shared:
+        return {}
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import observe_one
+
+    out = {}
+    for name in sorted(set(old_shared) | set(new_shared)):
+        entry = observe_one(desired.pin_root, name)
+        if entry is not None:
+            out[name] = (entry["memlock"], entry["memlock_estimate"], entry["users"])
+    return out
+
+
+def _memlock(desired, before, after, old_shared, new_shared, shared_before, shared_after):
+    """The bpf_memlock fact with the shared maps counted apart: the
+    collection's own figures leave them out, and ``shared_maps`` gives each
+    one's host-wide figure before and after the run (``shared_after`` None:
+    a prediction, where the collection's own figure for it stands)."""
+    own_before = _without(before, old_shared)
+    own_after = _without(after, new_shared)
+    fact = memlock_delta(desired.name, own_before, own_after)
+    names = sorted(set(old_shared) | set(new_shared))
+    if not names:
+        return fact
+    shared, totals = {}, {"before": 0, "after": 0, "estimate_before": 0, "estimate_after": 0}
+    for name in names:
+        b = shared_before.get(name, (0, 0, None))
+        if shared_after is None:
+            a = (after.get("maps", {}).get(name, 0), after.get("estimate", {}).get("maps", {}).get(name), b[2])
+        else:
+            a = shared_after.get(name, (0, 0, []))
+        entry = {"before": b[0], "after": a[0], "delta": a[0] - b[0],
+                 "estimate": {"before": b[1] or 0, "after": a[1] or 0, "delta": (a[1] or 0) - (b[1] or 0)},
+                 "users": a[2] if a[2] is not None else b[2]}
+        shared[name] = entry
+        totals["before"] += entry["before"]
+        totals["after"] += entry["after"]
+        totals["estimate_before"] += entry["estimate"]["before"]
+        totals["estimate_after"] += entry["estimate"]["after"]
+    fact["shared_maps"] = shared
+    fact["shared"] = {"before": totals["before"], "after": totals["after"],
+                      "delta": totals["after"] - totals["before"],
+                      "estimate": {"before": totals["estimate_before"], "after": totals["estimate_after"],
+                                   "delta": totals["estimate_after"] - totals["estimate_before"]}}
+    return fact
+
+
+def _without(figures, names):
+    """memlock figures without the maps ``names``."""
+    if not names or not figures:
+        return figures
+    est = figures.get("estimate", {})
+    return {"maps": dict((n, v) for n, v in figures.get("maps", {}).items() if n not in names),
+            "programs": figures.get("programs", {}),
+            "estimate": {"maps": dict((n, v) for n, v in est.get("maps", {}).items() if n not in names),
+                         "programs": est.get("programs", {})}}
 
 
 def _footprint(figures):
@@ -101,7 +213,12 @@ def _summary(result, desired, observed, before):
     and program's figures, and no diff (there is none to show)."""
     result["object_sha256"] = (observed.record or {}).get("object_sha256")
     result["counts"] = {"maps": len(observed.maps), "programs": len(observed.programs)}
-    result["bpf_memlock"] = memlock_delta(desired.name, before, before, per_object=False)
+    shared = (observed.record or {}).get("shared") or []
+    own = _without(before, shared)
+    result["bpf_memlock"] = memlock_delta(desired.name, own, own, per_object=False)
+    if shared:
+        total = sum(before.get("maps", {}).get(n, 0) for n in shared)
+        result["bpf_memlock"]["shared"] = {"before": total, "after": total, "delta": 0}
     return result
 
 

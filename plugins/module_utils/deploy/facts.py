@@ -272,8 +272,12 @@ def collection_facts(pin_root):
         if record is None:
             continue
         memlock = estimate = 0
+        shared = record.get("shared") or []
         for sub, kind in ((MAPS_DIR, "map"), (PROGS_DIR, "prog")):
-            for obj in open_pinned(os.path.join(path, sub), kind).values():
+            for pin, obj in open_pinned(os.path.join(path, sub), kind).items():
+                if kind == "map" and pin in shared:
+                    os.close(obj["fd"])   # counted once, in shared_maps
+                    continue
                 memlock += obj["memlock"]
                 estimate += (estimate_live_map(obj["fd"], obj["fdinfo"]) if kind == "map"
                              else estimate_live_program(obj["fd"])) or 0
@@ -281,7 +285,20 @@ def collection_facts(pin_root):
         links = _link_facts(path, record)
         out[name] = {"path": path, "object_sha256": record.get("object_sha256"), "options": record.get("options"),
                      "maps": sorted(record.get("maps", {})), "programs": sorted(record.get("programs", {})),
-                     "links": links, "memlock": memlock, "memlock_estimate": estimate}
+                     "links": links, "memlock": memlock, "memlock_estimate": estimate, "shared_maps": shared}
+    return out
+
+
+def shared_map_facts(pin_root):
+    """The maps collections share under ``pin_root`` (pinned by name), each
+    with its users and its memlock, counted once however many use it."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import shared_maps
+
+    out = {}
+    for name, entry in shared_maps(pin_root).items():
+        entry = dict(entry)
+        entry["type"] = uapi.MAP_TYPE_NAMES.get(entry["type"], entry["type"])
+        out[name] = entry
     return out
 
 
@@ -312,4 +329,5 @@ def gather(subsets, pin_root):
         facts.update(workload_facts())
     if "collections" in subsets:
         facts["collections"] = collection_facts(pin_root)
+        facts["shared_maps"] = shared_map_facts(pin_root)
     return facts
