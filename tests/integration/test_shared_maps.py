@@ -11,9 +11,12 @@ reads there and copies it into its own map."""
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -305,3 +308,60 @@ def test_libbpf_reuses_the_map_ebpf_deploy_shares(lbshare, bpf_build, pin_dir):
             os.unlink(os.path.join(progs, name))
         os.rmdir(progs)
         remove(pin_dir, "a")
+
+
+# ------------------------------------------------------------ kill -9
+
+# One converge() in a child that SIGKILLs itself on the Nth call of a
+# function (as test_faults.py does): a fault at an exact step.
+CHILD = r"""
+import os, signal, sys, json
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
+target, nth, args = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+seen = [0]
+def hook(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == target:
+        seen[0] += 1
+        if seen[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+sys.setprofile(hook)
+converge(Desired(**args))
+"""
+
+MIGRATION_STEPS = [
+    ("copy_entries", 1, "before the entries are copied"),
+    ("map_update", 2, "half way through copying the entries"),
+    ("exchange", 1, "just before the swap"),
+    ("publish", 1, "after the swap, before the shared pin moved"),
+    ("join", 1, "after the shared pin moved, before the users record"),
+]
+
+
+@pytest.mark.parametrize("target, nth, when", MIGRATION_STEPS, ids=[s[2] for s in MIGRATION_STEPS])
+def test_kill_during_a_shared_map_migration(bpf_build, pin_dir, target, nth, when):
+    """Whatever the step, the next run leaves one shared map, pinned under
+    shared/ and in the collection, holding the counts, which the program
+    goes on counting into."""
+    deploy(bpf_build, pin_dir, "a", "shared_writer")
+    try:
+        for _run in range(3):
+            run_prog(pin_dir, "a", "count_up")
+        args = dict(name="a", pin_root=pin_dir, path=bpf_build.path("shared_writer_bigger"))
+        proc = subprocess.run([sys.executable, "-c", CHILD, target, str(nth), json.dumps(args)], env=dict(os.environ),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-2000:])
+        result = converge(Desired(**args))
+        assert result["changed"] or result["action"] == "none"
+        again = converge(Desired(**args))
+        assert again["changed"] is False, again["reasons"]
+        shared = map_info(shared_pin(pin_dir))
+        assert shared.max_entries == 8
+        assert map_info(os.path.join(pin_dir, "a", "maps", "shared_counts")).id == shared.id
+        assert read_users(pin_dir, "shared_counts") == ["a"]
+        assert read_u64(shared_pin(pin_dir)) == 3
+        run_prog(pin_dir, "a", "count_up")
+        assert read_u64(shared_pin(pin_dir)) == 4
+    finally:
+        remove(pin_dir, "a")
+    assert pinned_under(pin_dir) == []

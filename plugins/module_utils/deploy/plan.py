@@ -212,6 +212,11 @@ def _shared_map_action(desired, own, m, new, reasons, warnings):
         if own is None or not _carries_over(m):
             return ("create", None)
         return _map_action(desired, own, m, new, reasons, warnings)
+    others = [u for u in entry["users"] if u != desired.name]
+    if not others and own is not None and own["id"] != entry["id"] and desired.name in entry["users"]:
+        # An interrupted run swapped in a version whose map never reached
+        # the shared pin: that map is the one the live programs use.
+        return _map_action(desired, own, m, new, reasons, warnings)
     differences = shared_differences(entry, m, new)
     if not differences:
         if own is not None and own["id"] != entry["id"]:
@@ -219,7 +224,6 @@ def _shared_map_action(desired, own, m, new, reasons, warnings):
                             "map of that name is dropped with its entries" % (
                                 m.name, entry["path"], _collections(entry["users"]) or "no collection"))
         return ("reuse", entry)
-    others = [u for u in entry["users"] if u != desired.name]
     if not others:
         return _map_action(desired, entry, m, new, reasons, warnings)
     if desired.name in entry["users"]:

@@ -10,7 +10,9 @@ once at ``<pin_root>/shared/<name>`` (so libbpf with ``pin_root_path`` set
 to that directory finds the same map), and is also pinned in each user's
 own ``maps/`` like its other maps. Beside it, ``<name>__users`` is the
 map's ownership record (a frozen record map, as a collection's state):
-which collections use it. A collection that joins adds itself, one that
+which collections use it, as their own state records say (those swap with
+their versions, so they decide when the two disagree after an interrupted
+run). A collection that joins adds itself, one that
 leaves (removed, or a version that no longer declares the map) takes
 itself out, and the last one out removes the map. Writers hold
 ``shared_lock`` of the pin root.
@@ -28,7 +30,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
-    SHARED_DIR, make_dirs, open_pinned, pin_name)
+    SHARED_DIR, STAGING_SUFFIX, list_dir, make_dirs, open_pinned, pin_name)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import estimate_live_map
 
 USERS_SUFFIX = "__users"
@@ -64,11 +66,16 @@ def read_users(pin_root, name):
 
 
 def live_users(pin_root, name):
-    """read_users(), keeping only the collections whose live version still
-    records the map as shared (an interrupted run may have left a name)."""
+    """The collections under ``pin_root`` whose live version records shared
+    map ``name`` (sorted). The collections' own records decide, as they
+    swap with their versions: a run interrupted before it updated the
+    ownership record neither loses a user nor keeps one that left."""
     out = []
-    for user in read_users(pin_root, name):
-        record = read_state(os.path.join(pin_root, user))
+    for user in list_dir(pin_root):
+        if user == SHARED_DIR or user.endswith(STAGING_SUFFIX):
+            continue
+        path = os.path.join(pin_root, user)
+        record = read_state(path) if os.path.isdir(path) and not os.path.islink(path) else None
         if record is not None and pin_name(name) in (record.get("shared") or ()):
             out.append(user)
     return out
@@ -155,11 +162,12 @@ def set_users(pin_root, name, users):
 
 
 def join(pin_root, collection, names):
-    """Add ``collection`` to the users of each shared map in ``names``."""
+    """Add ``collection`` (whose live version now records them) to the
+    users of each shared map in ``names``."""
     for name in sorted(names):
-        users = read_users(pin_root, name)
-        if collection not in users:
-            set_users(pin_root, name, users + [collection])
+        users = sorted(set(live_users(pin_root, name)) | set([collection]))
+        if users != read_users(pin_root, name):
+            set_users(pin_root, name, users)
 
 
 def leave(pin_root, collection, names):
