@@ -3,7 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet's memlock report, from the ``bpf_deploy_memlock`` each host's
 bpf_deploy role left: one row per host and collection with the kernel's
-figure and our estimate side by side, per-host and fleet totals, CSV."""
+figure and our estimate side by side, per-host and fleet totals, CSV.
+Maps collections share (pinned by name) are left out of each collection's
+figures; they make one more row per host, ``(shared maps)``, each map
+counted once however many collections use it."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,6 +20,7 @@ from ansible.errors import AnsibleFilterError
 COLUMNS = ("host", "kernel", "accounting", "approximate", "collection", "kernel_before", "kernel_after",
            "kernel_delta", "estimate_before", "estimate_after", "estimate_delta", "footprint", "predicted")
 _SUMS = ("kernel_before", "kernel_after", "kernel_delta", "estimate_before", "estimate_after", "estimate_delta")
+SHARED_ROW = "(shared maps)"
 
 
 def bpf_memlock_report(hostvars, hosts):
@@ -46,6 +50,11 @@ def bpf_memlock_report(hostvars, hosts):
             rows.append(row)
             for k in _SUMS:
                 totals[k] += row[k]
+        shared = _shared_row(host, facts)
+        if shared is not None:
+            rows.append(shared)
+            for k in _SUMS:
+                totals[k] += shared[k]
         kernel = facts[0]["kernel"] if facts else None
         accounting = facts[0]["accounting"] if facts else None
         per_host[host] = dict(totals, kernel=kernel, accounting=accounting,
@@ -58,6 +67,30 @@ def bpf_memlock_report(hostvars, hosts):
     writer.writeheader()
     writer.writerows(rows)
     return {"rows": rows, "hosts": per_host, "fleet": fleet, "csv": out.getvalue()}
+
+
+def _shared_row(host, facts):
+    """The host's shared maps as one row: each map's figure before the first
+    run that names it and after the last one, or None when there are none."""
+    before, after = {}, {}
+    for fact in facts:
+        for name, entry in sorted((fact.get("shared_maps") or {}).items()):
+            before.setdefault(name, entry)
+            after[name] = entry
+    if not after:
+        return None
+    first = facts[0]
+    row = {"host": host, "kernel": first["kernel"], "accounting": first["accounting"],
+           "approximate": first["accounting"] != "memcg-exact", "collection": SHARED_ROW,
+           "kernel_before": sum(e["before"] for e in before.values()),
+           "kernel_after": sum(e["after"] for e in after.values()),
+           "estimate_before": sum(e["estimate"]["before"] for e in before.values()),
+           "estimate_after": sum(e["estimate"]["after"] for e in after.values()),
+           "footprint": first["footprint"], "predicted": any(f.get("predicted") for f in facts
+                                                             if f.get("shared_maps"))}
+    row["kernel_delta"] = row["kernel_after"] - row["kernel_before"]
+    row["estimate_delta"] = row["estimate_after"] - row["estimate_before"]
+    return row
 
 
 def bpf_memlock_footprints(facts):

@@ -16,7 +16,8 @@ description:
   - Sets C(ansible_facts.bpf) with the host's kernel, BTF availability, bpffs mounts, JIT and BPF sysctls, memlock
     accounting mode and C(RLIMIT_MEMLOCK) (C(host)); the map, program and link types the kernel supports, probed
     once per kernel build and cached in C(/run/ebpf_deploy) (C(features)); every loaded map and program with its
-    memlock and host-wide totals (C(workload)); and the collections ebpf.deploy manages (C(collections)).
+    memlock and host-wide totals (C(workload)); and the collections ebpf.deploy manages, with the maps they share
+    (C(collections)).
 author:
   - ebpf.deploy contributors (@ebpf-deploy)
 attributes:
@@ -69,6 +70,10 @@ ansible_facts:
           estimate shows it; C(host.memlock.footprint) names the figure that shows the real cost on this host.
         - C(collections.<name>.links) gives each pinned link and the program it runs (C(program) is null when
           the link runs a program outside the collection's live version; C(method=netlink) for tc filters).
+        - C(shared_maps) (with C(collections)) gives each map collections share under I(pin_root) (pinned by
+          name, at C(pin_root/shared/<map>)) with the collections that use it (C(users)) and its memlock, counted
+          once; C(collections.<name>.shared_maps) names those a collection uses, and its C(memlock) leaves them
+          out.
       type: dict
       sample:
         host:
@@ -88,7 +93,11 @@ ansible_facts:
         collections:
           counter: {path: /sys/fs/bpf/ebpf_deploy/counter, maps: [counts], programs: [count_packets],
                     links: {count_packets__xdp_eth0: {program: count_packets, program_id: 40}},
-                    memlock: 93184, memlock_estimate: 93184}
+                    memlock: 93184, memlock_estimate: 93184, shared_maps: [shared_counts]}
+        shared_maps:
+          shared_counts: {id: 14, path: /sys/fs/bpf/ebpf_deploy/shared/shared_counts, type: array, key_size: 4,
+                          value_size: 8, max_entries: 4, flags: 0, memlock: 344, memlock_estimate: 344,
+                          users: [counter, reader]}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -79,3 +79,20 @@ def test_memlock_report_marks_predictions():
     report = bpf_memlock_report({"a": {"bpf_deploy_memlock": [predicted, fact("c2", 1, 1, "memcg-exact")]}}, ["a"])
     assert [r["predicted"] for r in report["rows"]] == [True, False]
     assert report["fleet"]["predicted_hosts"] == ["a"]
+
+
+def test_memlock_report_counts_a_shared_map_once_per_host():
+    """Two collections share one map: its figure is in neither row, and the
+    host's '(shared maps)' row counts it once, from before the first run
+    that used it to after the last."""
+    def shared(before, after):
+        return {"counts": {"before": before, "after": after, "delta": after - before,
+                           "estimate": {"before": before, "after": after, "delta": after - before}}}
+    writer, reader = fact("writer", 100, 100, "memcg-exact"), fact("reader", 50, 50, "memcg-exact")
+    writer["shared_maps"] = shared(0, 344)
+    reader["shared_maps"] = shared(344, 344)
+    report = bpf_memlock_report({"h": {"bpf_deploy_memlock": [writer, reader]}}, ["h"])
+    assert [r["collection"] for r in report["rows"]] == ["writer", "reader", "(shared maps)"]
+    row = report["rows"][-1]
+    assert (row["kernel_before"], row["kernel_after"], row["kernel_delta"]) == (0, 344, 344)
+    assert report["hosts"]["h"]["kernel_after"] == 100 + 50 + 344
