@@ -143,7 +143,8 @@ options:
         fails and changes nothing, naming the largest maps; in check mode too. A run that changes nothing while
         the collection holds more than its budget warns.
       - The figure is the kernel's on 6.4 and later kernels, and our estimate of the real footprint before that
-        (see C(bpf_memlock.footprint)).
+        (see C(bpf_memlock.footprint)). It counts the maps the collection shares with others (pinned by name)
+        too, which its programs need as much (C(bpf_memlock.after) plus C(bpf_memlock.shared.after)).
     type: raw
   run_id:
     description:
@@ -167,7 +168,7 @@ options:
         same sizes (reordered, renamed or retyped members) fails the upgrade before anything changes, naming each
         difference, unless this is C(recreate), which starts the map empty. Where either side has no BTF
         (legacy C(maps)), only sizes are compared, and a warning says so.
-      - A map other collections share (pinned by name, see the notes) is never changed under them: an upgrade
+      - A map other collections share (pinned by name, see the notes) is never changed under them; an upgrade
         that would change it (C(max_entries), flags, layout) fails naming those collections, whatever this option
         says. A collection that is the only user of a shared map migrates, recreates or refuses as for its own
         maps.
@@ -318,7 +319,7 @@ ansible_facts:
           exists only once the objects do; on 6.4+ kernels the maps' figures are exact, programs within a page.
         - Maps shared with other collections (pinned by name) are left out of the collection's figures and
           counted once per host under C(shared_maps) (per map, its figures before and after the run and its
-          C(users)) and C(shared) (their totals): the run that creates a shared map shows its cost there, one that
+          C(users)) and C(shared) (their totals). The run that creates a shared map shows its cost there, one that
           joins an existing one a C(delta) of 0, the last one out a negative one.
       type: dict
       sample:

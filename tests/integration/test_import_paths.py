@@ -55,10 +55,10 @@ COMMON = {"btf", "btf.run_dir", "deploy", "deploy.collection", "deploy.desired",
           "memlock.estimate", "values"}
 # Reading an object and loading it: the ELF, its BTF (loaded into the kernel
 # with the maps and programs), the loader's stages, apply.
-LOAD_PLAIN = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanitize", "btf.strings", "btf.types",
-                 "deploy.apply", "elf", "kernel.insn", "loader", "loader.load", "loader.read_kconfig",
-                 "loader.read_maps", "loader.read_object", "loader.read_programs", "loader.sections",
-                 "loader.set_constants", "loader.set_map_options", "loader.spec"}
+LOAD_PLAIN = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanitize", "btf.strings",
+                       "btf.types", "deploy.apply", "elf", "kernel.insn", "loader", "loader.load",
+                       "loader.read_kconfig", "loader.read_maps", "loader.read_object", "loader.read_programs",
+                       "loader.sections", "loader.set_constants", "loader.set_map_options", "loader.spec"}
 # maps.o also pins a map by name: the maps collections share.
 LOAD = LOAD_PLAIN | {"deploy.shared"}
 # CO-RE: kernel BTF through the run's cache, and the relocator.
