@@ -27,6 +27,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import r
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from kernel_helpers import XDP_DROP, XDP_PASS, as_u64, u32
+from playbook_runner import run_playbook
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Where /work/shared/tools/libbpf-ref/build.sh leaves current libbpf (its default, or the one the lead uses).
@@ -239,6 +240,36 @@ def test_collection_may_not_be_called_shared(bpf_build, pin_dir):
     with pytest.raises(LoaderError, match="reserved"):
         deploy(bpf_build, pin_dir, "shared", "shared_writer")
     assert not os.path.exists(pin_dir)
+
+
+def test_through_ansible_check_apply_idempotent_and_refusal(tmp_path, bpf_build, pin_dir):
+    """The module's four steps for a reader joining a writer's map, then a
+    collection that declares it otherwise: a failed task naming both
+    collections and the difference, no traceback."""
+    def task(name, obj):
+        return {"ebpf.deploy.bpf_collection": {"name": name, "pin_root": pin_dir, "path": bpf_build.path(obj)}}
+
+    deploy(bpf_build, pin_dir, "a", "shared_writer")
+    try:
+        _proc, (check,) = run_playbook(tmp_path, [task("b", "shared_reader")], check=True, diff=True)
+        assert check["changed"] and check["action"] == "create" and not os.path.exists(os.path.join(pin_dir, "b"))
+        assert check["diff"]["after"]["maps"]["shared_counts"].endswith("(reuse)")
+        _proc, (applied, again) = run_playbook(tmp_path, [task("b", "shared_reader"), task("b", "shared_reader")])
+        assert applied["changed"] and again["changed"] is False
+        _proc, (check_again,) = run_playbook(tmp_path, [task("b", "shared_reader")], check=True)
+        assert check_again["changed"] is False
+        for _run in range(3):
+            run_prog(pin_dir, "a", "count_up")
+        assert run_prog(pin_dir, "b", "read_counts") == 3
+        proc, (refused,) = run_playbook(tmp_path, [task("c", "shared_reader_bigger")])
+        assert refused.get("failed") and "Traceback" not in proc.stdout
+        assert refused["msg"].startswith("map 'shared_counts' is pinned by name and collections 'a' and 'b' share it")
+        assert "max_entries 4 \u2192 8" in refused["msg"]
+        assert refused["hint"].startswith("declare the map the same way")
+    finally:
+        for name in ("b", "a"):
+            remove(pin_dir, name)
+    assert pinned_under(pin_dir) == []
 
 
 # ------------------------------------------------------------ against libbpf
