@@ -96,13 +96,20 @@ def _shared_row(host, facts):
 def bpf_memlock_footprints(facts):
     """{collection: bytes} of ``bpf_memlock`` facts, each the figure that
     shows the real footprint on its kernel (``footprint``: the kernel's
-    from 6.4, else the estimate), as budgets count them."""
-    out = {}
+    from 6.4, else the estimate), as budgets count them; the maps the
+    collections share, each once (its latest figure), under
+    ``(shared maps)``."""
+    out, shared = {}, {}
     for fact in facts:
         try:
-            out[fact["collection"]] = fact["estimate"]["after"] if fact["footprint"] == "estimate" else fact["after"]
+            estimated = fact["footprint"] == "estimate"
+            out[fact["collection"]] = fact["estimate"]["after"] if estimated else fact["after"]
+            for name, entry in (fact.get("shared_maps") or {}).items():
+                shared[name] = entry["estimate"]["after"] if estimated else entry["after"]
         except (KeyError, TypeError) as e:
             raise AnsibleFilterError("a bpf_memlock fact without %s: %r" % (e, fact))
+    if shared:
+        out[SHARED_ROW] = sum(shared.values())
     return out
 
 

@@ -10,7 +10,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ebpf.deploy.plugins.filter.deploy import (
     bpf_deploy_entries, bpf_deploy_links, bpf_deploy_maps)
-from ansible_collections.ebpf.deploy.plugins.filter.report import bpf_memlock_report
+from ansible_collections.ebpf.deploy.plugins.filter.report import bpf_memlock_footprints, bpf_memlock_report
 
 COUNTER = {"name": "counter", "maps": {"flows": {"prealloc": False}, "counts": {"max_entries": 10}},
            "presets": {"small": {"flows": 64, "counts": 8}, "large": {"flows": 65536}}}
@@ -96,3 +96,11 @@ def test_memlock_report_counts_a_shared_map_once_per_host():
     row = report["rows"][-1]
     assert (row["kernel_before"], row["kernel_after"], row["kernel_delta"]) == (0, 344, 344)
     assert report["hosts"]["h"]["kernel_after"] == 100 + 50 + 344
+
+
+def test_footprints_count_a_shared_map_once_for_the_hosts_budget():
+    writer, reader = fact("writer", 100, 100, "memcg-exact"), fact("reader", 50, 50, "memcg-exact")
+    for f in (writer, reader):
+        f["shared_maps"] = {"counts": {"before": 0, "after": 344, "delta": 344,
+                                       "estimate": {"before": 0, "after": 344, "delta": 344}}}
+    assert bpf_memlock_footprints([writer, reader]) == {"writer": 100, "reader": 50, "(shared maps)": 344}
