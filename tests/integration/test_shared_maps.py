@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
@@ -27,7 +28,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import r
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from kernel_helpers import XDP_DROP, XDP_PASS, as_u64, u32
-from playbook_runner import run_playbook
+from playbook_runner import BIN, ansible_env, run_playbook
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Where /work/shared/tools/libbpf-ref/build.sh leaves current libbpf (its default, or the one the lead uses).
@@ -269,6 +270,44 @@ def test_through_ansible_check_apply_idempotent_and_refusal(tmp_path, bpf_build,
     finally:
         for name in ("b", "a"):
             remove(pin_dir, name)
+    assert pinned_under(pin_dir) == []
+
+
+def run_role(tmp_path, pin_dir, collections, budget, check=False, state="present"):
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "vars": {"bpf_deploy_collections": collections, "bpf_deploy_pin_root": pin_dir,
+                      "bpf_deploy_memlock_budget": budget, "bpf_deploy_state": state, "bpf_deploy_end_run": False},
+             "roles": ["ebpf.deploy.bpf_deploy"]}]
+    path = tmp_path / "role.yml"
+    path.write_text(yaml.safe_dump(play))
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)]
+    if check:
+        cmd.append("--check")
+    return subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=600, check=False)
+
+
+def test_the_roles_host_budget_counts_a_shared_map_once(tmp_path, bpf_build, pin_dir):
+    """bpf_deploy with the writer and the reader: the host's predicted
+    total is both collections' own figures plus the shared map once."""
+    writer = {"name": "a", "path": bpf_build.path("shared_writer")}
+    reader = {"name": "b", "path": bpf_build.path("shared_reader")}
+    a = converge(Desired("a", pin_dir, path=writer["path"]), check_mode=True)["bpf_memlock"]
+    b = converge(Desired("b", pin_dir, path=reader["path"]), check_mode=True)["bpf_memlock"]
+    assert a["shared"]["after"] == b["shared"]["after"] > 0
+    once = a["after"] + b["after"] + a["shared"]["after"]
+    try:
+        proc = run_role(tmp_path, pin_dir, [writer, reader], str(once - 1), check=True)
+        assert proc.returncode != 0 and "over the host's bpf_deploy_memlock_budget of %d bytes" % (once - 1) \
+            in proc.stdout, proc.stdout
+        assert '"(shared maps)": %d' % a["shared"]["after"] in proc.stdout, proc.stdout
+        proc = run_role(tmp_path, pin_dir, [writer, reader], str(once))
+        assert proc.returncode == 0, proc.stdout
+        for _run in range(3):
+            run_prog(pin_dir, "a", "count_up")
+        assert run_prog(pin_dir, "b", "read_counts") == 3
+    finally:
+        run_role(tmp_path, pin_dir, [writer, reader], "", state="absent")
     assert pinned_under(pin_dir) == []
 
 
