@@ -54,7 +54,6 @@ def converge(desired, check_mode=False):
         elif desired.state == "absent" and old_shared and not check_mode:
             held.enter_context(shared_lock(desired.pin_root))
         p = plan(desired, observed, digest, new, staging_exists=os.path.isdir(pins.staging))
-        shared_now = _shared_now(desired, observed, new, old_shared)
         before = observed.memlock()
         predicted = None
         if p.changed and (check_mode or desired.memlock_budget is not None):
@@ -71,6 +70,7 @@ def converge(desired, check_mode=False):
                 result["warnings"].append(str(held))
         if not result["changed"] and desired.facts == "summary":
             return _summary(result, desired, observed, before)
+        shared_now = _shared_now(desired, observed, new, old_shared)
         result["diff"] = diff(desired, observed, p)
         if not p.changed or check_mode:
             result["maps"] = _observed_entries(observed, "maps")
@@ -117,6 +117,24 @@ def _observe_shared(desired, spec, held, check_mode):
     return observe_shared(desired.pin_root, spec)
 
 
+def _shared_now(desired, observed, new, old_shared):
+    """shared.figures_now() when the collection shares any map."""
+    if not old_shared and not (new is not None and new.shared):
+        return {}
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import figures_now
+
+    return figures_now(observed, new.shared if new is not None else {}, old_shared)
+
+
+def _shared_after(desired, old_shared, new_shared):
+    """shared.figures_after() when the collection shared any map."""
+    if not old_shared and not new_shared:
+        return {}
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import figures_after
+
+    return figures_after(desired.pin_root, sorted(set(old_shared) | set(new_shared)))
+
+
 def _new_shared(p, old_shared):
     """The pin names of the maps the collection shares after the plan."""
     if p.action == "remove":
@@ -126,79 +144,16 @@ def _new_shared(p, old_shared):
     return sorted(pin_name(m.name) for m in p.spec.maps.values() if m.pinned_by_name)
 
 
-def _shared_now(desired, observed, new, old_shared):
-    """{pin name: (kernel figure, estimate, users)} of the shared maps the
-    collection uses before or after the run, as pinned now (before any
-    change): a shared map counts once per host, not once per user."""
-    out = {}
-    if new is not None:
-        for name, entry in new.shared.items():
-            if entry is not None:
-                out[pin_name(name)] = (entry["memlock"], entry["memlock_estimate"], entry["users"])
-    for name in old_shared:
-        if name not in out and name in observed.maps:
-            obj = observed.maps[name]
-            out[name] = (obj["memlock"], obj["memlock_estimate"], None)
-    return out
-
-
-def _shared_after(desired, old_shared, new_shared):
-    """_shared_now()'s shape, read again after the run."""
-    if not old_shared and not new_shared:
-        return {}
-    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import observe_one
-
-    out = {}
-    for name in sorted(set(old_shared) | set(new_shared)):
-        entry = observe_one(desired.pin_root, name)
-        if entry is not None:
-            out[name] = (entry["memlock"], entry["memlock_estimate"], entry["users"])
-    return out
-
-
 def _memlock(desired, before, after, old_shared, new_shared, shared_before, shared_after):
-    """The bpf_memlock fact with the shared maps counted apart: the
-    collection's own figures leave them out, and ``shared_maps`` gives each
-    one's host-wide figure before and after the run (``shared_after`` None:
-    a prediction, where the collection's own figure for it stands)."""
-    own_before = _without(before, old_shared)
-    own_after = _without(after, new_shared)
-    fact = memlock_delta(desired.name, own_before, own_after)
-    names = sorted(set(old_shared) | set(new_shared))
-    if not names:
-        return fact
-    shared, totals = {}, {"before": 0, "after": 0, "estimate_before": 0, "estimate_after": 0}
-    for name in names:
-        b = shared_before.get(name, (0, 0, None))
-        if shared_after is None:
-            a = (after.get("maps", {}).get(name, 0), after.get("estimate", {}).get("maps", {}).get(name), b[2])
-        else:
-            a = shared_after.get(name, (0, 0, []))
-        entry = {"before": b[0], "after": a[0], "delta": a[0] - b[0],
-                 "estimate": {"before": b[1] or 0, "after": a[1] or 0, "delta": (a[1] or 0) - (b[1] or 0)},
-                 "users": a[2] if a[2] is not None else b[2]}
-        shared[name] = entry
-        totals["before"] += entry["before"]
-        totals["after"] += entry["after"]
-        totals["estimate_before"] += entry["estimate"]["before"]
-        totals["estimate_after"] += entry["estimate"]["after"]
-    fact["shared_maps"] = shared
-    fact["shared"] = {"before": totals["before"], "after": totals["after"],
-                      "delta": totals["after"] - totals["before"],
-                      "estimate": {"before": totals["estimate_before"], "after": totals["estimate_after"],
-                                   "delta": totals["estimate_after"] - totals["estimate_before"]}}
+    """The bpf_memlock fact; the maps shared with other collections are
+    counted apart, once per host (see shared.shared_memlock)."""
+    if not old_shared and not new_shared:
+        return memlock_delta(desired.name, before, after)
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import shared_memlock
+
+    fact = memlock_delta(desired.name, _without(before, old_shared), _without(after, new_shared))
+    fact.update(shared_memlock(sorted(set(old_shared) | set(new_shared)), after, shared_before, shared_after))
     return fact
-
-
-def _without(figures, names):
-    """memlock figures without the maps ``names``."""
-    if not names or not figures:
-        return figures
-    est = figures.get("estimate", {})
-    return {"maps": dict((n, v) for n, v in figures.get("maps", {}).items() if n not in names),
-            "programs": figures.get("programs", {}),
-            "estimate": {"maps": dict((n, v) for n, v in est.get("maps", {}).items() if n not in names),
-                         "programs": est.get("programs", {})}}
 
 
 def _footprint(figures):
@@ -220,6 +175,17 @@ def _summary(result, desired, observed, before):
         total = sum(before.get("maps", {}).get(n, 0) for n in shared)
         result["bpf_memlock"]["shared"] = {"before": total, "after": total, "delta": 0}
     return result
+
+
+def _without(figures, names):
+    """memlock figures (Observed.memlock()'s shape) without the maps ``names``."""
+    if not names or not figures:
+        return figures
+    est = figures.get("estimate", {})
+    return {"maps": dict((n, v) for n, v in figures.get("maps", {}).items() if n not in names),
+            "programs": figures.get("programs", {}),
+            "estimate": {"maps": dict((n, v) for n, v in est.get("maps", {}).items() if n not in names),
+                         "programs": est.get("programs", {})}}
 
 
 def _kernel_layout(desired):

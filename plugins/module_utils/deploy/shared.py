@@ -221,6 +221,63 @@ def shared_maps(pin_root):
     return out
 
 
+def figures_now(observed, shared, old_shared):
+    """{pin name: (kernel figure, estimate, users)} of the shared maps a
+    collection uses before or after its run, as pinned before the run:
+    ``shared`` as observe_shared() gives it, ``old_shared`` the pin names
+    the live version shares (read through its own pins, ``observed``)."""
+    out = {}
+    for name, entry in shared.items():
+        if entry is not None:
+            out[pin_name(name)] = (entry["memlock"], entry["memlock_estimate"], entry["users"])
+    for name in old_shared:
+        if name not in out and name in observed.maps:
+            obj = observed.maps[name]
+            out[name] = (obj["memlock"], obj["memlock_estimate"], None)
+    return out
+
+
+def figures_after(pin_root, names):
+    """figures_now()'s shape for the shared maps ``names``, read again after
+    the run (a map no one uses any more is gone)."""
+    out = {}
+    for name in names:
+        entry = observe_one(pin_root, name)
+        if entry is not None:
+            out[name] = (entry["memlock"], entry["memlock_estimate"], entry["users"])
+    return out
+
+
+def shared_memlock(names, after, shared_before, shared_after):
+    """The ``shared_maps`` and ``shared`` parts of a bpf_memlock fact: each
+    shared map's host-wide figure before and after the run (counted once
+    per host, however many collections use it) and their totals.
+    ``shared_before``/``shared_after`` are figures_now()/figures_after();
+    ``shared_after`` None for a prediction, where ``after`` (the predicted
+    figures) stands."""
+    shared = {}
+    totals = {"before": 0, "after": 0, "estimate_before": 0, "estimate_after": 0}
+    for name in names:
+        b = shared_before.get(name, (0, 0, None))
+        if shared_after is None:
+            a = (after.get("maps", {}).get(name, 0), after.get("estimate", {}).get("maps", {}).get(name), b[2])
+        else:
+            a = shared_after.get(name, (0, 0, []))
+        entry = {"before": b[0], "after": a[0], "delta": a[0] - b[0],
+                 "estimate": {"before": b[1] or 0, "after": a[1] or 0, "delta": (a[1] or 0) - (b[1] or 0)},
+                 "users": a[2] if a[2] is not None else b[2]}
+        shared[name] = entry
+        totals["before"] += entry["before"]
+        totals["after"] += entry["after"]
+        totals["estimate_before"] += entry["estimate"]["before"]
+        totals["estimate_after"] += entry["estimate"]["after"]
+    return {"shared_maps": shared,
+            "shared": {"before": totals["before"], "after": totals["after"],
+                       "delta": totals["after"] - totals["before"],
+                       "estimate": {"before": totals["estimate_before"], "after": totals["estimate_after"],
+                                    "delta": totals["estimate_after"] - totals["estimate_before"]}}}
+
+
 def _unlink(path):
     try:
         os.unlink(path)
