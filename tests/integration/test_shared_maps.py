@@ -60,6 +60,16 @@ def read_u64(path, key=0):
         os.close(fd)
 
 
+def slot_program(path, slot):
+    """The id of the program in a prog array's slot (None: empty)."""
+    fd = syscalls.obj_get(path)
+    try:
+        value = syscalls.map_lookup(fd, u32(slot), 4)
+    finally:
+        os.close(fd)
+    return None if value is None else int.from_bytes(value, sys.byteorder)
+
+
 def shared_pin(pin_root, name="shared_counts"):
     return os.path.join(pin_root, "shared", name)
 
@@ -171,6 +181,22 @@ def test_prog_array_with_targets_in_another_collection(bpf_build, pin_dir, order
             deploy(bpf_build, pin_dir, name, objects[name])
         assert map_info(shared_pin(pin_dir, "shared_jumps")).type == 3   # BPF_MAP_TYPE_PROG_ARRAY
         # jump tail-calls slot 1, filled by the other collection: drop.
+        assert run_prog(pin_dir, "jumps", "jump") == XDP_DROP
+        # The old version also holds slot 2 (as one that filled more slots would).
+        old_drop = syscalls.obj_get(os.path.join(pin_dir, "targets", "progs", "drop"))
+        jumps_fd = syscalls.obj_get(shared_pin(pin_dir, "shared_jumps"))
+        try:
+            syscalls.map_update(jumps_fd, u32(2), u32(old_drop))
+        finally:
+            os.close(jumps_fd)
+            os.close(old_drop)
+        # An upgrade of the targets puts its new program in the slot and
+        # takes the old version's out of the slots it still held.
+        up = deploy(bpf_build, pin_dir, "targets", "shared_targets", programs=["drop"])
+        assert up["action"] == "replace"
+        new_drop = dict((p["name"], p["id"]) for p in up["programs"])["drop"]
+        assert slot_program(shared_pin(pin_dir, "shared_jumps"), 1) == new_drop
+        assert slot_program(shared_pin(pin_dir, "shared_jumps"), 2) is None
         assert run_prog(pin_dir, "jumps", "jump") == XDP_DROP
         remove(pin_dir, "targets")
         # Its programs left the shared prog array with it: the slot is empty.

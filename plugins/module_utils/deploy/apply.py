@@ -160,6 +160,14 @@ def _share(desired, observed, p, loaded, record):
                 continue
             publish(desired.pin_root, m.name, loaded.maps[m.name].fd, replace=entry is not None)
         join(desired.pin_root, desired.name, names)
+        if observed.record is not None:
+            # The new programs are in their slots of a shared prog array;
+            # the previous version's leave the slots they still hold.
+            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import clear_slots
+
+            old_ids = set(e.get("id") for e in (observed.record.get("programs") or {}).values())
+            for name in names:
+                clear_slots(desired.pin_root, name, old_ids)
     return _leave_shared(desired, observed.record, names)
 
 
