@@ -172,8 +172,16 @@ def _summary(result, desired, observed, before):
     own = _without(before, shared)
     result["bpf_memlock"] = memlock_delta(desired.name, own, own, per_object=False)
     if shared:
-        total = sum(before.get("maps", {}).get(n, 0) for n in shared)
-        result["bpf_memlock"]["shared"] = {"before": total, "after": total, "delta": 0}
+        # Its shared maps by name and totals (a few, not the collection's
+        # every map), so that a host's report counts them as after a change.
+        maps, estimates = before.get("maps", {}), before.get("estimate", {}).get("maps", {})
+        figures = dict((n, (maps.get(n, 0), estimates.get(n) or 0)) for n in shared)
+        result["bpf_memlock"]["shared_maps"] = dict(
+            (n, {"before": k, "after": k, "delta": 0, "estimate": {"before": e, "after": e, "delta": 0}})
+            for n, (k, e) in figures.items())
+        total, estimate = sum(k for k, _e in figures.values()), sum(e for _k, e in figures.values())
+        result["bpf_memlock"]["shared"] = {"before": total, "after": total, "delta": 0,
+                                           "estimate": {"before": estimate, "after": estimate, "delta": 0}}
     return result
 
 
