@@ -5,7 +5,10 @@
 bpf_deploy role left: one row per host and collection with the kernel's
 figure and our estimate side by side, per-host and fleet totals, CSV; from
 each host's ``bpf`` facts (bpf_facts, collections subset) the biggest maps
-across the fleet and map pressure; and all of it as one HTML page."""
+across the fleet and map pressure; and all of it as one HTML page.
+Maps collections share (pinned by name) are left out of each collection's
+figures; they make one more row per host, ``(shared maps)``, each map
+counted once however many collections use it."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,6 +26,7 @@ COLUMNS = ("host", "kernel", "accounting", "approximate", "collection", "kernel_
 # How many of the fleet's maps the report lists, biggest first.
 TOP_MAPS = 20
 _SUMS = ("kernel_before", "kernel_after", "kernel_delta", "estimate_before", "estimate_after", "estimate_delta")
+SHARED_ROW = "(shared maps)"
 
 
 def bpf_memlock_report(hostvars, hosts):
@@ -56,6 +60,11 @@ def bpf_memlock_report(hostvars, hosts):
             rows.append(row)
             for k in _SUMS:
                 totals[k] += row[k]
+        shared = _shared_row(host, facts)
+        if shared is not None:
+            rows.append(shared)
+            for k in _SUMS:
+                totals[k] += shared[k]
         kernel = facts[0]["kernel"] if facts else None
         accounting = facts[0]["accounting"] if facts else None
         per_host[host] = dict(totals, kernel=kernel, accounting=accounting,
@@ -95,16 +104,47 @@ def _map_rows(hostvars, per_host):
     return maps[:TOP_MAPS], pressure
 
 
+def _shared_row(host, facts):
+    """The host's shared maps as one row: each map's figure before the first
+    run that names it and after the last one, or None when there are none."""
+    before, after = {}, {}
+    for fact in facts:
+        for name, entry in sorted((fact.get("shared_maps") or {}).items()):
+            before.setdefault(name, entry)
+            after[name] = entry
+    if not after:
+        return None
+    first = facts[0]
+    row = {"host": host, "kernel": first["kernel"], "accounting": first["accounting"],
+           "approximate": first["accounting"] != "memcg-exact", "collection": SHARED_ROW,
+           "kernel_before": sum(e["before"] for e in before.values()),
+           "kernel_after": sum(e["after"] for e in after.values()),
+           "estimate_before": sum(e["estimate"]["before"] for e in before.values()),
+           "estimate_after": sum(e["estimate"]["after"] for e in after.values()),
+           "footprint": first["footprint"], "predicted": any(f.get("predicted") for f in facts
+                                                             if f.get("shared_maps"))}
+    row["kernel_delta"] = row["kernel_after"] - row["kernel_before"]
+    row["estimate_delta"] = row["estimate_after"] - row["estimate_before"]
+    return row
+
+
 def bpf_memlock_footprints(facts):
     """{collection: bytes} of ``bpf_memlock`` facts, each the figure that
     shows the real footprint on its kernel (``footprint``: the kernel's
-    from 6.4, else the estimate), as budgets count them."""
-    out = {}
+    from 6.4, else the estimate), as budgets count them; the maps the
+    collections share, each once (its latest figure), under
+    ``(shared maps)``."""
+    out, shared = {}, {}
     for fact in facts:
         try:
-            out[fact["collection"]] = fact["estimate"]["after"] if fact["footprint"] == "estimate" else fact["after"]
+            estimated = fact["footprint"] == "estimate"
+            out[fact["collection"]] = fact["estimate"]["after"] if estimated else fact["after"]
+            for name, entry in (fact.get("shared_maps") or {}).items():
+                shared[name] = entry["estimate"]["after"] if estimated else entry["after"]
         except (KeyError, TypeError) as e:
             raise AnsibleFilterError("a bpf_memlock fact without %s: %r" % (e, fact))
+    if shared:
+        out[SHARED_ROW] = sum(shared.values())
     return out
 
 

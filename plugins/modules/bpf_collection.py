@@ -168,7 +168,8 @@ options:
         fails and changes nothing, naming the largest maps; in check mode too. A run that changes nothing while
         the collection holds more than its budget warns.
       - The figure is the kernel's on 6.4 and later kernels, and our estimate of the real footprint before that
-        (see C(bpf_memlock.footprint)).
+        (see C(bpf_memlock.footprint)). It counts the maps the collection shares with others (pinned by name)
+        too, which its programs need as much (C(bpf_memlock.after) plus C(bpf_memlock.shared.after)).
     type: raw
   run_id:
     description:
@@ -203,11 +204,26 @@ options:
         words; C(recreate) starts the map empty. Check mode and diff show the conversion the run would make, and
         check mode converts every live entry without writing one, so an entry that does not fit fails the check
         too."
+      - A map other collections share (pinned by name, see the notes) is never changed under them; an upgrade
+        that would change it (C(max_entries), flags, layout) fails naming those collections, whatever this option
+        says. A collection that is the only user of a shared map migrates, converts, recreates or refuses as for
+        its own maps.
     type: str
     choices: [migrate, recreate, fail]
     default: migrate
 notes:
   - Pins are C(pin_root/name/maps/<map>) and C(pin_root/name/progs/<program>); a C(.) in a name becomes C(_).
+  - Maps the object pins by name (C(__uint(pinning, LIBBPF_PIN_BY_NAME)) in C(.maps), or iproute2's
+    C(PIN_GLOBAL_NS)) are shared between the collections of one I(pin_root), as libbpf shares them between
+    objects. The first collection that declares one creates it at C(pin_root/shared/<map>) (also pinned in its
+    own C(maps/)); a later collection that declares a map of that name reuses it when its type, key and value
+    sizes, C(max_entries), flags and BTF key and value layouts are the same, and fails otherwise, naming the
+    collections that share it and each difference, changing nothing. C(pin_root/shared/<map>__users) records
+    which collections use it; removing one leaves the map to the others, and the last one out removes it
+    (its programs are cleared from the slots of a shared prog array first). No collection may be called
+    C(shared).
+  - libbpf pins such maps at C(<pin_root_path>/<map>) (C(pin_root_path) defaults to C(/sys/fs/bpf)); a program
+    loaded by libbpf with C(pin_root_path) set to C(pin_root/shared) uses the same maps as the collections.
   - Global data (C(.data), C(.bss), C(.rodata), C(.kconfig)) is recreated from the object with each new version.
   - The memlock figures are the kernel's own (C(memlock) in C(/proc/<pid>/fdinfo)); see I(accounting) in the
     returned fact for how exact they are on this kernel.
@@ -367,6 +383,10 @@ ansible_facts:
           every program are estimated from the object (new maps empty where their cost grows with their entries,
           migrated ones full, an upper bound). Both columns hold the prediction, since the kernel's own figure
           exists only once the objects do; on 6.4+ kernels the maps' figures are exact, programs within a page.
+        - Maps shared with other collections (pinned by name) are left out of the collection's figures and
+          counted once per host under C(shared_maps) (per map, its figures before and after the run and its
+          C(users)) and C(shared) (their totals). The run that creates a shared map shows its cost there, one that
+          joins an existing one a C(delta) of 0, the last one out a negative one.
       type: dict
       sample:
         collection: counter
@@ -383,6 +403,10 @@ ansible_facts:
                                 estimate: {before: 21520, after: 89088, delta: 67568}}
         programs:
           count_packets: {before: 4096, after: 4096, delta: 0, estimate: {before: 4096, after: 4096, delta: 0}}
+        shared_maps:
+          shared_counts: {before: 0, after: 344, delta: 344, estimate: {before: 0, after: 344, delta: 344},
+                          users: [counter]}
+        shared: {before: 0, after: 344, delta: 344, estimate: {before: 0, after: 344, delta: 344}}
 src_sent:
   description:
     - Whether this task sent I(src) to the host; C(false) when nothing changed or an earlier task of the run had

@@ -16,7 +16,8 @@ description:
   - Sets C(ansible_facts.bpf) with the host's kernel, BTF availability, bpffs mounts, JIT and BPF sysctls, memlock
     accounting mode and C(RLIMIT_MEMLOCK) (C(host)); the map, program and link types the kernel supports, probed
     once per kernel build and cached in C(/run/ebpf_deploy) (C(features)); every loaded map and program with its
-    memlock and host-wide totals (C(workload)); and the collections ebpf.deploy manages (C(collections)).
+    memlock and host-wide totals (C(workload)); and the collections ebpf.deploy manages, with the maps they share
+    (C(collections)).
 author:
   - ebpf.deploy contributors (@ebpf-deploy)
 attributes:
@@ -89,6 +90,10 @@ ansible_facts:
           C(pressure) (entries / max_entries), counted with batch lookups where the kernel has them (5.6+), else one
           key at a time; null for other map types.
         - C(pressure) (with C(collections)) gives C(threshold) and C(high), the maps at or above it, fullest first.
+        - C(shared_maps) (with C(collections)) gives each map collections share under I(pin_root) (pinned by
+          name, at C(pin_root/shared/<map>)) with the collections that use it (C(users)) and its memlock, counted
+          once; C(collections.<name>.shared_maps) names those a collection uses, and its C(memlock) leaves them
+          out.
       type: dict
       sample:
         host:
@@ -108,12 +113,16 @@ ansible_facts:
         collections:
           counter: {path: /sys/fs/bpf/ebpf_deploy/counter, maps: [counts], programs: [count_packets],
                     links: {count_packets__xdp_eth0: {program: count_packets, program_id: 40}},
-                    memlock: 93184, memlock_estimate: 93184,
+                    memlock: 93184, memlock_estimate: 93184, shared_maps: [shared_counts],
                     map_usage: {counts: {type: hash, max_entries: 1024, entries: 950, pressure: 0.9277,
                                          memlock: 89088, memlock_estimate: 89088}}}
         pressure:
           threshold: 90
           high: [{collection: counter, map: counts, entries: 950, max_entries: 1024, pressure: 0.9277}]
+        shared_maps:
+          shared_counts: {id: 14, path: /sys/fs/bpf/ebpf_deploy/shared/shared_counts, type: array, key_size: 4,
+                          value_size: 8, max_entries: 4, flags: 0, memlock: 344, memlock_estimate: 344,
+                          users: [counter, reader]}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -139,7 +139,8 @@ def test_shrink_below_entry_count_is_refused_and_changes_nothing(tmp_path, pin_d
     assert int(syscalls.fdinfo(fd)["map_id"]) == old_id
     os.close(fd)
     assert entries(pin) == before
-    assert sorted(os.listdir(pin_dir)) == ["shrink"]
+    # maps.o pins 'pinned_by_name' by name: it lives under pin_root/shared.
+    assert sorted(os.listdir(pin_dir)) == ["shared", "shrink"]
 
 
 def test_check_mode_and_diff_change_nothing(tmp_path, pin_dir, maps_o):
@@ -215,8 +216,9 @@ def test_two_concurrent_runs_are_serialised(tmp_path, pin_dir, maps_o):
         proc, (r,) = results[label]
         assert not r.get("failed"), proc.stdout
         assert r["changed"]
-    # The one that ran second replaced the first, which is kept.
-    assert sorted(os.listdir(pin_dir)) == ["conc", "conc__kept"]
+    # The one that ran second replaced the first, which is kept; shared:
+    # maps.o's map pinned by name.
+    assert sorted(os.listdir(pin_dir)) == ["conc", "conc__kept", "shared"]
     # Whichever ran last, the pinned version is complete and consistent.
     proc, (again,) = run_playbook(tmp_path, [task(name="conc", path=maps_o, pin_root=pin_dir, prealloc=False)])
     assert not again.get("failed") and again["action"] in ("none", "replace"), again
@@ -316,8 +318,11 @@ def test_src_sent_once_per_host_and_run(tmp_path, pin_dir, maps_o):
         assert sorted(os.listdir(os.path.join(pin_dir, name, "progs")))
     # A new run with nothing to change sends only the digest; a change in it
     # sends the object.
+    # (Not prealloc: false, which would change maps.o's map pinned by name,
+    # which "b" shares: refused.)
     proc, (next_run, changed) = run_playbook(tmp_path, [task(name="a", **src),
-                                                        task(name="a", prealloc=False, **src)])
+                                                        task(name="a", maps={"hash_prealloc": {"max_entries": 128}},
+                                                             **src)])
     assert next_run["changed"] is False and next_run["src_sent"] is False, proc.stdout
     assert changed["changed"] and changed["src_sent"] is True, proc.stdout
 

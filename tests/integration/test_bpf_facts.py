@@ -76,13 +76,13 @@ def test_collections_and_subsets(bpf_build, pin_dir):
     converge(Desired("c1", pin_dir, path=os.path.join(bpf_build.dir, "globals.o")))
     try:
         facts = gather(select_subsets(["collections", "host"]), pin_dir)
-        assert set(facts) == {"collections", "host", "pressure"}
+        assert set(facts) == {"collections", "shared_maps", "host", "pressure"}   # shared_maps: part of collections
         c1 = facts["collections"]["c1"]
         assert c1["programs"] == ["compute"] and c1["memlock"] > 0 and c1["object_sha256"]
         assert "/sys/fs/bpf" in facts["host"]["bpffs"] or any(m.startswith("/sys/fs/bpf")
                                                               for m in facts["host"]["bpffs"])
         assert set(gather(select_subsets(["all", "!features", "!workload"]), pin_dir)) == {
-            "host", "collections", "pressure"}
+            "host", "collections", "pressure", "shared_maps"}
         with pytest.raises(ValueError):
             select_subsets(["nope"])
     finally:

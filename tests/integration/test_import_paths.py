@@ -56,12 +56,14 @@ COMMON = {"btf", "btf.run_dir", "bytecode_cache", "deploy", "deploy.collection",
           "memlock.estimate", "values"}
 # Reading an object and loading it: the ELF, its BTF (loaded into the kernel
 # with the maps and programs), the loader's stages, apply.
-LOAD = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanitize", "btf.strings", "btf.types",
-                 "deploy.apply", "elf", "kernel.insn", "loader", "loader.load", "loader.read_kconfig",
-                 "loader.read_maps", "loader.read_object", "loader.read_programs", "loader.sections",
-                 "loader.set_constants", "loader.set_map_options", "loader.spec"}
+LOAD_PLAIN = COMMON | {"btf.encode", "btf.ext", "btf.layout", "btf.reader", "btf.sanitize", "btf.strings",
+                       "btf.types", "deploy.apply", "elf", "kernel.insn", "loader", "loader.load",
+                       "loader.read_kconfig", "loader.read_maps", "loader.read_object", "loader.read_programs",
+                       "loader.sections", "loader.set_constants", "loader.set_map_options", "loader.spec"}
+# maps.o also pins a map by name: the maps collections share.
+LOAD = LOAD_PLAIN | {"deploy.shared"}
 # CO-RE: kernel BTF through the run's cache, and the relocator.
-CORE = LOAD | {"btf.cache", "btf.core", "btf.index_format", "btf.kernel"}
+CORE = LOAD_PLAIN | {"btf.cache", "btf.core", "btf.index_format", "btf.kernel"}
 # An upgrade: the live maps' layouts compared, entries migrated, links moved.
 UPGRADE = LOAD | {"btf.compare", "deploy.migrate", "deploy.version_links"}
 # A rollback: the kept version's maps compared through their BTF and

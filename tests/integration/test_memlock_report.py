@@ -56,7 +56,9 @@ def test_check_mode_report_predicts_the_deploy(tmp_path, pin_dir, bpf_build):
                     "maps": {"hash_prealloc": {"max_entries": 4096}}}]
     predicted, out = report(tmp_path, pin_dir, collections, check=True)
     assert not os.path.exists(pin_dir)   # nothing deployed
-    (row,) = predicted["rows"]
+    # maps.o's map pinned by name is shared: counted once per host, in a row of its own.
+    (row, shared_row) = predicted["rows"]
+    assert shared_row["collection"] == "(shared maps)" and shared_row["kernel_after"] > 0, shared_row
     assert row["predicted"] and row["kernel_before"] == 0 and row["kernel_after"] > 4096 * (8 + 4), row
     assert predicted["fleet"]["predicted_hosts"] == ["localhost"]
     assert "predicted (check mode, nothing changed) on localhost" in out
@@ -69,7 +71,7 @@ def test_check_mode_report_predicts_the_deploy(tmp_path, pin_dir, bpf_build):
     assert "No map figures" in dom
     try:
         real, _out = report(tmp_path, pin_dir, collections, check=False)
-        (done,) = real["rows"]
+        (done, _shared) = real["rows"]
         assert not done["predicted"] and real["fleet"]["predicted_hosts"] == []
         # Deployed: the biggest maps are listed, biggest first, the resized
         # hash_prealloc among them with its fill (empty).
@@ -85,7 +87,8 @@ def test_check_mode_report_predicts_the_deploy(tmp_path, pin_dir, bpf_build):
         assert abs(done["kernel_after"] - row["kernel_after"]) <= done["kernel_after"] * 0.01, (row, done)
         # Deployed as declared: a check-mode report now predicts no change.
         again, _out = report(tmp_path, pin_dir, collections, check=True)
-        (same,) = again["rows"]
+        (same, same_shared) = again["rows"]
+        assert same_shared["kernel_before"] == same_shared["kernel_after"] == _shared["kernel_after"]
         assert not same["predicted"] and same["kernel_before"] == same["kernel_after"] == done["kernel_after"]
     finally:
         report(tmp_path, pin_dir, collections, check=False, state="absent")

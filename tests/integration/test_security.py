@@ -203,8 +203,9 @@ def test_several_collections_at_once(pin_dir, bpf_build):
         assert not errors, errors
         for name in objects:
             assert converge(Desired(name, pin_dir, path=bpf_build.path(objects[name]), **kw))["changed"] is False
-    # Each replaced version is kept beside its collection (keep_versions: 1).
-    assert sorted(os.listdir(pin_dir)) == sorted(list(objects) + [n + "__kept" for n in objects])
+    # Each replaced version is kept beside its collection (keep_versions: 1),
+    # and maps.o pins 'pinned_by_name' by name: it lives under pin_root/shared.
+    assert sorted(os.listdir(pin_dir)) == sorted(list(objects) + [n + "__kept" for n in objects] + ["shared"])
     for name in objects:
         converge(Desired(name, pin_dir, state="absent"))
 

@@ -13,7 +13,8 @@
 - health.py: bpf_health: links on live programs, run counts over a window, map conditions
 - version_links.py: a version's links on upgrade and removal: re-made, re-pointed, put back, detached
 - collection.py: converge one collection: lock, recover, observe, plan, apply (bpf_collection's backend)
-- lock.py: the per-collection lock every writer takes
+- lock.py: the per-collection lock every writer takes, and the pin root's lock of shared maps
+- shared.py: maps pinned by name, shared between collections: pinned once under pin_root/shared, their users
 - names.py: naming a collection's objects: collection plus name, or collection/name
 - links.py: bpf_link: one attachment of a collection's program, pinned beside it
 - entries.py: bpf_map: a pinned map's entries, encoded and decoded through its BTF

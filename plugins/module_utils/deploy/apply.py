@@ -46,7 +46,8 @@ def apply(desired, pins, observed, p):
         remove_tree(pins.live)
         remove_tree(pins.staging)
         remove_tree(pins.kept)
-        return {"maps": [], "programs": [], "pin_root_removed": drop_pin_root(pins)}
+        shared_removed = _leave_shared(desired, observed.record, None)
+        return {"maps": [], "programs": [], "shared_removed": shared_removed, "pin_root_removed": drop_pin_root(pins)}
     make_pin_root(pins)
     remove_tree(pins.staging)
     loaded, kernel_btf = None, None
@@ -79,7 +80,9 @@ def apply(desired, pins, observed, p):
             remove_tree(pins.staging)
             if not desired.keep_versions:
                 remove_tree(pins.kept)
+        shared_removed = _share(desired, observed, p, loaded, record)
         result = _result(pins, p, loaded, migrated, observe_kept(pins.kept))
+        result["shared_removed"] = shared_removed
     finally:
         loaded.close()
     result["warnings"] = list(loaded.warnings) + link_warnings
@@ -130,6 +133,9 @@ def _build(desired, pins, observed, p):
             "programs": dict((n, {"id": lp.id, "pin": os.path.basename(lp.pin), "section": lp.section})
                              for n, lp in loaded.programs.items()),
         }
+        shared = sorted(pin_name(m.name) for m in p.spec.maps.values() if m.pinned_by_name)
+        if shared:
+            record["shared"] = shared
         state_fd = create_state_map(record)
         try:
             syscalls.obj_pin(state_fd, os.path.join(pins.staging, STATE_PIN))
@@ -143,6 +149,54 @@ def _build(desired, pins, observed, p):
         for fd in live.values():
             os.close(fd)
     return loaded, kernel_btf, migrated, record
+
+
+def _share(desired, observed, p, loaded, record):
+    """After the swap: pin the new version's shared maps under the pin root
+    where they are not pinned yet (or where this collection, their only
+    user, replaced one), add the collection to their users, and leave those
+    the previous version shared and this one does not. Returns the shared
+    maps removed (none of their users left)."""
+    names = record.get("shared") or []
+    if names:
+        from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import join, publish
+
+        for m in p.spec.maps.values():
+            if not m.pinned_by_name:
+                continue
+            entry = p.new.shared.get(m.name)
+            action, old = p.map_actions[m.name]
+            if entry is not None and action == "reuse" and old is entry:
+                continue
+            publish(desired.pin_root, m.name, loaded.maps[m.name].fd, replace=entry is not None)
+        join(desired.pin_root, desired.name, names)
+        if observed.record is not None:
+            # The new programs are in their slots of a shared prog array;
+            # the previous version's leave the slots they still hold.
+            from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import clear_slots
+
+            old_ids = set(e.get("id") for e in (observed.record.get("programs") or {}).values())
+            for name in names:
+                clear_slots(desired.pin_root, name, old_ids)
+    return _leave_shared(desired, observed.record, names)
+
+
+def _leave_shared(desired, old_record, keep):
+    """Take the collection out of the users of the shared maps its previous
+    version (``old_record``) used and ``keep`` does not (None: all of
+    them); clear its programs from the slots of shared prog arrays others
+    keep. Returns the names of the maps removed."""
+    gone = sorted(set((old_record or {}).get("shared") or ()) - set(keep or ()))
+    if not gone:
+        return []
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import clear_slots, leave
+
+    prog_ids = set(e.get("id") for e in ((old_record or {}).get("programs") or {}).values())
+    removed = leave(desired.pin_root, desired.name, gone)
+    for name in gone:
+        if name not in removed:
+            clear_slots(desired.pin_root, name, prog_ids)
+    return removed
 
 
 def _open_live_map(name, old):

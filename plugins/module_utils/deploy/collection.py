@@ -14,16 +14,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import hashlib
 import os
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.lock import collection_lock, shared_lock
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import memlock_figures, observe
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.plan import (
     diff, new_version, plan, read_object, unchanged)
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.versions import recover
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
-from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
+from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins, pin_name
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.accounting import (
     accounting_mode, footprint_figure, memlock_delta, over_budget)
 
@@ -40,14 +41,18 @@ def converge(desired, check_mode=False):
     """
     pins = CollectionPins(desired.pin_root, desired.name)
     pins.check()
-    with collection_lock(pins):
+    with collection_lock(pins), contextlib.ExitStack() as held:
         recovered = recover(pins, desired.keep_versions) if not check_mode else []
         observed = observe(pins)
         data = read_object(desired.path) if desired.state == "present" and desired.path is not None else None
         digest = hashlib.sha256(data).hexdigest() if data is not None else desired.object_sha256
         new = None
+        old_shared = (observed.record or {}).get("shared") or []
         if desired.state == "present" and data is not None and not unchanged(desired, observed, digest):
-            new = new_version(desired, observed, data)
+            new = new_version(desired, observed, data,
+                              lambda spec: _observe_shared(desired, spec, held, check_mode))
+        elif desired.state == "absent" and old_shared and not check_mode:
+            held.enter_context(shared_lock(desired.pin_root))
         p = plan(desired, observed, digest, new, staging_exists=os.path.isdir(pins.staging))
         converted = {}
         if check_mode and p.conversions:
@@ -76,17 +81,19 @@ def converge(desired, check_mode=False):
                   "warnings": list(p.warnings), "collection": desired.name, "pin_path": pins.live}
         result["reasons"].extend("map '%s': %d entries would be converted" % item for item in sorted(converted.items()))
         if not p.changed:
-            held = over_budget(desired.name, desired.memlock_budget, _footprint(before), predicted=False)
-            if held is not None:
-                result["warnings"].append(str(held))
+            over = over_budget(desired.name, desired.memlock_budget, _footprint(before), predicted=False)
+            if over is not None:
+                result["warnings"].append(str(over))
         if not result["changed"] and desired.facts == "summary":
             return _summary(result, desired, observed, before)
+        shared_now = _shared_now(desired, observed, new, old_shared)
         result["diff"] = diff(desired, observed, p)
         if not p.changed or check_mode:
             result["maps"] = _observed_entries(observed, "maps")
             result["programs"] = _observed_entries(observed, "programs")
             after = before if not p.changed else predicted
-            result["bpf_memlock"] = memlock_delta(desired.name, before, after)
+            result["bpf_memlock"] = _memlock(desired, before, after, old_shared, _new_shared(p, old_shared),
+                                             shared_now, None if p.changed else shared_now)
             if p.changed:
                 result["bpf_memlock"]["predicted"] = True
             return result
@@ -98,12 +105,18 @@ def converge(desired, check_mode=False):
         result["maps"] = applied["maps"]
         result["programs"] = applied["programs"]
         result["warnings"].extend(applied.get("warnings", []))
+        if "btf_cache" in applied:
+            result["btf_cache"] = applied["btf_cache"]
+        if applied.get("shared_removed"):
+            result["reasons"].append("removed shared map%s %s: no other collection uses %s" % (
+                "s" if len(applied["shared_removed"]) > 1 else "", ", ".join(applied["shared_removed"]),
+                "them" if len(applied["shared_removed"]) > 1 else "it"))
         if applied.get("pin_root_removed"):
             result["reasons"].append("removed pin_root %s: ebpf.deploy created it and it is empty now" %
                                      desired.pin_root)
-        if "btf_cache" in applied:
-            result["btf_cache"] = applied["btf_cache"]
-        result["bpf_memlock"] = memlock_delta(desired.name, before, applied.get("memlock_after", {}))
+        new_shared = _new_shared(p, old_shared)
+        result["bpf_memlock"] = _memlock(desired, before, applied.get("memlock_after", {}), old_shared, new_shared,
+                                         shared_now, _shared_after(desired, old_shared, new_shared))
         return result
 
 
@@ -136,6 +149,60 @@ def _add_kept_prediction(predicted, observed, p):
             predicted["estimate"][kind]["kept/" + n] = o["memlock_estimate"]
 
 
+def _observe_shared(desired, spec, held, check_mode):
+    """The shared maps (pinned by name) the spec declares, as pinned under
+    the pin root, read (and, unless in check mode, later written) under the
+    pin root's shared lock, which ``held`` (an ExitStack) keeps to the end
+    of the run. Imported only for an object that has some."""
+    if not any(m.pinned_by_name for m in spec.maps.values()):
+        return {}
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import check_names, observe_shared
+
+    check_names(spec)
+    if not check_mode:
+        held.enter_context(shared_lock(desired.pin_root))
+    return observe_shared(desired.pin_root, spec)
+
+
+def _shared_now(desired, observed, new, old_shared):
+    """shared.figures_now() when the collection shares any map."""
+    if not old_shared and not (new is not None and new.shared):
+        return {}
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import figures_now
+
+    return figures_now(observed, new.shared if new is not None else {}, old_shared)
+
+
+def _shared_after(desired, old_shared, new_shared):
+    """shared.figures_after() when the collection shared any map."""
+    if not old_shared and not new_shared:
+        return {}
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import figures_after
+
+    return figures_after(desired.pin_root, sorted(set(old_shared) | set(new_shared)))
+
+
+def _new_shared(p, old_shared):
+    """The pin names of the maps the collection shares after the plan."""
+    if p.action == "remove":
+        return []
+    if p.spec is None:
+        return list(old_shared)
+    return sorted(pin_name(m.name) for m in p.spec.maps.values() if m.pinned_by_name)
+
+
+def _memlock(desired, before, after, old_shared, new_shared, shared_before, shared_after):
+    """The bpf_memlock fact; the maps shared with other collections are
+    counted apart, once per host (see shared.shared_memlock)."""
+    if not old_shared and not new_shared:
+        return memlock_delta(desired.name, before, after)
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import shared_memlock
+
+    fact = memlock_delta(desired.name, _without(before, old_shared), _without(after, new_shared))
+    fact.update(shared_memlock(sorted(set(old_shared) | set(new_shared)), after, shared_before, shared_after))
+    return fact
+
+
 def _footprint(figures):
     """The figures that show what a collection really holds on this kernel
     (the kernel's from 6.4, else our estimate: docs/memlock.md)."""
@@ -150,8 +217,32 @@ def _summary(result, desired, observed, before):
     result["counts"] = {"maps": len(observed.maps), "programs": len(observed.programs)}
     if observed.kept is not None:
         result["kept_object_sha256"] = observed.kept.record.get("object_sha256")
-    result["bpf_memlock"] = memlock_delta(desired.name, before, before, per_object=False)
+    shared = (observed.record or {}).get("shared") or []
+    own = _without(before, shared)
+    result["bpf_memlock"] = memlock_delta(desired.name, own, own, per_object=False)
+    if shared:
+        # Its shared maps by name and totals (a few, not the collection's
+        # every map), so that a host's report counts them as after a change.
+        maps, estimates = before.get("maps", {}), before.get("estimate", {}).get("maps", {})
+        figures = dict((n, (maps.get(n, 0), estimates.get(n) or 0)) for n in shared)
+        result["bpf_memlock"]["shared_maps"] = dict(
+            (n, {"before": k, "after": k, "delta": 0, "estimate": {"before": e, "after": e, "delta": 0}})
+            for n, (k, e) in figures.items())
+        total, estimate = sum(k for k, _e in figures.values()), sum(e for _k, e in figures.values())
+        result["bpf_memlock"]["shared"] = {"before": total, "after": total, "delta": 0,
+                                           "estimate": {"before": estimate, "after": estimate, "delta": 0}}
     return result
+
+
+def _without(figures, names):
+    """memlock figures (Observed.memlock()'s shape) without the maps ``names``."""
+    if not names or not figures:
+        return figures
+    est = figures.get("estimate", {})
+    return {"maps": dict((n, v) for n, v in figures.get("maps", {}).items() if n not in names),
+            "programs": figures.get("programs", {}),
+            "estimate": {"maps": dict((n, v) for n, v in est.get("maps", {}).items() if n not in names),
+                         "programs": est.get("programs", {})}}
 
 
 def _kernel_layout(desired):

@@ -286,8 +286,12 @@ def collection_facts(pin_root):
             continue
         memlock = estimate = 0
         usage = {}
+        shared = record.get("shared") or []
         for sub, kind in ((MAPS_DIR, "map"), (PROGS_DIR, "prog")):
             for pin, obj in sorted(open_pinned(os.path.join(path, sub), kind).items()):
+                if kind == "map" and pin in shared:
+                    os.close(obj["fd"])   # counted once, in shared_maps
+                    continue
                 try:
                     figure = (estimate_live_map(obj["fd"], obj["fdinfo"]) if kind == "map"
                               else estimate_live_program(obj["fd"]))
@@ -300,10 +304,24 @@ def collection_facts(pin_root):
         links = _link_facts(path, record)
         out[name] = {"path": path, "object_sha256": record.get("object_sha256"), "options": record.get("options"),
                      "maps": sorted(record.get("maps", {})), "programs": sorted(record.get("programs", {})),
-                     "links": links, "memlock": memlock, "memlock_estimate": estimate, "map_usage": usage}
+                     "links": links, "memlock": memlock, "memlock_estimate": estimate, "map_usage": usage,
+                     "shared_maps": shared}
         kept = read_state(path + KEPT_SUFFIX) if os.path.isdir(path + KEPT_SUFFIX) else None
         if kept is not None:
             out[name]["kept"] = {"path": path + KEPT_SUFFIX, "object_sha256": kept.get("object_sha256")}
+    return out
+
+
+def shared_map_facts(pin_root):
+    """The maps collections share under ``pin_root`` (pinned by name), each
+    with its users and its memlock, counted once however many use it."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import shared_maps
+
+    out = {}
+    for name, entry in shared_maps(pin_root).items():
+        entry = dict(entry)
+        entry["type"] = uapi.MAP_TYPE_NAMES.get(entry["type"], entry["type"])
+        out[name] = entry
     return out
 
 
@@ -379,4 +397,5 @@ def gather(subsets, pin_root, pressure_threshold=PRESSURE_THRESHOLD):
     if "collections" in subsets:
         facts["collections"] = collection_facts(pin_root)
         facts["pressure"] = pressure_facts(facts["collections"], pressure_threshold)
+        facts["shared_maps"] = shared_map_facts(pin_root)
     return facts

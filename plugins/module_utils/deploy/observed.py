@@ -12,9 +12,10 @@ __metaclass__ = type
 import os
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import read_state, state_map_id
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
-    MAPS_DIR, PROGS_DIR, open_pinned, planted_symlinks)
+    MAPS_DIR, PROGS_DIR, SHARED_DIR, open_pinned, planted_symlinks)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import (
     estimate_live_map, estimate_live_program)
 
@@ -50,16 +51,19 @@ class Observed:
     state record, or None), ``maps`` and ``programs`` ({pin name: {id,
     path, type, ..., memlock, memlock_estimate}}), ``symlinks`` (planted
     symlinks among the pins), ``problems`` (why the version does not
-    match its own record) and ``kept`` (the kept previous version, a Kept,
-    or None)."""
+    match its own record), ``kept`` (the kept previous version, a Kept,
+    or None) and ``shared_ids`` (for each map the record shares with other
+    collections, the id of the map pinned under pin_root/shared; None:
+    none is)."""
 
-    def __init__(self, exists, record, maps, programs, symlinks=(), kept=None):
+    def __init__(self, exists, record, maps, programs, symlinks=(), kept=None, shared_ids=None):
         self.exists = exists
         self.record = record
         self.maps = maps
         self.programs = programs
         self.symlinks = list(symlinks)
         self.kept = kept
+        self.shared_ids = shared_ids or {}
         self.problems = self._check()
 
     def _check(self):
@@ -80,6 +84,11 @@ class Observed:
             extra = set(pinned) - set(e.get("pin") for e in recorded.values())
             for pin in sorted(extra):
                 problems.append("%s pin '%s' not in the record" % (kind, pin))
+        for pin, shared_id in sorted(self.shared_ids.items()):
+            own = self.maps.get(pin)
+            if own is not None and own["id"] != shared_id:
+                problems.append("shared map '%s': %s under pin_root/shared, this collection uses map id %d" % (
+                    pin, "missing" if shared_id is None else "map id %d" % shared_id, own["id"]))
         return problems
 
     def memlock(self):
@@ -116,8 +125,10 @@ def observe(pins):
     record = read_state(pins.live) if exists else None
     maps = _read(os.path.join(pins.live, MAPS_DIR), "map", _MAP_FIELDS)
     programs = _read(os.path.join(pins.live, PROGS_DIR), "prog", _PROG_FIELDS)
+    shared_ids = dict((pin, _map_id(os.path.join(pins.pin_root, SHARED_DIR, pin)))
+                      for pin in (record or {}).get("shared") or ())
     return Observed(exists, record, maps, programs, planted_symlinks(pins.live) if exists else (),
-                    kept=observe_kept(pins.kept))
+                    kept=observe_kept(pins.kept), shared_ids=shared_ids)
 
 
 def observe_kept(directory):
@@ -130,6 +141,20 @@ def observe_kept(directory):
         return None
     return Kept(record, _read(os.path.join(directory, MAPS_DIR), "map", _MAP_FIELDS),
                 _read(os.path.join(directory, PROGS_DIR), "prog", _PROG_FIELDS), state_map_id(directory))
+
+
+def _map_id(path):
+    """The id of the map pinned at ``path``, or None."""
+    try:
+        fd = syscalls.obj_get(path)
+    except SyscallError:
+        return None
+    try:
+        return syscalls.map_info(fd, what=path).id
+    except SyscallError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read(directory, kind, fields):

@@ -62,14 +62,17 @@ class Plan:
 
 class NewVersion:
     """The version a change would build: the object's bytes and digest, its
-    spec with the options applied, the warnings that gave, and the key and
-    value layouts of the live maps it might reuse (see live_layouts)."""
+    spec with the options applied, the warnings that gave, the key and
+    value layouts of the live maps it might reuse (see live_layouts), and
+    the shared maps (pinned by name) as observed under the pin root
+    ({map name: observed entry with its 'users', or None})."""
 
-    def __init__(self, data, spec, warnings, layouts):
+    def __init__(self, data, spec, warnings, layouts, shared=None):
         self.data = data
         self.spec = spec
         self.warnings = warnings
         self.layouts = layouts
+        self.shared = shared or {}
 
 
 def read_object(path):
@@ -88,10 +91,11 @@ def unchanged(desired, observed, digest):
             and record.get("object_sha256") == digest and record.get("options") == _jsonable(desired.options()))
 
 
-def new_version(desired, observed, data):
+def new_version(desired, observed, data, observe_shared=None):
     """Read the object's spec and apply the options (the loader's first
     stages, imported only here), then read the layouts of the live maps it
-    would reuse. Raises LoaderError naming what is wrong."""
+    would reuse; ``observe_shared(spec)`` gives the shared maps (see
+    NewVersion). Raises LoaderError naming what is wrong."""
     from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object_bytes
     from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_constants import set_constants
     from ansible_collections.ebpf.deploy.plugins.module_utils.loader.set_map_options import apply_map_settings
@@ -101,24 +105,28 @@ def new_version(desired, observed, data):
     set_constants(spec, desired.constants)
     for name in desired.programs or ():
         spec.program(name)
-    return NewVersion(data, spec, warnings, live_layouts(observed, spec))
+    shared = observe_shared(spec) if observe_shared is not None else {}
+    return NewVersion(data, spec, warnings, live_layouts(observed, spec, shared), shared)
 
 
-def live_layouts(observed, spec):
+def live_layouts(observed, spec, shared=None):
     """{map name: {'btf': the live map's BTF, 'key'/'value': leaves,
     'key_type_id'/'value_type_id', 'title': {part: text}}} of the live maps
     the new version would carry over (same map type), through the kernel's
     copy of their BTF; a part is None (type id 0) where the live map has no
-    BTF type for it."""
-    if not observed.maps:
+    BTF type for it. A shared map is compared with the one pinned under the
+    pin root (``shared``), if there is one."""
+    shared = dict((n, e) for n, e in (shared or {}).items() if e is not None)
+    if not observed.maps and not shared:
         return {}   # a first load: nothing to compare, nothing to import for it
     from ansible_collections.ebpf.deploy.plugins.module_utils.btf.compare import leaves, type_title
     from ansible_collections.ebpf.deploy.plugins.module_utils.btf.reader import BTF
 
     out, btfs = {}, {}
     for m in spec.maps.values():
-        old = observed.maps.get(pin_name(m.name))
-        if not _carries_over(m) or old is None or old["type"] != m.type or not old.get("btf_id"):
+        old = shared.get(m.name) or observed.maps.get(pin_name(m.name))
+        if not (_carries_over(m) or m.pinned_by_name) or old is None or old["type"] != m.type \
+                or not old.get("btf_id"):
             continue
         if old["btf_id"] not in btfs:
             btfs[old["btf_id"]] = BTF.from_bytes(syscalls.btf_raw_by_id(old["btf_id"]), name="map '%s'" % m.name)
@@ -161,8 +169,12 @@ def plan(desired, observed, digest, new=None, staging_exists=False):
             reasons.append("options changed")
     map_actions, conversions = {}, {}
     for m in new.spec.maps.values():
-        map_actions[m.name] = _map_action(desired, observed.maps.get(pin_name(m.name)), m, new, reasons, warnings,
-                                          conversions)
+        if m.pinned_by_name:
+            map_actions[m.name] = _shared_map_action(desired, observed.maps.get(pin_name(m.name)), m, new, reasons,
+                                                     warnings, conversions)
+        else:
+            map_actions[m.name] = _map_action(desired, observed.maps.get(pin_name(m.name)), m, new, reasons,
+                                              warnings, conversions)
     return Plan("replace" if observed.exists else "create", reasons, new, map_actions, warnings, conversions)
 
 
@@ -313,6 +325,69 @@ def _entry_changes(layout, old, m, spec, defaults):
         # The same types in maps of other sizes: BTF that does not size them.
         return sizes, ["its BTF types do not give the key and value sizes"], None, None
     return conversion.differences(), conversion.problems(), conversion, None
+
+
+def _shared_map_action(desired, own, m, new, reasons, warnings, conversions):
+    """_map_action() for a map pinned by name: the one pinned under the pin
+    root is reused when it is the same map (type, sizes, max_entries,
+    flags, key and value layouts), also a prog array; otherwise the load is
+    refused, naming every difference and the collections that use it,
+    unless this collection is its only user (an upgrade: as for its own
+    maps). ``own`` is the collection's live map of that name, which a
+    first shared map adopts (its data kept)."""
+    entry = new.shared.get(m.name)
+    if entry is None:
+        if own is None or not _carries_over(m):
+            return ("create", None)
+        return _map_action(desired, own, m, new, reasons, warnings, conversions)
+    others = [u for u in entry["users"] if u != desired.name]
+    if not others and own is not None and own["id"] != entry["id"] and desired.name in entry["users"]:
+        # An interrupted run swapped in a version whose map never reached
+        # the shared pin: that map is the one the live programs use.
+        return _map_action(desired, own, m, new, reasons, warnings, conversions)
+    differences = shared_differences(entry, m, new)
+    if not differences:
+        if own is not None and own["id"] != entry["id"]:
+            warnings.append("map '%s': joins the shared map pinned at %s (used by %s); this collection's own "
+                            "map of that name is dropped with its entries" % (
+                                m.name, entry["path"], _collections(entry["users"]) or "no collection"))
+        return ("reuse", entry)
+    if not others:
+        return _map_action(desired, entry, m, new, reasons, warnings, conversions)
+    if desired.name in entry["users"]:
+        raise SpecError("map '%s' is shared (pinned by name) with %s: changing it (%s) would change it for them "
+                        "too, and migrating a shared map for all its users is not supported; nothing changed" % (
+                            m.name, _collections(others), "; ".join(differences)),
+                        hint="keep the shared map's settings, or remove the other collections first")
+    raise SpecError("map '%s' is pinned by name and %s share%s it (%s), declared differently than in collection "
+                    "'%s': %s; nothing changed" % (
+                        m.name, _collections(others), "s" if len(others) == 1 else "", entry["path"],
+                        desired.name, "; ".join(differences)),
+                    hint="declare the map the same way in every collection that shares it, or give it another name")
+
+
+def shared_differences(entry, m, new):
+    """What differs between the shared map ``entry`` (observed) and spec map
+    ``m``, in words ('max_entries 16 → 32'; [] when they are the same)."""
+    out = []
+    for label, old, want, show in (
+            ("type", entry["type"], m.type, lambda t: uapi.MAP_TYPE_NAMES.get(t, t)),
+            ("key size", entry["key_size"], m.key_size, str), ("value size", entry["value_size"], m.value_size, str),
+            ("max_entries", entry["max_entries"], m.kernel_max_entries(), str),
+            ("flags", entry["flags"], m.flags, lambda f: "%#x" % f)):
+        if old != want:
+            out.append("%s %s → %s" % (label, show(old), show(want)))
+    if not out:
+        out.extend(_entry_changes(new.layouts.get(m.name), entry, m, new.spec, {})[0])
+    return out
+
+
+def _collections(names):
+    """collection 'a' / collections 'a' and 'b' / collections 'a', 'b' and 'c'."""
+    quoted = ["'%s'" % n for n in names]
+    if len(quoted) < 2:
+        return "".join("collection %s" % q for q in quoted)
+    return "collections %s and %s" % (", ".join(quoted[:-1]), quoted[-1])
 
 
 def _carries_over(m):

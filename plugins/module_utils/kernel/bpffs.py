@@ -27,6 +27,9 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import host, sy
 BPF_FS_MAGIC = 0xcafe4a11
 STAGING_SUFFIX = "__staging"
 KEPT_SUFFIX = "__kept"
+# pin_root/shared holds the maps collections share (pinned by name): no
+# collection may be called so.
+SHARED_DIR = "shared"
 # Inside a version: maps/<map>, progs/<program>, links/<link>, state.
 MAPS_DIR = "maps"
 PROGS_DIR = "progs"
@@ -59,6 +62,16 @@ def check_name(what, name):
     return name
 
 
+def check_collection_name(name):
+    """check_name() for a collection, which may not take the name of the
+    shared maps' directory either."""
+    check_name("collection name", name)
+    if name == SHARED_DIR:
+        raise LoaderError("collection name %r: reserved (pin_root/%s holds the maps collections share)" % (
+            name, SHARED_DIR))
+    return name
+
+
 class _Statfs(ctypes.Structure):
     _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 120)]
 
@@ -77,7 +90,7 @@ class CollectionPins:
 
     def __init__(self, pin_root, name):
         self.pin_root = pin_root
-        self.name = check_name("collection name", name)
+        self.name = check_collection_name(name)
         self.live = os.path.join(pin_root, name)
         self.staging = self.live + STAGING_SUFFIX
         self.kept = self.live + KEPT_SUFFIX

@@ -59,6 +59,13 @@ class MapSpec:
             return possible_cpus()
         return self.max_entries
 
+    @property
+    def pinned_by_name(self):
+        """Whether the object pins this map by name (LIBBPF_PIN_BY_NAME, or
+        iproute2's PIN_GLOBAL_NS): one map shared by every object that
+        declares it."""
+        return self.pinning == uapi.LIBBPF_PIN_BY_NAME and self.kind in ("btf", "legacy")
+
     def __repr__(self):
         return "MapSpec(%r, type=%d, key=%d, value=%d, max_entries=%d, flags=%#x)" % (
             self.name, self.type, self.key_size, self.value_size, self.max_entries, self.flags)

@@ -157,3 +157,73 @@ def test_diff_renders_the_plan_by_kind_then_name():
     d = diff(desired(), observed(), p)
     assert d["before"] == {"maps": {"config": "hash, max_entries 64, flags 0x0"}, "programs": {}}
     assert d["after"] == {"maps": {"config": "hash, max_entries 128, flags 0x0 (migrate)"}, "programs": {}}
+
+
+# ------------------------------------------------------------ maps pinned by name
+
+def shared_config(**kw):
+    m = config(**kw)
+    m.pinning = uapi.LIBBPF_PIN_BY_NAME
+    return m
+
+
+def shared_entry(users, **kw):
+    entry = live_map(**kw)
+    entry.update(path="/sys/fs/bpf/t/shared/config", users=users, map_id=kw.get("map_id", 10))
+    return entry
+
+
+def with_shared(version, entry):
+    version.shared = {"config": entry}
+    return version
+
+
+def test_a_shared_map_declared_the_same_is_reused_from_the_pin_root():
+    entry = shared_entry(["a"], map_id=20)
+    p = plan(desired(), Observed(False, None, {}, {}), DIGEST, with_shared(new([shared_config()]), entry))
+    assert p.map_actions["config"] == ("reuse", entry)
+
+
+def test_a_shared_prog_array_is_shared_too():
+    entry = shared_entry(["a"], map_type=PROG_ARRAY, value=4, max_entries=4)
+    version = with_shared(new([shared_config(map_type=PROG_ARRAY, value=4, max_entries=4)]), entry)
+    version.layouts = {}
+    assert plan(desired(), Observed(False, None, {}, {}), DIGEST, version).map_actions["config"][0] == "reuse"
+
+
+def test_a_first_shared_map_is_created_or_adopts_the_collections_own():
+    none = with_shared(new([shared_config()]), None)
+    assert plan(desired(), Observed(False, None, {}, {}), DIGEST, none).map_actions["config"] == ("create", None)
+    own = observed(sha="cd" * 32)
+    assert plan(desired(), own, DIGEST, none).map_actions["config"][0] == "reuse"
+
+
+@pytest.mark.parametrize("spec_map, difference", [
+    (shared_config(max_entries=128), "max_entries 64 \u2192 128"),
+    (shared_config(flags=uapi.BPF_F_NO_PREALLOC), "flags 0x0 \u2192 0x1"),
+    (shared_config(value=16), "value size 8 \u2192 16"),
+])
+def test_a_shared_map_declared_otherwise_is_refused_naming_collections_and_differences(spec_map, difference):
+    entry = shared_entry(["a", "b"])
+    with pytest.raises(SpecError) as refused:
+        plan(desired(), Observed(False, None, {}, {}), DIGEST, with_shared(new([spec_map]), entry))
+    assert str(refused.value) == (
+        "map 'config' is pinned by name and collections 'a' and 'b' share it (/sys/fs/bpf/t/shared/config), "
+        "declared differently than in collection 'c': %s; nothing changed" % difference)
+
+
+def test_a_layout_difference_refuses_a_shared_map():
+    entry = shared_entry(["a"])
+    version = with_shared(new([shared_config()], btf_layout=[("action", "s32", 0), ("weight", "u16", 32),
+                                                             ("flags", "u16", 48)]), entry)
+    with pytest.raises(SpecError, match=r"collection 'a' shares it .*value: struct cfg_val: "):
+        plan(desired(), Observed(False, None, {}, {}), DIGEST, version)
+
+
+def test_its_only_user_migrates_a_shared_map_others_may_not_change():
+    alone = with_shared(new([shared_config(max_entries=128)]), shared_entry(["c"]))
+    assert plan(desired(), observed(sha="cd" * 32), DIGEST, alone).map_actions["config"][0] == "migrate"
+    shared = with_shared(new([shared_config(max_entries=128)]), shared_entry(["b", "c"]))
+    with pytest.raises(SpecError, match="shared \\(pinned by name\\) with collection 'b': changing it "
+                                        "\\(max_entries 64 \u2192 128\\)"):
+        plan(desired(), observed(sha="cd" * 32), DIGEST, shared)

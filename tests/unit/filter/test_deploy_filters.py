@@ -10,7 +10,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ebpf.deploy.plugins.filter.deploy import (
     bpf_deploy_entries, bpf_deploy_links, bpf_deploy_maps)
-from ansible_collections.ebpf.deploy.plugins.filter.report import bpf_memlock_report
+from ansible_collections.ebpf.deploy.plugins.filter.report import bpf_memlock_footprints, bpf_memlock_report
 
 COUNTER = {"name": "counter", "maps": {"flows": {"prealloc": False}, "counts": {"max_entries": 10}},
            "presets": {"small": {"flows": 64, "counts": 8}, "large": {"flows": 65536}}}
@@ -106,3 +106,28 @@ def test_memlock_report_lists_the_biggest_maps_and_pressure_and_renders_html():
     assert 'data-host="a&lt;1&gt;"' in page and "a<1>" not in page          # names escaped
     assert "approximate accounting" in page and "predicted</span> in check mode on a&lt;1&gt;" in page
     assert "<td>big</td>" in page and "60 / 64" in page and "93.8%" in page
+
+
+def test_memlock_report_counts_a_shared_map_once_per_host():
+    """Two collections share one map: its figure is in neither row, and the
+    host's '(shared maps)' row counts it once, from before the first run
+    that used it to after the last."""
+    def shared(before, after):
+        return {"counts": {"before": before, "after": after, "delta": after - before,
+                           "estimate": {"before": before, "after": after, "delta": after - before}}}
+    writer, reader = fact("writer", 100, 100, "memcg-exact"), fact("reader", 50, 50, "memcg-exact")
+    writer["shared_maps"] = shared(0, 344)
+    reader["shared_maps"] = shared(344, 344)
+    report = bpf_memlock_report({"h": {"bpf_deploy_memlock": [writer, reader]}}, ["h"])
+    assert [r["collection"] for r in report["rows"]] == ["writer", "reader", "(shared maps)"]
+    row = report["rows"][-1]
+    assert (row["kernel_before"], row["kernel_after"], row["kernel_delta"]) == (0, 344, 344)
+    assert report["hosts"]["h"]["kernel_after"] == 100 + 50 + 344
+
+
+def test_footprints_count_a_shared_map_once_for_the_hosts_budget():
+    writer, reader = fact("writer", 100, 100, "memcg-exact"), fact("reader", 50, 50, "memcg-exact")
+    for f in (writer, reader):
+        f["shared_maps"] = {"counts": {"before": 0, "after": 344, "delta": 344,
+                                       "estimate": {"before": 0, "after": 344, "delta": 344}}}
+    assert bpf_memlock_footprints([writer, reader]) == {"writer": 100, "reader": 50, "(shared maps)": 344}
