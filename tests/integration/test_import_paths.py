@@ -67,9 +67,10 @@ CORE = LOAD_PLAIN | {"btf.cache", "btf.core", "btf.index_format", "btf.kernel"}
 # An upgrade: the live maps' layouts compared, entries migrated, links moved.
 UPGRADE = LOAD | {"btf.compare", "deploy.migrate", "deploy.version_links"}
 # A rollback: the kept version's maps compared through their BTF and
-# entries copied back, links moved; no ELF, no loader.
+# entries copied back, links moved; no ELF, no loader. maps.o shares a map
+# by name, whose memlock is counted apart (deploy.shared).
 ROLLBACK = COMMON | {"btf.compare", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy.migrate",
-                     "deploy.rollback", "deploy.version_links"}
+                     "deploy.rollback", "deploy.shared", "deploy.version_links"}
 # Entries: the pinned map, and its BTF from the kernel, which turns the
 # playbook's values into bytes member by member.
 ENTRIES = {"btf", "btf.encode", "bytecode_cache", "btf.layout", "btf.reader", "btf.strings", "btf.types", "deploy", "deploy.entries",

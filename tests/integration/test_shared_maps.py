@@ -211,7 +211,7 @@ def test_prog_array_with_targets_in_another_collection(bpf_build, pin_dir, order
 
 @pytest.mark.parametrize("obj,difference", [
     ("shared_reader_bigger", "max_entries 4 \u2192 8"),
-    ("shared_reader_retyped", "value: u64: the whole type retyped u64 \u2192 s64"),
+    ("shared_reader_retyped", "value: u64 \u2192 s64: (whole): u64 at 0 \u2192 s64 at 0"),
 ])
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_refused_when_declared_differently(writer_reader, bpf_build, pin_dir, obj, difference, check_mode):

@@ -30,7 +30,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SyscallError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import (
-    SHARED_DIR, STAGING_SUFFIX, list_dir, make_dirs, open_pinned, pin_name)
+    KEPT_SUFFIX, SHARED_DIR, STAGING_SUFFIX, list_dir, make_dirs, open_pinned, pin_name)
 from ansible_collections.ebpf.deploy.plugins.module_utils.memlock.estimate import estimate_live_map
 
 USERS_SUFFIX = "__users"
@@ -72,7 +72,8 @@ def live_users(pin_root, name):
     ownership record neither loses a user nor keeps one that left."""
     out = []
     for user in list_dir(pin_root):
-        if user == SHARED_DIR or user.endswith(STAGING_SUFFIX):
+        # A kept version goes with its collection: it is no user of its own.
+        if user == SHARED_DIR or user.endswith((STAGING_SUFFIX, KEPT_SUFFIX)):
             continue
         path = os.path.join(pin_root, user)
         record = read_state(path) if os.path.isdir(path) and not os.path.islink(path) else None
