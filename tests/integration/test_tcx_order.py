@@ -279,3 +279,34 @@ def _prog_attach(cmd, interface, prog_fd):
     attr = syscalls.buffer(syscalls.PROG_ATTACH_ATTR.size)
     syscalls.PROG_ATTACH_ATTR.pack_into(attr, 0, attach.ifindex(interface), prog_fd, uapi.BPF_TCX_INGRESS, 0, 0)
     syscalls.bpf(cmd, attr, "tcx ingress of %s" % interface)
+
+
+def test_module_places_checks_and_refuses(tmp_path, pin_dir, veth, bpf_build):
+    """The options through ansible-playbook: a place, ok when in place,
+    check mode reporting a move, both options refused by message."""
+    if host.kernel_older_than("6.6"):
+        pytest.skip("tcx links need Linux 6.6")
+    from playbook_runner import run_playbook
+
+    host_if = veth[0]
+    t_load = {"ebpf.deploy.bpf_collection": {"name": "ord", "path": bpf_build.path("tcx_order"), "pin_root": pin_dir}}
+
+    def t_link(program, **kw):
+        return {"ebpf.deploy.bpf_link": dict({"collection": "ord", "program": program, "type": "tc",
+                                              "interface": host_if, "pin_root": pin_dir}, **kw)}
+    t_drop = {"ebpf.deploy.bpf_collection": {"name": "ord", "pin_root": pin_dir, "state": "absent"}}
+    t_unlink = [t_link(p, state="absent") for p in ("tc_a", "tc_b")]
+    proc, results = run_playbook(tmp_path, [
+        t_load, t_link("tc_a"), t_link("tc_b", before="first"), t_link("tc_b", before="first"),
+        dict(t_link("tc_b", after="tc_a"), check_mode=True), t_link("tc_b", before="first", after="last")]
+        + t_unlink + [t_drop], diff=True)
+    load, first, placed, again, check, both = results[:6]
+    assert not load.get("failed"), proc.stdout
+    assert first["links"][0]["action"] == "attach"
+    assert placed["links"][0]["action"] == "attach"
+    assert placed["links"][0]["attach_point"] == "tc ingress on %s (before first)" % host_if
+    assert again["changed"] is False
+    assert check["changed"] and check["links"][0]["action"] == "move"
+    assert both["failed"] and both["msg"] == "before 'first' and after 'last': give one of them, not both"
+    assert all(r["changed"] for r in results[6:]), proc.stdout
+    assert attach.tcx_chain(host_if, "ingress")[0] == []
