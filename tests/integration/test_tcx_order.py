@@ -23,7 +23,7 @@ import pytest
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import LinkRequest, converge_link
-from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, NotSupportedError, SpecError
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import NotSupportedError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import attach, host, syscalls, uapi
 from ansible_collections.ebpf.deploy.plugins.module_utils.loader.read_object import read_object
 
@@ -216,11 +216,10 @@ def test_bad_places_are_refused_word_for_word_and_change_nothing(order, veth, bp
              "none"),
         ]
         for kw, error, words in cases:
-            args = dict(collection="ord", link_type="tc", interface=host_if)
-            args.update(kw)
-            collection, program = args.pop("collection"), args.pop("program")
+            kw = dict(kw)
+            where = (kw.pop("collection", "ord"), kw.pop("program"), kw.pop("link_type", "tc"))
             with pytest.raises(error) as info:
-                converge_link(LinkRequest(pin_dir, collection, program, args.pop("link_type"), **args))
+                converge_link(LinkRequest(pin_dir, *where, interface=host_if, **kw))
             assert str(info.value) == words
             assert attach.tcx_chain(host_if, "ingress")[0] == chain
         monkeypatch.setattr(host, "kernel_version", lambda release=None: (6, 5))
