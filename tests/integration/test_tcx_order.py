@@ -205,7 +205,11 @@ def test_bad_places_are_refused_word_for_word_and_change_nothing(order, veth, bp
             (dict(program="tc_b", after="first"), SpecError,
              "program 'tc_b': after 'first' means no place: the head of the chain is 'before: first', its tail "
              "'after: last'"),
-            (dict(program="tc_b", before="tc_b"), SpecError, "program 'tc_b': before 'tc_b' names this link itself"),
+            (dict(program="tc_b", before="tc_b"), SpecError,
+             "program 'tc_b': before 'tc_b' names this link itself (the program it runs)"),
+            (dict(program="tc_a", before="tc_a__tc_%s_ingress" % host_if), SpecError,
+             "program 'tc_a': before 'tc_a__tc_%s_ingress' names this link itself" % host_if),
+            (dict(program=None, before="first"), SpecError, "before 'first' places one link: give program"),
             (dict(program="tc_b", before="/sys/fs/bpf/no_such_pin_here"), SpecError,
              "before '/sys/fs/bpf/no_such_pin_here': nothing is pinned there"),
             (dict(program="tc_b", before="first", method="netlink"), SpecError,

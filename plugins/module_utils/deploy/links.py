@@ -374,6 +374,8 @@ def _order(req, prog, link_type):
     if kernel_version() < (6, 6):
         raise NotSupportedError("program '%s': %s '%s': a place in the tc chain needs tcx links" % (
             prog.name, option, value), feature="tcx links", min_kernel="6.6")
+    if not req.program:
+        raise SpecError("%s '%s' places one link: give program" % (option, value))
     if not value:
         raise SpecError("program '%s': %s is empty: give %s, collection/link, collection/program or a pin path" % (
             prog.name, option, CHAIN_ENDS[option]))
@@ -655,7 +657,8 @@ def _placement(req, att, prog, existing):
     finally:
         os.close(fd)
     if (kind == "link" and rel_id == link_id) or (kind == "program" and rel_id == prog.id):
-        raise SpecError("program '%s': %s '%s' names this link itself" % (prog.name, option, value))
+        raise SpecError("program '%s': %s '%s' names this link itself%s" % (
+            prog.name, option, value, "" if kind == "link" else " (the program it runs)"))
     if _chain_index(chain, kind, rel_id) is None:
         raise SpecError("program '%s': %s '%s': that %s (id %d) is not attached to %s" % (
             prog.name, option, value, kind, rel_id, where))
