@@ -313,3 +313,31 @@ def test_module_places_checks_and_refuses(tmp_path, pin_dir, veth, bpf_build):
     assert both["failed"] and both["msg"] == "before 'first' and after 'last': give one of them, not both"
     assert all(r["changed"] for r in results[6:]), proc.stdout
     assert attach.tcx_chain(host_if, "ingress")[0] == []
+
+
+def test_a_move_that_cannot_attach_puts_the_program_back(order, veth, monkeypatch):
+    """The attach after the detach fails (made to, here): the program goes
+    back where it was, before the one that followed it, and its pin holds
+    the link that runs it there."""
+    from ansible_collections.ebpf.deploy.plugins.module_utils.deploy import links
+    from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
+
+    pin_dir, deploy, offsets = order
+    host_if = veth[0]
+    deploy()
+    for program in ("tc_a", "tc_b", "tc_c"):
+        place(pin_dir, program, host_if)
+    assert ran(pin_dir, offsets, veth) == [1, 2, 3]
+
+    def refuse(*_args, **_kw):
+        raise LoaderError("refused for the test")
+    monkeypatch.setattr(links.Placement, "attach", refuse)
+    with pytest.raises(LoaderError) as info:
+        place(pin_dir, "tc_b", host_if, after="tc_c")
+    assert str(info.value) == "refused for the test"
+    monkeypatch.undo()
+    assert ran(pin_dir, offsets, veth) == [1, 2, 3]
+    names = ["ord/%s__tc_%s_ingress" % (p, host_if) for p in ("tc_a", "tc_b", "tc_c")]
+    assert chain_links(pin_dir, veth, *names) == names
+    assert place(pin_dir, "tc_b", host_if, after="tc_c")["links"][0]["action"] == "move"
+    assert ran(pin_dir, offsets, veth) == [1, 3, 2]

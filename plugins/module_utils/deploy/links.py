@@ -858,8 +858,9 @@ def apply_step(step):
     return entry
 
 
-def _pin_new(step, fd, path, entry):
-    """Pin the new link ``fd`` (closed here) at ``path``, over what is there."""
+def _pin_new(step, fd, path, entry, keep_request=True):
+    """Pin the new link ``fd`` (closed here) at ``path``, over what is
+    there, and (``keep_request``) the request it was made for beside it."""
     try:
         # Made only now: a failed attach leaves no empty links/ behind.
         make_dirs(step.links_dir)
@@ -869,7 +870,8 @@ def _pin_new(step, fd, path, entry):
         os.rename(tmp, path)
     finally:
         os.close(fd)
-    _keep_request(step.att, step.links_dir)
+    if keep_request:
+        _keep_request(step.att, step.links_dir)
 
 
 def _move(step, path, entry):
@@ -910,7 +912,7 @@ def _put_back(step, prog_fd, path, entry, what):
                                   what=what + " (back in its place)")
     except LoaderError:
         return  # the error being raised says what failed; the link stays detached
-    _pin_new(step, fd, path, entry)
+    _pin_new(step, fd, path, entry, keep_request=False)
 
 
 def _hook_holder(step, path):
