@@ -178,9 +178,10 @@ class Program:
 class Attachment(Record):
     """One link, resolved for one program: ``type``, ``point`` (in words),
     ``name`` (its pin), ``make(prog_fd, what)`` (attaches, returns the link
-    fd), ``expect`` (what an existing link must show to count as this one)
-    , ``record`` (what is kept beside it to make it again) and ``order``
-    (for a tcx link: ('before' or 'after', what), None for no place)."""
+    fd), ``expect`` (what an existing link must show to count as this
+    one), ``record`` (what is kept beside it to make it again) and
+    ``order`` (for a tcx link: ('before' or 'after', what), None for no
+    place)."""
 
     __slots__ = ("type", "point", "name", "make", "expect", "record", "order")
     _DEFAULTS = (None,)
@@ -889,8 +890,10 @@ def _move(step, path, entry):
         try:
             fd = placement.attach(prog_fd, step.req.interface, step.att.record["direction"], what,
                                   placement.revision + 1)
-        except LoaderError:
-            _put_back(step, prog_fd, path, entry, what)
+        except LoaderError as e:
+            if not _put_back(step, prog_fd, path, entry, what):
+                raise LoaderError("%s; putting the program back where it was failed too: the link is detached "
+                                  "until the task runs again" % e, hint=e.hint) from e
             raise
     finally:
         os.close(prog_fd)
@@ -900,6 +903,8 @@ def _move(step, path, entry):
 
 
 def _put_back(step, prog_fd, path, entry, what):
+    """The program back in the place it left (before what followed it, or
+    at the tail), pinned at ``path`` again; False when it cannot be."""
     placement = step.placement
     chain, index = placement.chain, placement.index
     flags, rel = uapi.BPF_F_AFTER, 0
@@ -911,8 +916,9 @@ def _put_back(step, prog_fd, path, entry, what):
                                   attach.TCX_ATTACH_TYPES[step.att.record["direction"]], flags, rel,
                                   what=what + " (back in its place)")
     except LoaderError:
-        return  # the error being raised says what failed; the link stays detached
+        return False
     _pin_new(step, fd, path, entry, keep_request=False)
+    return True
 
 
 def _hook_holder(step, path):
