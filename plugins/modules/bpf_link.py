@@ -162,6 +162,32 @@ options:
         C(ip netns), or C(/proc/PID/ns/net)); default the module's own. The link is made inside it, and made
         there again when an upgrade hands the hook over. The default link name then ends in the path's last part.
     type: path
+  before:
+    description:
+      - For I(type=tc) as a tcx link (I(method=link), or I(method=auto) on Linux 6.6+), the place of the link in the
+        chain of programs on I(interface) and I(direction), as libbpf's C(bpf_program__attach_tcx) options
+        (C(BPF_F_BEFORE) with a relative link or program) give it. The programs of a chain run in turn while each
+        returns C(TCX_NEXT); the first other verdict ends the chain.
+      - C(first) puts the link at the head of the chain. Otherwise it names what the link goes before, a link
+        (C(collection/link_name), or a link's pin path) or a program (C(collection/program), or a program's pin
+        path) of any collection deployed under I(pin_root); a name without C(collection/) is one of this
+        collection, a link name looked up before a program name. That link or program must be in the same chain.
+      - A link anywhere before the one named is in place (C(changed=false)), as is one at the head for C(first).
+        One out of place is moved, reported as C(action=move). A chain runs a program once and the kernel cannot
+        move a link, so the link is detached and attached again where asked. Packets that arrive between the
+        two system calls meet neither program. A failed attach puts the program back where it was.
+      - The place is kept in the link's record. An upgrade of the collection re-points the link in place
+        (C(BPF_LINK_UPDATE)), which keeps its place. The chain is read with C(BPF_PROG_QUERY), and a new link is
+        attached only if the chain is still as read then (its revision).
+      - Mutually exclusive with I(after). Refused for other types and with I(method=netlink), which orders
+        filters by I(priority) instead, and on kernels before 6.6.
+    type: str
+  after:
+    description:
+      - As I(before), for the place after the link or program named, or C(last), the tail of the chain (where a
+        link without I(before) or I(after) goes when attached). A link at the tail stops being C(last) when
+        another is attached after it, and is moved back when this task runs again.
+    type: str
   name:
     description: Name of the link's pin; default C(<program>__<type>_<target>).
     type: str
@@ -223,6 +249,15 @@ EXAMPLES = r"""
     priority: -100
     netns: /run/netns/web
 
+- name: Count every packet eth0 receives before the firewall collection's tc program may drop it
+  ebpf.deploy.bpf_link:
+    collection: counter
+    program: count_tc
+    type: tc
+    interface: eth0
+    direction: ingress
+    before: firewall/filter_in__tc_eth0_ingress
+
 - name: Detach
   ebpf.deploy.bpf_link:
     collection: counter
@@ -264,7 +299,8 @@ links:
       description: Tag of that program.
       type: str
     action:
-      description: C(attach), C(update), C(replace), C(detach) or C(none).
+      description: C(attach), C(update), C(replace), C(move) (a tcx link out of its I(before)/I(after) place),
+        C(detach) or C(none).
       type: str
     warning:
       description:

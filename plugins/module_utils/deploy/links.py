@@ -83,7 +83,11 @@ ARGUMENT_SPEC = dict(
     hook=dict(type="str", choices=list(uapi.NF_INET_HOOKS)),
     defrag=dict(type="bool", default=False),
     netns=dict(type="path"),
+    before=dict(type="str"),
+    after=dict(type="str"),
 )
+# The words before/after take for the ends of a tcx chain.
+CHAIN_ENDS = {"before": "first", "after": "last"}
 
 
 class LinkRequest:
@@ -92,7 +96,7 @@ class LinkRequest:
     def __init__(self, pin_root, collection, program, link_type="auto", interface=None, direction=None,
                  mode="auto", cgroup=None, target=None, name=None, state="present", method="auto", priority=1,
                  handle=1, binary=None, symbol=None, offset=None, pid=None, family=None, hook=None, defrag=False,
-                 netns=None):
+                 netns=None, before=None, after=None):
         self.pins = CollectionPins(pin_root, collection)
         self.program = program
         self.type = link_type
@@ -116,6 +120,10 @@ class LinkRequest:
         self.hook = hook
         self.defrag = defrag
         self.netns = netns
+        if before is not None and after is not None:
+            raise SpecError("before '%s' and after '%s': give one of them, not both" % (before, after))
+        self.before = before
+        self.after = after
         # The pin of the link this one is made to replace, in another
         # version (remake_link), where a hook cannot hold both at once.
         self.replaces = None
@@ -132,7 +140,8 @@ class LinkRequest:
                    target=params["target"], name=params["name"], state=params["state"], method=params["method"],
                    priority=params["priority"], handle=params["handle"], binary=params["binary"],
                    symbol=params["symbol"], offset=params["offset"], pid=params["pid"], family=params["family"],
-                   hook=params["hook"], defrag=params["defrag"], netns=params["netns"])
+                   hook=params["hook"], defrag=params["defrag"], netns=params["netns"], before=params["before"],
+                   after=params["after"])
 
     @classmethod
     def from_record(cls, pin_root, collection, record, program):
@@ -140,7 +149,8 @@ class LinkRequest:
         ``program`` (the one the link runs: records written before 0.2 by a
         ``type: auto`` task without a program hold none)."""
         fields = ("link_type", "interface", "direction", "mode", "cgroup", "target", "name", "method",
-                  "priority", "handle", "binary", "symbol", "offset", "pid", "family", "hook", "defrag", "netns")
+                  "priority", "handle", "binary", "symbol", "offset", "pid", "family", "hook", "defrag", "netns",
+                  "before", "after")
         return cls(pin_root, collection, program, **dict((k, record[k]) for k in fields if record.get(k) is not None))
 
 
@@ -168,10 +178,13 @@ class Program:
 class Attachment(Record):
     """One link, resolved for one program: ``type``, ``point`` (in words),
     ``name`` (its pin), ``make(prog_fd, what)`` (attaches, returns the link
-    fd), ``expect`` (what an existing link must show to count as this one)
-    and ``record`` (what is kept beside it to make it again)."""
+    fd), ``expect`` (what an existing link must show to count as this
+    one), ``record`` (what is kept beside it to make it again) and
+    ``order`` (for a tcx link: ('before' or 'after', what), None for no
+    place)."""
 
-    __slots__ = ("type", "point", "name", "make", "expect", "record")
+    __slots__ = ("type", "point", "name", "make", "expect", "record", "order")
+    _DEFAULTS = (None,)
 
 
 def unsupported_kind(kind):
@@ -235,6 +248,7 @@ def resolve(req, prog):
                             prog.name, prog.section, link_type))
     target = req.target if req.target is not None else (kind.attach_target if kind else None)
     direction = None
+    order = _order(req, prog, link_type)
     if link_type == "xdp":
         _need(req.interface, "interface", prog, link_type)
         if req.mode not in attach.XDP_MODES:
@@ -261,9 +275,13 @@ def resolve(req, prog):
             make = None  # netlink attachments go through _one_netlink
         else:
             point = "tc %s on %s" % (direction, req.interface)
+            if order:
+                point += " (%s %s)" % order
 
-            def make(fd, what):
-                return attach.attach_tcx(fd, req.interface, direction, what)
+            def make(fd, what, placement=None):
+                if placement is None:
+                    return attach.attach_tcx(fd, req.interface, direction, what)
+                return placement.attach(fd, req.interface, direction, what)
     elif link_type == "cgroup":
         _need(req.cgroup, "cgroup", prog, link_type)
         attach_type = kind.expected_attach_type if kind else None
@@ -337,8 +355,36 @@ def resolve(req, prog):
               "mode": req.mode, "cgroup": req.cgroup, "target": target, "name": name, "method": req.method,
               "priority": req.priority, "handle": req.handle, "binary": req.binary, "symbol": req.symbol,
               "offset": req.offset, "pid": req.pid, "family": req.family, "hook": req.hook,
-              "defrag": req.defrag or None, "netns": req.netns}
-    return Attachment(link_type, point.rstrip(), name, make, expect, record)
+              "defrag": req.defrag or None, "netns": req.netns, "before": req.before, "after": req.after}
+    return Attachment(link_type, point.rstrip(), name, make, expect, record, order)
+
+
+def _order(req, prog, link_type):
+    """('before' or 'after', what) for a tcx link given a place in its
+    chain, None without one; SpecError where the link has no chain."""
+    if req.before is None and req.after is None:
+        return None
+    option, value = ("before", req.before) if req.before is not None else ("after", req.after)
+    if link_type != "tc":
+        raise SpecError("program '%s': %s '%s': only tc links (tcx) have a place among others; type %s has none"
+                        % (prog.name, option, value, link_type))
+    if req.method == "netlink":
+        raise SpecError("program '%s': %s '%s': method netlink orders tc filters by priority; before and after "
+                        "place tcx links (method link or auto)" % (prog.name, option, value))
+    from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.host import kernel_version
+    if kernel_version() < (6, 6):
+        raise NotSupportedError("program '%s': %s '%s': a place in the tc chain needs tcx links" % (
+            prog.name, option, value), feature="tcx links", min_kernel="6.6")
+    if not req.program:
+        raise SpecError("%s '%s' places one link: give program" % (option, value))
+    if not value:
+        raise SpecError("program '%s': %s is empty: give %s, collection/link, collection/program or a pin path" % (
+            prog.name, option, CHAIN_ENDS[option]))
+    other = dict((v, k) for k, v in CHAIN_ENDS.items())
+    if value in other and other[value] != option:
+        raise SpecError("program '%s': %s '%s' means no place: the head of the chain is 'before: first', its "
+                        "tail 'after: last'" % (prog.name, option, value))
+    return option, value
 
 
 def _netfilter_point(req, prog):
@@ -514,12 +560,14 @@ class Observation:
     {'link_id', 'prog_id', 'matches'} for a link, {'record', 'filter'} for
     a netlink attachment, None when nothing is)."""
 
-    def __init__(self, prog, att, links_dir, existing, skip=None):
+    def __init__(self, prog, att, links_dir, existing, skip=None, placement=None):
         self.prog = prog
         self.att = att
         self.links_dir = links_dir
         self.existing = existing
         self.skip = skip
+        # A tcx link's asked place (Placement), None without one.
+        self.placement = placement
 
 
 def observe_links(req, version, record):
@@ -538,8 +586,124 @@ def observe_links(req, version, record):
             out.append(Observation(prog, None, links_dir, None, skip))
             continue
         att = resolve(req, prog)
-        out.append(Observation(prog, att, links_dir, _existing(req, att, os.path.join(links_dir, att.name))))
+        existing = _existing(req, att, os.path.join(links_dir, att.name))
+        placement = (_placement(req, att, prog, existing)
+                     if att.order and req.state == "present" and not _is_netlink(att) else None)
+        out.append(Observation(prog, att, links_dir, existing, placement=placement))
     return out
+
+
+class Placement:
+    """Where a tcx link is asked to go in its chain, as observed:
+    ``option`` before/after, ``value`` what it names, ``kind`` link,
+    program or None (the head or tail), ``pin`` its pin, ``chain``
+    [(prog id, link id)] and ``revision`` as BPF_PROG_QUERY gave them,
+    ``index`` of the existing link in it (None: not there), ``in_place``."""
+
+    def __init__(self, option, value, kind, pin, rel_id, chain, revision, link_id):
+        self.option, self.value, self.kind, self.pin = option, value, kind, pin
+        self.chain, self.revision = chain, revision
+        ids = [lid for _pid, lid in chain]
+        self.index = ids.index(link_id) if link_id in ids else None
+        if kind is None:
+            want = 0 if option == "before" else len(chain) - 1
+            self.in_place = self.index == want
+        else:
+            pos = _chain_index(chain, kind, rel_id)
+            self.in_place = self.index is not None and (
+                self.index < pos if option == "before" else self.index > pos)
+
+    @property
+    def words(self):
+        return "%s %s" % (self.option, self.value)
+
+    def attach(self, prog_fd, interface, direction, what, revision=None):
+        """A new tcx link of ``prog_fd`` at this place; ``revision`` the
+        chain's expected one (default: as observed)."""
+        flags = uapi.BPF_F_BEFORE if self.option == "before" else uapi.BPF_F_AFTER
+        revision = self.revision if revision is None else revision
+        if self.kind is None:
+            return attach.attach_tcx(prog_fd, interface, direction, what, flags, 0, revision)
+        if self.kind == "link":
+            flags |= uapi.BPF_F_LINK
+        rel = syscalls.obj_get(self.pin)
+        try:
+            return attach.attach_tcx(prog_fd, interface, direction, what, flags, rel, revision)
+        finally:
+            os.close(rel)
+
+
+def _chain_index(chain, kind, rel_id):
+    for i, (pid, lid) in enumerate(chain):
+        if (lid if kind == "link" else pid) == rel_id:
+            return i
+    return None
+
+
+def _placement(req, att, prog, existing):
+    """The Placement of tcx attachment ``att``: what before/after names,
+    found, and the chain it must be in. SpecError naming the option when
+    it names nothing, this link itself, or something not in the chain."""
+    option, value = att.order
+    direction = att.record["direction"]
+    chain, revision = attach.tcx_chain(req.interface, direction, "program '%s'" % prog.name)
+    link_id = existing["link_id"] if existing and existing.get("matches") else None
+    where = "tc %s on %s" % (direction, req.interface)
+    if value == CHAIN_ENDS[option]:
+        return Placement(option, value, None, None, None, chain, revision, link_id)
+    kind, pin = _relative(req, option, value)
+    fd = syscalls.obj_get(pin)
+    try:
+        rel_id = syscalls.link_info(fd).id if kind == "link" else syscalls.fdinfo(fd).prog_id
+    finally:
+        os.close(fd)
+    if (kind == "link" and rel_id == link_id) or (kind == "program" and rel_id == prog.id):
+        raise SpecError("program '%s': %s '%s' names this link itself%s" % (
+            prog.name, option, value, "" if kind == "link" else " (the program it runs)"))
+    if _chain_index(chain, kind, rel_id) is None:
+        raise SpecError("program '%s': %s '%s': that %s (id %d) is not attached to %s" % (
+            prog.name, option, value, kind, rel_id, where))
+    return Placement(option, value, kind, pin, rel_id, chain, revision, link_id)
+
+
+def _relative(req, option, value):
+    """('link' or 'program', pin) of what before/after ``value`` names: a
+    pin path, or [collection/]link or [collection/]program (a link name
+    first) of a deployed collection under the same pin root."""
+    if value.startswith("/"):
+        if not os.path.lexists(value):
+            raise SpecError("%s '%s': nothing is pinned there" % (option, value))
+        fd = syscalls.obj_get(value)
+        try:
+            kind = syscalls.fdinfo(fd).kind
+        finally:
+            os.close(fd)
+        if kind not in ("link", "prog"):
+            raise SpecError("%s '%s': a %s, not a link or a program" % (option, value, kind or "file"))
+        return ("link" if kind == "link" else "program"), value
+    collection, _sep, name = value.rpartition("/")
+    if not name or (_sep and not collection) or "/" in collection:
+        raise SpecError("%s '%s': want %s, [collection/]link, [collection/]program or a pin path" % (
+            option, value, CHAIN_ENDS[option]))
+    collection = collection or req.pins.name
+    pins = CollectionPins(req.pins.pin_root, collection)
+    record = read_state(pins.live)
+    if record is None:
+        raise SpecError("%s '%s': collection '%s' is not deployed under %s" % (
+            option, value, collection, pins.pin_root))
+    path = os.path.join(pins.live, LINKS_DIR, name)
+    if os.path.lexists(path) and not os.path.islink(path):
+        fd = syscalls.obj_get(path)
+        try:
+            is_link = syscalls.fdinfo(fd).kind == "link"
+        finally:
+            os.close(fd)
+        if is_link:
+            return "link", path
+    entry = record.get("programs", {}).get(name)
+    if entry is not None:
+        return "program", os.path.join(pins.live, PROGS_DIR, entry["pin"])
+    raise SpecError("%s '%s': collection '%s' has no link or program '%s'" % (option, value, collection, name))
 
 
 def _existing(req, att, path):
@@ -569,12 +733,13 @@ def _is_netlink(att):
 # ---------------------------------------------------------------- plan
 
 class LinkStep:
-    """What one link needs: ``action`` none, attach, update, replace or
-    detach, with ``before``/``after`` for --diff."""
+    """What one link needs: ``action`` none, attach, update, replace,
+    move (a tcx link out of its asked place) or detach, with
+    ``before``/``after`` for --diff."""
 
     def __init__(self, req, obs, action, before, after):
         self.req = req
-        copy_fields(self, obs, "prog", "att", "links_dir", "existing")
+        copy_fields(self, obs, "prog", "att", "links_dir", "existing", "placement")
         self.action = action
         self.before = before
         self.after = after
@@ -620,6 +785,13 @@ def _plan_link(req, obs):
         action = "replace"
     else:
         action = "none" if existing["prog_id"] == obs.prog.id else "update"
+    placement = obs.placement
+    if placement is not None:
+        after["place"] = placement.words
+        if placement.index is not None:
+            before["place"] = "%d of %d in the chain" % (placement.index + 1, len(placement.chain))
+        if action in ("none", "update") and not placement.in_place:
+            action = "move"
     return LinkStep(req, obs, action, before, after)
 
 
@@ -665,6 +837,8 @@ def apply_step(step):
             entry["warning"] = "link %d still held by another process: it keeps running until that lets go" % (
                 step.existing["link_id"])
         return entry
+    if step.action == "move":
+        return _move(step, path, entry)
     prog_fd = syscalls.obj_get(step.prog.pin)
     try:
         what = "program '%s': %s" % (step.prog.name, step.att.point)
@@ -678,9 +852,21 @@ def apply_step(step):
             # missed (both programs may see the few in between).
             entry["action"] = "replace"
         holder = _hook_holder(step, path)
-        fd = step.att.make(prog_fd, what, holder) if holder else step.att.make(prog_fd, what)
+        if holder:
+            fd = step.att.make(prog_fd, what, holder)
+        elif step.placement is not None:
+            fd = step.att.make(prog_fd, what, step.placement)
+        else:
+            fd = step.att.make(prog_fd, what)
     finally:
         os.close(prog_fd)
+    _pin_new(step, fd, path, entry)
+    return entry
+
+
+def _pin_new(step, fd, path, entry, keep_request=True):
+    """Pin the new link ``fd`` (closed here) at ``path``, over what is
+    there, and (``keep_request``) the request it was made for beside it."""
     try:
         # Made only now: a failed attach leaves no empty links/ behind.
         make_dirs(step.links_dir)
@@ -690,8 +876,54 @@ def apply_step(step):
         os.rename(tmp, path)
     finally:
         os.close(fd)
-    _keep_request(step.att, step.links_dir)
+    if keep_request:
+        _keep_request(step.att, step.links_dir)
+
+
+def _move(step, path, entry):
+    """A tcx link out of its asked place: a chain runs a program once and
+    has no move, so the link is detached and made again where asked, for
+    the program ``step`` names. Packets that come in between meet neither
+    (a gap of one system call). A failed attach puts the program back
+    where it was, before the one that followed it."""
+    what = "program '%s': %s" % (step.prog.name, step.att.point)
+    placement = step.placement
+    old = syscalls.obj_get(path)
+    prog_fd = syscalls.obj_get(step.prog.pin)
+    try:
+        syscalls.link_detach(old, what=what + " (leaving its place)")
+        try:
+            fd = placement.attach(prog_fd, step.req.interface, step.att.record["direction"], what,
+                                  placement.revision + 1)
+        except LoaderError as e:
+            if not _put_back(step, prog_fd, path, entry, what):
+                raise LoaderError("%s; putting the program back where it was failed too: the link is detached "
+                                  "until the task runs again" % e, hint=e.hint) from e
+            raise
+    finally:
+        os.close(prog_fd)
+        os.close(old)
+    _pin_new(step, fd, path, entry)
     return entry
+
+
+def _put_back(step, prog_fd, path, entry, what):
+    """The program back in the place it left (before what followed it, or
+    at the tail), pinned at ``path`` again; False when it cannot be."""
+    placement = step.placement
+    chain, index = placement.chain, placement.index
+    flags, rel = uapi.BPF_F_AFTER, 0
+    if index is not None and index + 1 < len(chain):
+        pid, lid = chain[index + 1]
+        flags, rel = (uapi.BPF_F_BEFORE | uapi.BPF_F_ID | (uapi.BPF_F_LINK if lid else 0)), (lid or pid)
+    try:
+        fd = syscalls.link_create(prog_fd, attach.ifindex(step.req.interface),
+                                  attach.TCX_ATTACH_TYPES[step.att.record["direction"]], flags, rel,
+                                  what=what + " (back in its place)")
+    except LoaderError:
+        return False
+    _pin_new(step, fd, path, entry, keep_request=False)
+    return True
 
 
 def _hook_holder(step, path):

@@ -78,10 +78,43 @@ def attach_xdp(prog_fd, interface, mode="auto", what="xdp"):
         raise
 
 
-def attach_tcx(prog_fd, interface, direction, what="tcx"):
-    """tc ingress/egress through tcx links (Linux 6.6+)."""
-    attach_type = {"ingress": uapi.BPF_TCX_INGRESS, "egress": uapi.BPF_TCX_EGRESS}[direction]
-    return _link(prog_fd, ifindex(interface), attach_type, what, min_kernel="6.6", feature="tcx links")
+TCX_ATTACH_TYPES = {"ingress": uapi.BPF_TCX_INGRESS, "egress": uapi.BPF_TCX_EGRESS}
+
+
+def attach_tcx(prog_fd, interface, direction, what="tcx", flags=0, relative_fd=0, expected_revision=0):
+    """tc ingress/egress through tcx links (Linux 6.6+). ``flags``
+    BPF_F_BEFORE or BPF_F_AFTER place the link before or after
+    ``relative_fd`` (a link with BPF_F_LINK, else a program) in the chain,
+    or with no relative object at its head or tail; a non-zero
+    ``expected_revision`` makes the kernel refuse (ESTALE) a chain changed
+    since it was read. Without flags the link goes at the tail."""
+    try:
+        return _link(prog_fd, ifindex(interface), TCX_ATTACH_TYPES[direction], what, flags=flags,
+                     min_kernel="6.6", feature="tcx links", u1=relative_fd, u3=expected_revision)
+    except SyscallError as e:
+        if e.errno == errno.EEXIST:
+            raise LoaderError("%s: the program is already attached to tc %s on %s (a tcx chain runs a "
+                              "program once)" % (what, direction, interface)) from e
+        if e.errno == errno.ENOENT and relative_fd:
+            raise LoaderError("%s: what it should go %s is not attached to tc %s on %s" % (
+                what, "before" if flags & uapi.BPF_F_BEFORE else "after", direction, interface)) from e
+        if e.errno == errno.ESTALE:
+            raise LoaderError("%s: the tc %s chain on %s changed while the link was being placed" % (
+                what, direction, interface), hint="run the task again") from e
+        raise
+
+
+def tcx_chain(interface, direction, what="tcx"):
+    """The tc ``direction`` chain of ``interface``, as BPF_PROG_QUERY tells
+    it: ([(prog id, link id)] in the order they run, revision)."""
+    try:
+        progs, links, revision = syscalls.prog_query(ifindex(interface), TCX_ATTACH_TYPES[direction],
+                                                     what="%s: tc %s on %s" % (what, direction, interface))
+    except SyscallError as e:
+        if e.errno == errno.EINVAL and host.kernel_older_than("6.6"):
+            raise NotSupportedError(str(e), feature="tcx links", min_kernel="6.6") from e
+        raise
+    return list(zip(progs, links)), revision
 
 
 def attach_cgroup(prog_fd, cgroup, attach_type, what="cgroup"):

@@ -55,6 +55,10 @@ LINK_DETACH_ATTR = struct.Struct("=I")
 ENABLE_STATS_ATTR = struct.Struct("=I")
 RAW_TRACEPOINT_OPEN_ATTR = struct.Struct("=QI4xQ")
 PROG_ATTACH_ATTR = struct.Struct("=IIIII")
+# query: target fd/ifindex, attach_type, query_flags, attach_flags,
+# prog_ids (ptr), count, pad, prog_attach_flags, link_ids, link_attach_flags
+# (ptrs), revision.
+PROG_QUERY_ATTR = struct.Struct("=IIIIQI4xQQQQ")
 # struct bpf_btf_info: btf (ptr), btf_size, id, name (ptr), name_len, kernel_btf
 BPF_BTF_INFO = struct.Struct("=QIIQII")
 # struct bpf_link_info: type, id, prog_id, then a 32-byte union we decode per type.
@@ -444,6 +448,29 @@ def link_update(link_fd, new_prog_fd, old_prog_fd=None, what="link"):
     flags = uapi.BPF_F_REPLACE if old_prog_fd is not None else 0
     attr = _attr(LINK_UPDATE_ATTR, link_fd, new_prog_fd, flags, old_prog_fd or 0)
     bpf(uapi.BPF_LINK_UPDATE, attr, "%s: update" % what)
+
+
+def prog_query(target, attach_type, what="query", room=64):
+    """BPF_PROG_QUERY of ``target`` (an fd or, for tcx, an ifindex) and
+    ``attach_type``: (prog ids, link ids, revision), the ids in the order
+    the programs run; a link id is 0 where the program is attached without
+    a link. A tcx chain holds at most 64, so ``room`` is enough; ENOSPC
+    (more there) asks again with the count the kernel gave."""
+    while True:
+        progs, links = (ctypes.c_uint32 * room)(), (ctypes.c_uint32 * room)()
+        attr = _attr(PROG_QUERY_ATTR, target, attach_type, 0, 0, ctypes.addressof(progs), room, 0,
+                     ctypes.addressof(links), 0, 0)
+        try:
+            bpf(uapi.BPF_PROG_QUERY, attr, "%s: query" % what)
+        except SyscallError as e:
+            count = PROG_QUERY_ATTR.unpack_from(attr)[5]
+            if e.errno == errno.ENOSPC and count > room:
+                room = count
+                continue
+            raise
+        fields = PROG_QUERY_ATTR.unpack_from(attr)
+        count = min(fields[5], room)
+        return list(progs[:count]), list(links[:count]), fields[9]
 
 
 def link_detach(link_fd, what="link"):

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import plan_entries
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.links import (
-    Attachment, LinkRequest, Observation, plan_links)
+    Attachment, LinkRequest, Observation, Placement, plan_links)
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import uapi
 
@@ -44,6 +44,37 @@ def test_link_actions(state, existing, action):
     assert steps[0].changed == (action != "none")
     if state == "present":
         assert steps[0].after == {"link": "count__xdp_eth0", "program_id": 42}
+
+
+# A tcx chain as BPF_PROG_QUERY gives it: (prog id, link id) in order; our link is id 7.
+CHAIN = [(40, 5), (42, 7), (43, 0), (44, 9)]
+
+
+@pytest.mark.parametrize("option, value, kind, rel_id, prog_id, in_place, action", [
+    ("before", "first", None, None, 42, False, "move"),
+    ("after", "last", None, None, 42, False, "move"),
+    ("after", "c/x", "link", 5, 42, True, "none"),          # right after it
+    ("before", "c/y", "link", 9, 42, True, "none"),         # anywhere before it counts
+    ("before", "c/x", "link", 5, 42, False, "move"),
+    ("before", "c/p", "program", 43, 42, True, "none"),     # a program attached without a link
+    ("after", "c/p", "program", 43, 41, False, "move"),     # out of place and on an old program: moved
+    ("after", "c/x", "link", 5, 41, True, "update"),        # re-pointing keeps its place
+])
+def test_a_tcx_place_is_kept_or_the_link_moved(option, value, kind, rel_id, prog_id, in_place, action):
+    placement = Placement(option, value, kind, "/pin" if kind else None, rel_id, CHAIN, 12, 7)
+    assert placement.index == 1 and placement.in_place is in_place
+    obs = observation({"link_id": 7, "prog_id": prog_id, "matches": True})
+    obs.placement = placement
+    steps, _skipped = plan_links(LinkRequest("/sys/fs/bpf/r", "c", "count"), [obs])
+    assert steps[0].action == action
+    assert steps[0].before["place"] == "2 of 4 in the chain"
+    assert steps[0].after["place"] == "%s %s" % (option, value)
+
+
+def test_a_tcx_place_at_either_end():
+    assert Placement("before", "first", None, None, None, CHAIN, 1, 5).in_place
+    assert Placement("after", "last", None, None, None, CHAIN, 1, 9).in_place
+    assert not Placement("after", "last", None, None, None, CHAIN, 1, None).in_place   # not in the chain
 
 
 def test_auto_skips_are_listed_not_planned():
