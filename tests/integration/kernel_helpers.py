@@ -15,8 +15,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
+import sys
 import time
 
 import pytest
@@ -271,3 +273,34 @@ def links_running(pin_root, collection):
             os.close(pfd)
         out[name] = (by_id.get(prog_id, "id %d" % prog_id), tag)
     return out
+
+
+# ---------------------------------------------------------------- kill -9
+
+# A child that runs one converge() and SIGKILLs itself on the Nth call of a
+# function: a fault at an exact step, with no test hook in the loader.
+_KILLED_CHILD = r"""
+import os, signal, sys, json
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
+target, nth, args = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+seen = [0]
+def hook(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == target:
+        seen[0] += 1
+        if seen[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+sys.setprofile(hook)
+converge(Desired(**args))
+sys.setprofile(None)
+print("finished")
+"""
+
+
+def converge_killed(target, nth, args):
+    """Run converge(Desired(**args)) in a child killed with SIGKILL at the
+    ``nth`` call of function ``target``; asserts it was."""
+    proc = subprocess.run([sys.executable, "-c", _KILLED_CHILD, target, str(nth), json.dumps(args)],
+                          env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, check=False)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr[-2000:])

@@ -79,3 +79,20 @@ def playbooks_at_once(tmp_path, plays):
     for t in threads:
         t.join()
     return results
+
+
+def run_role(tmp_path, pin_dir, collections, budget, check=False, state="present"):
+    """ansible-playbook of the bpf_deploy role on localhost with these
+    collections and host budget; the CompletedProcess (stdout and stderr
+    together)."""
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "vars": {"bpf_deploy_collections": collections, "bpf_deploy_pin_root": pin_dir,
+                      "bpf_deploy_memlock_budget": budget, "bpf_deploy_state": state, "bpf_deploy_end_run": False},
+             "roles": ["ebpf.deploy.bpf_deploy"]}]
+    path = tmp_path / "role.yml"
+    path.write_text(yaml.safe_dump(play))
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)]
+    if check:
+        cmd.append("--check")
+    return subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=600, check=False)

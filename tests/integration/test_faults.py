@@ -8,11 +8,7 @@ next run converges and says whether it changed anything."""
 from __future__ import absolute_import, division, print_function
 
 import hashlib
-import json
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -23,25 +19,9 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.observed import
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
 
-# A child that runs one converge() and SIGKILLs itself on the Nth call of a
-# function: a fault at an exact step, with no test hook in the loader.
-CHILD = r"""
-import os, signal, sys, json
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
-target, nth, args = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-seen = [0]
-def hook(frame, event, arg):
-    if event == "call" and frame.f_code.co_name == target:
-        seen[0] += 1
-        if seen[0] == nth:
-            os.kill(os.getpid(), signal.SIGKILL)
-sys.setprofile(hook)
-converge(Desired(**args))
-sys.setprofile(None)
-print("finished")
-"""
+from kernel_helpers import converge_killed
 
+# The steps an upgrade is killed at (the child dies at the Nth call of the function).
 STEPS = [
     ("load_collection", 1, "before the new version is built"),
     ("create_state_map", 1, "after staging, before its state record"),
@@ -80,10 +60,7 @@ def test_kill_during_replace(bpf_build, pin_dir, target, nth, when):
     os.close(fd)
     want = entries_digest(pin)
 
-    env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-c", CHILD, target, str(nth), json.dumps(new)], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    converge_killed(target, nth, new)
 
     # Whatever the step: a complete version is live, with all its entries
     # and a link that runs one of the programs pinned on this host.

@@ -9,15 +9,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import subprocess
 
 import pytest
-import yaml
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError
-from playbook_runner import BIN, ansible_env, run_playbook
+from playbook_runner import run_playbook, run_role
 
 
 def total(fact):
@@ -89,20 +87,6 @@ def test_module_refuses_over_budget_without_a_traceback(tmp_path, pin_dir, bpf_b
     assert r["failed"] and "over its memlock_budget of 4096 bytes; nothing was changed" in r["msg"], r
     assert "Traceback" not in proc.stdout and "hint" in r
     assert not os.path.exists(pin_dir)
-
-
-def run_role(tmp_path, pin_dir, collections, budget, check=False, state="present"):
-    play = [{"hosts": "localhost", "gather_facts": False,
-             "vars": {"bpf_deploy_collections": collections, "bpf_deploy_pin_root": pin_dir,
-                      "bpf_deploy_memlock_budget": budget, "bpf_deploy_state": state, "bpf_deploy_end_run": False},
-             "roles": ["ebpf.deploy.bpf_deploy"]}]
-    path = tmp_path / "role.yml"
-    path.write_text(yaml.safe_dump(play))
-    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)]
-    if check:
-        cmd.append("--check")
-    return subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=600, check=False)
 
 
 def test_host_budget_counts_every_collection_before_changing_anything(tmp_path, pin_dir, bpf_build):

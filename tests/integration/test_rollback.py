@@ -9,13 +9,10 @@ adds the version's ``generation`` to its hook's slot of ``hits``."""
 
 from __future__ import absolute_import, division, print_function
 
-import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
-import sys
 
 import pytest
 
@@ -27,7 +24,7 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.records import 
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel.bpffs import CollectionPins
-from kernel_helpers import links_running
+from kernel_helpers import converge_killed, links_running
 from playbook_runner import run_playbook
 
 SLOTS = (0, 1, 2)
@@ -194,25 +191,6 @@ def test_keep_versions_0_removes_the_kept_version(bpf_build, pin_dir):
     converge(Desired("kv", pin_dir, state="absent"))
 
 
-# A child that runs one converge() and SIGKILLs itself on the Nth call of a
-# function (as test_faults.py does for an upgrade).
-CHILD = r"""
-import os, signal, sys, json
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
-target, nth, args = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-seen = [0]
-def hook(frame, event, arg):
-    if event == "call" and frame.f_code.co_name == target:
-        seen[0] += 1
-        if seen[0] == nth:
-            os.kill(os.getpid(), signal.SIGKILL)
-sys.setprofile(hook)
-converge(Desired(**args))
-sys.setprofile(None)
-print("finished")
-"""
-
 STEPS = [
     ("_copy_back", 1, "before the entries are copied back"),
     ("map_update", 2, "half way through copying entries back"),
@@ -232,9 +210,7 @@ def test_kill_during_rollback(v1v2, target, nth, when):
     v1_ids = sorted(e["id"] for e in v1["programs"].values())
     v2_ids = sorted(p["id"] for p in v2["programs"])
     args = dict(name="rb", pin_root=pins.pin_root, state="rolled_back")
-    proc = subprocess.run([sys.executable, "-c", CHILD, target, str(nth), json.dumps(args)], env=dict(os.environ),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    converge_killed(target, nth, args)
 
     # Whatever the step: one complete version is live (v1 or v2), and its
     # three links run exactly that version (the generation each exec adds).

@@ -11,15 +11,12 @@ reads there and copies it into its own map."""
 
 from __future__ import absolute_import, division, print_function
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
 import pytest
-import yaml
 
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
@@ -27,8 +24,8 @@ from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.facts import ga
 from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.shared import read_users
 from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls
-from kernel_helpers import XDP_DROP, XDP_PASS, as_u64, u32
-from playbook_runner import BIN, ansible_env, run_playbook
+from kernel_helpers import as_u64, converge_killed, u32, XDP_DROP, XDP_PASS
+from playbook_runner import run_playbook, run_role
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Where /work/shared/tools/libbpf-ref/build.sh leaves current libbpf (its default, or the one the lead uses).
@@ -299,20 +296,6 @@ def test_through_ansible_check_apply_idempotent_and_refusal(tmp_path, bpf_build,
     assert pinned_under(pin_dir) == []
 
 
-def run_role(tmp_path, pin_dir, collections, budget, check=False, state="present"):
-    play = [{"hosts": "localhost", "gather_facts": False,
-             "vars": {"bpf_deploy_collections": collections, "bpf_deploy_pin_root": pin_dir,
-                      "bpf_deploy_memlock_budget": budget, "bpf_deploy_state": state, "bpf_deploy_end_run": False},
-             "roles": ["ebpf.deploy.bpf_deploy"]}]
-    path = tmp_path / "role.yml"
-    path.write_text(yaml.safe_dump(play))
-    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)]
-    if check:
-        cmd.append("--check")
-    return subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=600, check=False)
-
-
 def test_the_roles_host_budget_counts_a_shared_map_once(tmp_path, bpf_build, pin_dir):
     """bpf_deploy with the writer and the reader: the host's predicted
     total is both collections' own figures plus the shared map once."""
@@ -408,23 +391,6 @@ def test_libbpf_reuses_the_map_ebpf_deploy_shares(lbshare, bpf_build, pin_dir):
 
 # ------------------------------------------------------------ kill -9
 
-# One converge() in a child that SIGKILLs itself on the Nth call of a
-# function (as test_faults.py does): a fault at an exact step.
-CHILD = r"""
-import os, signal, sys, json
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.collection import converge
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.desired import Desired
-target, nth, args = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-seen = [0]
-def hook(frame, event, arg):
-    if event == "call" and frame.f_code.co_name == target:
-        seen[0] += 1
-        if seen[0] == nth:
-            os.kill(os.getpid(), signal.SIGKILL)
-sys.setprofile(hook)
-converge(Desired(**args))
-"""
-
 MIGRATION_STEPS = [
     ("copy_entries", 1, "before the entries are copied"),
     ("map_update", 2, "half way through copying the entries"),
@@ -444,9 +410,7 @@ def test_kill_during_a_shared_map_migration(bpf_build, pin_dir, target, nth, whe
         for _run in range(3):
             run_prog(pin_dir, "a", "count_up")
         args = dict(name="a", pin_root=pin_dir, path=bpf_build.path("shared_writer_bigger"))
-        proc = subprocess.run([sys.executable, "-c", CHILD, target, str(nth), json.dumps(args)], env=dict(os.environ),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
-        assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-2000:])
+        converge_killed(target, nth, args)
         result = converge(Desired(**args))
         assert result["changed"] or result["action"] == "none"
         again = converge(Desired(**args))

@@ -80,6 +80,16 @@ def map_path(pin_root, ref):
     return os.path.join(pin_root, collection, MAPS_DIR, pin_name(name))
 
 
+def open_pinned_map(path):
+    """fd of the map pinned at ``path``; LoaderError naming it when nothing is."""
+    try:
+        return syscalls.obj_get(path)
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
+        raise
+
+
 class PinnedMap:
     """An open pinned map with its layout and, when it has one, its BTF.
     ``fd``: a map already open (then ``path`` only names it), which this
@@ -87,15 +97,7 @@ class PinnedMap:
 
     def __init__(self, path, fd=None):
         self.path = path
-        if fd is not None:
-            self.fd = fd
-        else:
-            try:
-                self.fd = syscalls.obj_get(path)
-            except SyscallError as e:
-                if e.errno == errno.ENOENT:
-                    raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
-                raise
+        self.fd = fd if fd is not None else open_pinned_map(path)
         info = syscalls.map_info(self.fd)
         copy_fields(self, info, "name", "type", "key_size", "value_size", "max_entries",
                     key_type_id="btf_key_type_id", value_type_id="btf_value_type_id")

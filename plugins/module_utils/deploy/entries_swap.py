@@ -16,13 +16,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import os
 import struct
 import sys
 
-from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import PinnedMap
-from ansible_collections.ebpf.deploy.plugins.module_utils.errors import LoaderError, SpecError, SyscallError
+from ansible_collections.ebpf.deploy.plugins.module_utils.deploy.entries import PinnedMap, open_pinned_map
+from ansible_collections.ebpf.deploy.plugins.module_utils.errors import SpecError
 from ansible_collections.ebpf.deploy.plugins.module_utils.kernel import syscalls, uapi
 
 _MAP_ID = struct.Struct("=I")
@@ -34,12 +33,7 @@ class Slot:
     no map, LoaderError when it is not pinned."""
 
     def __init__(self, path, slot):
-        try:
-            self.fd = syscalls.obj_get(path)
-        except SyscallError as e:
-            if e.errno == errno.ENOENT:
-                raise LoaderError("map '%s' is not pinned (is the collection deployed?)" % path) from e
-            raise
+        self.fd = open_pinned_map(path)
         try:
             info = syscalls.map_info(self.fd)
             if info.type not in (uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS):
