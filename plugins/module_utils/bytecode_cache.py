@@ -19,8 +19,8 @@ What is trusted, and when nothing is:
   must be owned by root and reachable by nobody else (0700/0600), and are
   opened without following symlinks; anything else is ignored, and the
   module is compiled as if there were no cache.
-- A file is used only when its header carries the interpreter's bytecode
-  magic and the SHA-256 of the very source being imported: a new version of
+- A file is used only when its header carries the exact version of the
+  interpreter and the SHA-256 of the very source being imported: a new version of
   the collection, or another Python, never runs old code.
 - Any failure (read-only /run, a full disk, a corrupt file) falls back to
   compiling, silently: the cache can make a task faster, never fail it.
@@ -44,17 +44,18 @@ import hashlib
 import marshal
 import os
 import stat
+import struct
 import sys
 import zipimport
-
-from importlib.machinery import PathFinder
-from importlib.util import MAGIC_NUMBER
 
 DIRECTORY = "/run/ebpf_deploy/bytecode"
 PACKAGE = __name__.rsplit(".", 1)[0]
 SWITCH = "EBPF_DEPLOY_BYTECODE_CACHE"
 
 _HEADER = b"ebpf.deploy bytecode\n"
+# The interpreter that wrote a file (its exact version: bytecode is only
+# ever valid for the interpreter that compiled it).
+_INTERPRETER = struct.pack("=I", sys.hexversion)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -86,13 +87,14 @@ class CacheFinder:
     """The meta path hook: PACKAGE's modules found in a zip get a
     CachedLoader; everything else is left to the finders after it."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, path_finder):
         self.directory = directory
+        self.path_finder = path_finder
 
     def find_spec(self, fullname, path=None, target=None):
         if not fullname.startswith(PACKAGE + "."):
             return None
-        spec = PathFinder.find_spec(fullname, path)
+        spec = self.path_finder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, zipimport.zipimporter):
             return None
         spec.loader = CachedLoader(spec.loader, self.directory)
@@ -108,7 +110,7 @@ def code_for(name, source, directory):
     (and kept for the next task when ``directory`` can be used)."""
     digest = hashlib.sha256(source).digest()
     file_name = "%s.%s.%s" % (name[len(PACKAGE) + 1:], sys.implementation.cache_tag, digest.hex()[:32])
-    header = _HEADER + MAGIC_NUMBER + digest
+    header = _HEADER + _INTERPRETER + digest
     data = _read_trusted(directory, file_name)
     if data is not None and data.startswith(header):
         try:
@@ -206,11 +208,15 @@ def install(directory=DIRECTORY):
     for hook in sys.meta_path:
         if isinstance(hook, CacheFinder):
             return hook
-    hook = CacheFinder(directory)
-    # Just before the path finder, which would find the zip's modules
+    # Just before the path finder (the one in sys.meta_path: no import
+    # machinery is imported for it), which would find the zip's modules
     # itself; the finders before it (built-in, frozen, a test harness's)
     # keep their places.
-    at = next((i for i, finder in enumerate(sys.meta_path) if finder is PathFinder), len(sys.meta_path))
+    at = next((i for i, finder in enumerate(sys.meta_path) if getattr(finder, "__name__", "") == "PathFinder"),
+              None)
+    if at is None:
+        return None
+    hook = CacheFinder(directory, sys.meta_path[at])
     sys.meta_path.insert(at, hook)
     return hook
 
